@@ -1,0 +1,12 @@
+//! Documented process exit codes shared by every shipgate binary (docs/exit-codes.md).
+//!
+//! Later commands add their own codes here, in one place, so that the contract with CI
+//! pipelines stays in one file.
+
+/// Everything checked passed.
+pub const OK: u8 = 0;
+/// A check ran and found problems (check-env: a required variable is missing or invalid).
+pub const CHECK_FAILED: u8 = 1;
+/// The command line, a configuration file or an input file is invalid; nothing was checked
+/// or changed.
+pub const USAGE: u8 = 2;

@@ -1,0 +1,25 @@
+//! Domain types shared by every shipgate crate.
+//!
+//! - [`ImageRef`]: parsed container image references and whether they are pinned;
+//! - [`Environment`] / [`EnvironmentKind`]: fail-closed dev-like vs production-like;
+//! - [`ServiceName`]: validated service names (`api`, `worker`);
+//! - [`Secret`] / [`Redacted`]: values whose `Debug`/`Display` never show them;
+//! - [`HumanDuration`]: `5s`, `10m` in configuration files;
+//! - [`exit_code`]: the documented process exit codes.
+//!
+//! This crate has no I/O: it never reads the environment, files or the network.
+
+mod duration;
+mod environment;
+pub mod exit_code;
+mod image;
+mod secret;
+mod service;
+
+pub use duration::{DurationError, HumanDuration};
+pub use environment::{
+    Classification, DEV_LIKE_NAMES, Environment, EnvironmentKind, PROD_LIKE_NAMES,
+};
+pub use image::{DEFAULT_MUTABLE_TAGS, ImageRef, ImageRefError, MutableReason, Pinning};
+pub use secret::{REDACTED, Redacted, Secret};
+pub use service::{ServiceName, ServiceNameError};
