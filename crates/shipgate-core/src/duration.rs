@@ -54,7 +54,10 @@ impl FromStr for HumanDuration {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         humantime::parse_duration(s.trim())
             .map(HumanDuration)
-            .map_err(|e| DurationError { input: s.to_owned(), reason: e.to_string() })
+            .map_err(|e| DurationError {
+                input: s.to_owned(),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -88,7 +91,14 @@ mod tests {
             assert_eq!(d.as_duration().as_secs(), secs);
             assert_eq!(d.to_string().parse::<HumanDuration>().unwrap(), d);
         }
-        assert_eq!("250ms".parse::<HumanDuration>().unwrap().as_duration().as_millis(), 250);
+        assert_eq!(
+            "250ms"
+                .parse::<HumanDuration>()
+                .unwrap()
+                .as_duration()
+                .as_millis(),
+            250
+        );
     }
 
     #[test]

@@ -84,7 +84,11 @@ impl Environment {
         } else {
             (EnvironmentKind::ProdLike, Classification::Unrecognised)
         };
-        Environment { name: Some(name.to_owned()), kind, classification }
+        Environment {
+            name: Some(name.to_owned()),
+            kind,
+            classification,
+        }
     }
 
     /// The name as given, if any.
@@ -108,7 +112,11 @@ impl fmt::Display for Environment {
         match (&self.name, self.classification) {
             (None, _) => write!(f, "(unset, treated as {})", self.kind),
             (Some(name), Classification::Unrecognised) => {
-                write!(f, "{name} (not a documented name, treated as {})", self.kind)
+                write!(
+                    f,
+                    "{name} (not a documented name, treated as {})",
+                    self.kind
+                )
             }
             (Some(name), _) => write!(f, "{name} ({})", self.kind),
         }

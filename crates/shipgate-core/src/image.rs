@@ -81,7 +81,9 @@ pub enum ImageRefError {
     #[error("image reference `{0}` contains whitespace or a control character")]
     Whitespace(String),
     /// A repository path component contains uppercase letters.
-    #[error("repository component `{0}` contains uppercase letters; repositories must be lowercase")]
+    #[error(
+        "repository component `{0}` contains uppercase letters; repositories must be lowercase"
+    )]
     Uppercase(String),
     /// A repository path component does not match `[a-z0-9]+([._-][a-z0-9]+)*`.
     #[error(
@@ -150,7 +152,9 @@ impl ImageRef {
         match &self.tag {
             None => Pinning::Mutable(MutableReason::NoTag),
             Some(tag) => {
-                let listed = DEFAULT_MUTABLE_TAGS.iter().any(|m| m.eq_ignore_ascii_case(tag))
+                let listed = DEFAULT_MUTABLE_TAGS
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(tag))
                     || extra_mutable_tags
                         .iter()
                         .any(|m| m.eq_ignore_ascii_case(tag));
@@ -221,7 +225,12 @@ impl FromStr for ImageRef {
         for component in repository.split('/') {
             validate_component(component)?;
         }
-        Ok(ImageRef { registry, repository: repository.to_owned(), tag, digest })
+        Ok(ImageRef {
+            registry,
+            repository: repository.to_owned(),
+            tag,
+            digest,
+        })
     }
 }
 
@@ -269,11 +278,17 @@ fn validate_registry(registry: &str) -> Result<(), ImageRefError> {
     }
     let label_ok = |label: &str| {
         !label.is_empty()
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
-    if host.split('.').all(label_ok) { Ok(()) } else { Err(invalid()) }
+    if host.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(invalid())
+    }
 }
 
 fn validate_tag(tag: &str) -> Result<(), ImageRefError> {
@@ -283,13 +298,22 @@ fn validate_tag(tag: &str) -> Result<(), ImageRefError> {
         && bytes.len() <= MAX_TAG_LEN
         && word(bytes[0])
         && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-');
-    if ok { Ok(()) } else { Err(ImageRefError::InvalidTag(tag.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ImageRefError::InvalidTag(tag.to_owned()))
+    }
 }
 
 fn validate_digest(digest: &str) -> Result<(), ImageRefError> {
-    let invalid = |reason| ImageRefError::InvalidDigest { digest: digest.to_owned(), reason };
+    let invalid = |reason| ImageRefError::InvalidDigest {
+        digest: digest.to_owned(),
+        reason,
+    };
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(invalid("expected `algorithm:hex`, e.g. `sha256:` and 64 hex digits"));
+        return Err(invalid(
+            "expected `algorithm:hex`, e.g. `sha256:` and 64 hex digits",
+        ));
     };
     let expected_len = match algorithm {
         "sha256" => 64,
@@ -303,7 +327,10 @@ fn validate_digest(digest: &str) -> Result<(), ImageRefError> {
             "a sha512 digest has exactly 128 hex digits"
         }));
     }
-    if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(invalid("the hex part must be lowercase 0-9a-f"));
     }
     Ok(())
@@ -362,28 +389,74 @@ mod tests {
             parse("ghcr.io/a/b:latest").unwrap().pinning(none),
             Pinning::Mutable(MutableReason::MutableTag("latest".into()))
         );
-        assert_eq!(parse("ghcr.io/a/b:abc123").unwrap().pinning(none), Pinning::Tag);
-        assert!(!parse("ghcr.io/a/b:main").unwrap().pinning(&["main".to_owned()]).is_pinned());
-        assert!(parse(&format!("ghcr.io/a/b:latest@{DIGEST}")).unwrap().pinning(none).is_pinned());
+        assert_eq!(
+            parse("ghcr.io/a/b:abc123").unwrap().pinning(none),
+            Pinning::Tag
+        );
+        assert!(
+            !parse("ghcr.io/a/b:main")
+                .unwrap()
+                .pinning(&["main".to_owned()])
+                .is_pinned()
+        );
+        assert!(
+            parse(&format!("ghcr.io/a/b:latest@{DIGEST}"))
+                .unwrap()
+                .pinning(none)
+                .is_pinned()
+        );
     }
 
     #[test]
     fn rejects_bad_references_with_named_parts() {
         assert_eq!(parse(""), Err(ImageRefError::Empty));
-        assert!(matches!(parse("ghcr.io/a/b :x"), Err(ImageRefError::Whitespace(_))));
-        assert_eq!(parse("ghcr.io/Acme/api:1"), Err(ImageRefError::Uppercase("Acme".into())));
-        assert_eq!(parse("ghcr.io/a//b:1"), Err(ImageRefError::InvalidComponent(String::new())));
-        assert_eq!(parse("ghcr.io/a/-b:1"), Err(ImageRefError::InvalidComponent("-b".into())));
-        assert_eq!(parse("ghcr.io/a/b..c:1"), Err(ImageRefError::InvalidComponent("b..c".into())));
-        assert_eq!(parse("ghcr.io/a/b:"), Err(ImageRefError::InvalidTag(String::new())));
-        assert_eq!(parse("ghcr.io/a/b:-x"), Err(ImageRefError::InvalidTag("-x".into())));
-        assert!(matches!(parse("ghcr.io/a/b@sha256:abc"), Err(ImageRefError::InvalidDigest { .. })));
-        assert!(matches!(parse("ghcr.io/a/b@md5:abc"), Err(ImageRefError::InvalidDigest { .. })));
-        assert!(matches!(parse("bad_host.io:99999999/a"), Err(ImageRefError::InvalidRegistry(_))));
+        assert!(matches!(
+            parse("ghcr.io/a/b :x"),
+            Err(ImageRefError::Whitespace(_))
+        ));
+        assert_eq!(
+            parse("ghcr.io/Acme/api:1"),
+            Err(ImageRefError::Uppercase("Acme".into()))
+        );
+        assert_eq!(
+            parse("ghcr.io/a//b:1"),
+            Err(ImageRefError::InvalidComponent(String::new()))
+        );
+        assert_eq!(
+            parse("ghcr.io/a/-b:1"),
+            Err(ImageRefError::InvalidComponent("-b".into()))
+        );
+        assert_eq!(
+            parse("ghcr.io/a/b..c:1"),
+            Err(ImageRefError::InvalidComponent("b..c".into()))
+        );
+        assert_eq!(
+            parse("ghcr.io/a/b:"),
+            Err(ImageRefError::InvalidTag(String::new()))
+        );
+        assert_eq!(
+            parse("ghcr.io/a/b:-x"),
+            Err(ImageRefError::InvalidTag("-x".into()))
+        );
+        assert!(matches!(
+            parse("ghcr.io/a/b@sha256:abc"),
+            Err(ImageRefError::InvalidDigest { .. })
+        ));
+        assert!(matches!(
+            parse("ghcr.io/a/b@md5:abc"),
+            Err(ImageRefError::InvalidDigest { .. })
+        ));
+        assert!(matches!(
+            parse("bad_host.io:99999999/a"),
+            Err(ImageRefError::InvalidRegistry(_))
+        ));
         let long = format!("ghcr.io/{}", "a".repeat(300));
         assert!(matches!(parse(&long), Err(ImageRefError::NameTooLong(_))));
         let long_tag = format!("a:{}", "t".repeat(129));
-        assert!(matches!(parse(&long_tag), Err(ImageRefError::InvalidTag(_))));
+        assert!(matches!(
+            parse(&long_tag),
+            Err(ImageRefError::InvalidTag(_))
+        ));
     }
 
     #[test]
@@ -396,13 +469,28 @@ mod tests {
     #[test]
     fn with_tag_replaces_tag_and_drops_digest() {
         let image = parse(&format!("ghcr.io/a/b:old@{DIGEST}")).unwrap();
-        assert_eq!(image.with_tag("new").unwrap().to_string(), "ghcr.io/a/b:new");
+        assert_eq!(
+            image.with_tag("new").unwrap().to_string(),
+            "ghcr.io/a/b:new"
+        );
         assert!(image.with_tag("bad tag").is_err());
     }
 
     #[test]
     fn never_panics_on_odd_input() {
-        for input in ["@", ":", "/", "a@", "a:", "@:", "a/:b", "::", "a@sha256:", "é", "a/é:1"] {
+        for input in [
+            "@",
+            ":",
+            "/",
+            "a@",
+            "a:",
+            "@:",
+            "a/:b",
+            "::",
+            "a@sha256:",
+            "é",
+            "a/é:1",
+        ] {
             let _ = parse(input);
         }
     }

@@ -42,7 +42,11 @@ impl FromStr for ServiceName {
             && edge(b[0])
             && edge(b[b.len() - 1])
             && b.iter().all(|&c| edge(c) || c == b'-');
-        if ok { Ok(ServiceName(s.to_owned())) } else { Err(ServiceNameError(s.to_owned())) }
+        if ok {
+            Ok(ServiceName(s.to_owned()))
+        } else {
+            Err(ServiceNameError(s.to_owned()))
+        }
     }
 }
 
@@ -75,7 +79,16 @@ mod tests {
             assert!(ok.parse::<ServiceName>().is_ok(), "{ok}");
         }
         let long = "a".repeat(64);
-        for bad in ["", "Api", "-api", "api-", "api_v2", "api.v2", "ap i", long.as_str()] {
+        for bad in [
+            "",
+            "Api",
+            "-api",
+            "api-",
+            "api_v2",
+            "api.v2",
+            "ap i",
+            long.as_str(),
+        ] {
             assert!(bad.parse::<ServiceName>().is_err(), "{bad}");
         }
     }

@@ -1,0 +1,364 @@
+//! Checks that need more than one key or more than a type: references between sections,
+//! URLs, duplicate names, contradictory settings.
+
+use std::collections::BTreeSet;
+
+use shipgate_core::{ImageRef, ServiceName};
+
+use crate::error::{ConfigProblem, Origin};
+use crate::{Loaded, VarKind};
+
+struct Problems<'a> {
+    loaded: &'a Loaded,
+    list: Vec<ConfigProblem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
+        let origin = self.loaded.origin_of(key).unwrap_or(Origin::Default);
+        let line = match &origin {
+            Origin::File { line, .. } => *line,
+            _ => None,
+        };
+        self.list.push(ConfigProblem {
+            origin,
+            key: Some(key.to_owned()),
+            line,
+            message: message.into(),
+            hint: Some(hint.into()),
+        });
+    }
+}
+
+pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
+    let mut p = Problems {
+        loaded,
+        list: Vec::new(),
+    };
+    let config = &loaded.config;
+
+    if let Some(app) = &config.app
+        && app.parse::<ServiceName>().is_err()
+    {
+        p.add(
+            "app",
+            format!("`{app}` is not a valid app name"),
+            "use 1-63 lowercase letters, digits or `-`",
+        );
+    }
+    if let Some(registry) = &config.image.registry
+        && let Err(err) = format!("{registry}/x").parse::<ImageRef>()
+    {
+        p.add(
+            "image.registry",
+            err.to_string(),
+            "write a host such as `ghcr.io` or `localhost:5000`",
+        );
+    }
+    if let Some(owner) = &config.image.owner
+        && let Err(err) = format!("{owner}/x").parse::<ImageRef>()
+    {
+        p.add(
+            "image.owner",
+            err.to_string(),
+            "owners are lowercase, e.g. the GitHub owner in lowercase",
+        );
+    }
+    if let Some(tag) = &config.image.tag
+        && let Err(err) = "x".parse::<ImageRef>().and_then(|i| i.with_tag(tag))
+    {
+        p.add(
+            "image.tag",
+            err.to_string(),
+            "use a commit SHA or a release version as the tag",
+        );
+    }
+    for (name, service) in &config.services {
+        if let Some(image) = &service.image {
+            match image.parse::<ImageRef>() {
+                Ok(parsed) if parsed.tag().is_some() || parsed.digest().is_some() => p.add(
+                    &format!("services.{name}.image"),
+                    format!("`{image}` includes a tag or digest"),
+                    "give the repository only; the tag comes from `image.tag`",
+                ),
+                Ok(_) => {}
+                Err(err) => p.add(
+                    &format!("services.{name}.image"),
+                    err.to_string(),
+                    "give a repository such as `provenance-api` or `ghcr.io/acme/provenance-api`",
+                ),
+            }
+        }
+    }
+
+    let services: BTreeSet<&ServiceName> = config.services.keys().collect();
+    let check_refs = |p: &mut Problems<'_>, prefix: &str, names: Vec<&ServiceName>| {
+        if services.is_empty() {
+            return;
+        }
+        for name in names {
+            if !services.contains(name) {
+                let known: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+                p.add(
+                    &format!("{prefix}.{name}"),
+                    format!("service `{name}` is not defined in [services]"),
+                    format!("add [services.{name}] or use one of: {}", known.join(", ")),
+                );
+            }
+        }
+    };
+    let targets = &config.targets;
+    check_refs(
+        &mut p,
+        "targets.helm.image_tag_paths",
+        targets.helm.image_tag_paths.keys().collect(),
+    );
+    check_refs(
+        &mut p,
+        "targets.railway.services",
+        targets.railway.services.keys().collect(),
+    );
+    check_refs(
+        &mut p,
+        "targets.fly.process_groups",
+        targets.fly.process_groups.keys().collect(),
+    );
+    check_refs(
+        &mut p,
+        "targets.local.services",
+        targets.local.services.keys().collect(),
+    );
+
+    for (key, url) in [
+        ("targets.railway.api_url", Some(&targets.railway.api_url)),
+        ("targets.fly.api_url", Some(&targets.fly.api_url)),
+        ("github.api_url", Some(&config.github.api_url)),
+        ("smoke.base_url", config.smoke.base_url.as_ref()),
+    ] {
+        if let Some(url) = url {
+            check_http_url(&mut p, key, url);
+        }
+    }
+    for (i, hook) in config.notify.webhooks.iter().enumerate() {
+        check_http_url(&mut p, &format!("notify.webhooks.{i}.url"), &hook.url);
+    }
+    for (i, target) in config.monitor.targets.iter().enumerate() {
+        if let Some(url) = &target.url {
+            check_http_url(&mut p, &format!("monitor.targets.{i}.url"), url);
+        }
+    }
+
+    if let Some(repo) = &config.github.repository {
+        let ok = repo.split_once('/').is_some_and(|(owner, name)| {
+            !owner.is_empty() && !name.is_empty() && !name.contains('/')
+        });
+        if !ok {
+            p.add(
+                "github.repository",
+                format!("`{repo}` is not OWNER/NAME"),
+                "write it like `acme/provenance`",
+            );
+        }
+    }
+
+    let ledger = &config.ledger.url;
+    if !(ledger.starts_with("sqlite:")
+        || ledger.starts_with("postgres://")
+        || ledger.starts_with("postgresql://"))
+    {
+        p.add(
+            "ledger.url",
+            "the ledger URL must start with sqlite:, postgres:// or postgresql://",
+            "use `sqlite://.shipgate/ledger.db` or a Postgres URL",
+        );
+    }
+
+    if !is_header_name(&config.smoke.api_key_header) {
+        p.add(
+            "smoke.api_key_header",
+            format!(
+                "`{}` is not a valid HTTP header name",
+                config.smoke.api_key_header
+            ),
+            "use letters, digits and `-`, e.g. `X-API-Key`",
+        );
+    }
+    if config.smoke.concurrency == 0 {
+        p.add(
+            "smoke.concurrency",
+            "must be at least 1",
+            "set 1 to run checks one at a time",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, check) in config.smoke.checks.iter().enumerate() {
+        if !seen.insert(check.name.as_str()) {
+            p.add(
+                &format!("smoke.checks.{i}.name"),
+                format!("check name `{}` is used twice", check.name),
+                "give every check a unique name",
+            );
+        }
+        if check.retry.attempts == 0 {
+            p.add(
+                &format!("smoke.checks.{i}.retry.attempts"),
+                "must be at least 1",
+                "1 means no retry",
+            );
+        }
+        if check.samples == 0 {
+            p.add(
+                &format!("smoke.checks.{i}.samples"),
+                "must be at least 1",
+                "1 means a single request",
+            );
+        }
+    }
+
+    let mut names = BTreeSet::new();
+    for (i, target) in config.monitor.targets.iter().enumerate() {
+        if !names.insert(target.name.as_str()) {
+            p.add(
+                &format!("monitor.targets.{i}.name"),
+                format!("monitor target `{}` is defined twice", target.name),
+                "give every target a unique name",
+            );
+        }
+        if target.open_after == 0 || target.resolve_after == 0 {
+            p.add(
+                &format!("monitor.targets.{i}"),
+                "`open_after` and `resolve_after` must be at least 1",
+                "1 opens or resolves on the first result",
+            );
+        }
+        if target.url.is_none() && !target.smoke {
+            p.add(
+                &format!("monitor.targets.{i}"),
+                "a monitor target needs `url` or `smoke = true`",
+                "add a health URL or reuse the [smoke] checks",
+            );
+        }
+    }
+
+    for (name, rule) in &config.env.vars {
+        let key = format!("env.vars.{name}");
+        if !is_variable_name(name) {
+            p.add(
+                &key,
+                format!("`{name}` is not a valid variable name"),
+                "use letters, digits and `_`, not starting with a digit",
+            );
+        }
+        if rule.kind == VarKind::Enum && rule.values.is_empty() {
+            p.add(
+                &format!("{key}.values"),
+                "kind `enum` needs a list of values",
+                "add `values = [\"a\", \"b\"]`",
+            );
+        }
+        if rule.kind != VarKind::Enum && !rule.values.is_empty() {
+            p.add(
+                &format!("{key}.values"),
+                "`values` only applies to kind `enum`",
+                "set `kind = \"enum\"` or remove `values`",
+            );
+        }
+        if (rule.min.is_some() || rule.max.is_some()) && rule.kind != VarKind::Integer {
+            p.add(
+                &key,
+                "`min`/`max` only apply to kind `integer`",
+                "set `kind = \"integer\"` or remove them",
+            );
+        }
+        if let (Some(min), Some(max)) = (rule.min, rule.max)
+            && min > max
+        {
+            p.add(
+                &format!("{key}.min"),
+                format!("min {min} is greater than max {max}"),
+                "swap them",
+            );
+        }
+        let conditions = [
+            rule.required_when.is_some(),
+            rule.required_when_set.is_some(),
+            rule.optional,
+        ];
+        if conditions.iter().filter(|c| **c).count() > 1 {
+            p.add(
+                &key,
+                "`required_when`, `required_when_set` and `optional` exclude each other",
+                "keep one of them",
+            );
+        }
+    }
+    if let Some(required) = &config.env.required {
+        for (i, name) in required.iter().enumerate() {
+            if !is_variable_name(name) {
+                p.add(
+                    &format!("env.required.{i}"),
+                    format!("`{name}` is not a valid variable name"),
+                    "separate names with spaces or commas; use letters, digits and `_`",
+                );
+            }
+        }
+    }
+
+    let mut source_names = BTreeSet::new();
+    for (i, source) in config.secrets.sources.iter().enumerate() {
+        let name = crate::schema::secret_source_name(source);
+        if !source_names.insert(name.to_owned()) {
+            p.add(
+                &format!("secrets.sources.{i}"),
+                format!("two secret sources are named `{name}`"),
+                "give one of them `name = \"…\"`",
+            );
+        }
+    }
+    for (key, over) in &config.secrets.keys {
+        if !source_names.contains(over.source.as_str()) {
+            p.add(
+                &format!("secrets.keys.{key}.source"),
+                format!("no secret source is named `{}`", over.source),
+                format!(
+                    "use one of: {}",
+                    source_names.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    }
+
+    p.list
+}
+
+fn check_http_url(p: &mut Problems<'_>, key: &str, raw: &str) {
+    match url::Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
+        Ok(_) => p.add(
+            key,
+            format!("`{raw}` is not an http(s) URL with a host"),
+            "write it like `https://api.example.com`",
+        ),
+        Err(err) => p.add(
+            key,
+            format!("`{raw}` is not a URL: {err}"),
+            "write it like `https://api.example.com`",
+        ),
+    }
+}
+
+/// True for names made of letters, digits and `_`, not starting with a digit.
+pub(crate) fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
