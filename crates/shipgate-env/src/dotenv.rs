@@ -26,11 +26,11 @@ pub enum DotenvError {
         source: std::io::Error,
     },
     /// A line is not `NAME=value`.
-    #[error("{}:{line}: not a `NAME=value` line (quotes unbalanced, or a name with invalid characters)", path.display())]
+    #[error("{}:{line}: not a `NAME=value` line (quote values that contain spaces; check for unbalanced quotes and invalid name characters)", path.display())]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// 1-based line, when it could be found.
+        /// 1-based line.
         line: usize,
     },
 }
@@ -53,18 +53,10 @@ impl DotenvFile {
                 Ok((name, value)) => {
                     entries.insert(name, value);
                 }
-                Err(dotenvy::Error::LineParse(bad_line, _)) => {
-                    let first = bad_line.lines().next().unwrap_or_default();
-                    let line = text.lines().position(|l| l == first).map_or(0, |i| i + 1);
-                    return Err(DotenvError::Syntax {
-                        path: path.to_owned(),
-                        line,
-                    });
-                }
                 Err(_) => {
                     return Err(DotenvError::Syntax {
                         path: path.to_owned(),
-                        line: 0,
+                        line: error_line(text),
                     });
                 }
             }
@@ -74,6 +66,25 @@ impl DotenvFile {
             entries,
         })
     }
+}
+
+/// The first line from which every longer prefix of the file fails to parse: the line of
+/// the error, or the line that opens an unterminated quoted value. dotenvy reports the text
+/// of the bad line, not its number, and that text must not be printed.
+fn error_line(text: &str) -> usize {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let parses = |n: usize| {
+        let prefix: String = lines[..n].concat();
+        dotenvy::from_read_iter(prefix.as_bytes()).all(|item| item.is_ok())
+    };
+    let mut first_bad = lines.len();
+    for n in (1..=lines.len()).rev() {
+        if parses(n) {
+            break;
+        }
+        first_bad = n;
+    }
+    first_bad
 }
 
 const PLACEHOLDER_MARKERS: &[&str] = &[
@@ -205,7 +216,7 @@ mod tests {
         let err = DotenvFile::parse(Path::new(".env"), "A=1\nB=\"unclosed canary\n").unwrap_err();
         let text = err.to_string();
         assert!(!text.contains("canary"), "{text}");
-        assert!(text.starts_with(".env:"), "{text}");
+        assert!(text.starts_with(".env:2:"), "{text}");
     }
 
     #[test]

@@ -294,7 +294,7 @@ impl Rules {
         match self.list.iter_mut().find(|r| r.name == rule.name) {
             // A stronger requirement or a typed kind refines an existing rule.
             Some(existing) => {
-                if rule.need == Need::Required {
+                if rule.need == Need::Required && existing.need == Need::Optional {
                     existing.need = Need::Required;
                     existing.origin = rule.origin;
                 }

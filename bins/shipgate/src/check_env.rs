@@ -1,0 +1,194 @@
+//! `shipgate check-env`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use shipgate_config::{LoadOptions, Origin};
+use shipgate_core::exit_code;
+use shipgate_env::{CheckInput, DotenvFile, Report, Severity, VarStatus};
+
+use crate::{Format, config_path, usage_error};
+
+/// Arguments of `check-env`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  shipgate check-env                                  # seed 002's default set, like `make check-prod-env`
+  shipgate check-env --config shipgate.toml --format json
+  PROD_REQUIRED_ENV_VARS=\"DATABASE_URL AUTH_ISSUER\" shipgate check-env
+  shipgate check-env --environment dev --env-file .env.dev
+  shipgate check-env --env-sample .env.sample        # also check .env.sample drift")]
+pub struct Args {
+    /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Environment name; overrides DEPLOY_ENVIRONMENT, ENVIRONMENT and the file.
+    #[arg(long, value_name = "NAME")]
+    environment: Option<String>,
+    /// Required variables (comma-separated or repeated); replaces every other required set.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    required: Vec<String>,
+    /// A dotenv file layered under the process environment. Development-like environments
+    /// only: production variables are injected at run time.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// A .env.sample to check for drift [default: `[env] sample` of the configuration].
+    #[arg(long, value_name = "FILE")]
+    env_sample: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// Runs the command and returns its exit code.
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
+    let file = config_path(args.config, vars);
+    let overrides: Vec<(&str, &str, &str)> = args
+        .environment
+        .as_deref()
+        .map(|env| ("environment", env, "--environment"))
+        .into_iter()
+        .collect();
+    let loaded = match shipgate_config::load(&LoadOptions {
+        file: file.as_deref(),
+        vars,
+        overrides: &overrides,
+    }) {
+        Ok(loaded) => loaded,
+        Err(err) => return usage_error(err),
+    };
+
+    let env_file = match args.env_file.as_deref().map(DotenvFile::read).transpose() {
+        Ok(file) => file,
+        Err(err) => return usage_error(err),
+    };
+    // A relative `[env] sample` is relative to the configuration file.
+    let sample_path = args.env_sample.or_else(|| {
+        let sample = loaded.config.env.sample.clone()?;
+        let base = file
+            .as_deref()
+            .and_then(|f| f.parent())
+            .unwrap_or(std::path::Path::new(""));
+        Some(if sample.is_absolute() {
+            sample
+        } else {
+            base.join(sample)
+        })
+    });
+    let sample = match sample_path.as_deref().map(DotenvFile::read).transpose() {
+        Ok(sample) => sample,
+        Err(err) => return usage_error(err),
+    };
+
+    let describe = |origin: Origin| match origin {
+        Origin::Default => None,
+        other => Some(other.to_string()),
+    };
+    let input = CheckInput {
+        config: &loaded.config,
+        vars,
+        environment_origin: loaded.origin_of("environment").and_then(describe),
+        config_origin: file.as_ref().map(|f| f.display().to_string()),
+        required_override: (!args.required.is_empty()).then(|| {
+            args.required
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        }),
+        required_origin: loaded.origin_of("env.required").and_then(describe),
+        env_file: env_file.as_ref(),
+        sample: sample.as_ref(),
+    };
+    let report = match shipgate_env::check(&input) {
+        Ok(report) => report,
+        Err(err) => return usage_error(err),
+    };
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => return usage_error(format!("cannot render the report: {err}")),
+        },
+        Format::Text => print!("{}", render_text(&report)),
+    }
+    if report.passed() {
+        exit_code::OK
+    } else {
+        exit_code::CHECK_FAILED
+    }
+}
+
+/// The human report: verdict, context, then problems grouped by severity, each with why
+/// and how to fix it.
+fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let s = &report.summary;
+    let verdict = if report.ok { "passed" } else { "FAILED" };
+    let _ = writeln!(
+        out,
+        "check-env {verdict}: {} errors, {} warnings",
+        s.errors, s.warnings
+    );
+    let env = &report.environment;
+    let name = env.name.as_deref().unwrap_or("(unset)");
+    let _ = write!(out, "  environment:  {name} ({})", kind_label(env));
+    if let Some(origin) = &env.origin {
+        let _ = write!(out, ", from {origin}");
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "  config:       {}",
+        report
+            .config
+            .as_deref()
+            .unwrap_or("(none: built-in defaults)")
+    );
+    let _ = writeln!(out, "  required set: {}", report.required_set);
+    for (severity, title) in [
+        (Severity::Error, "errors"),
+        (Severity::Warning, "warnings"),
+        (Severity::Notice, "notices"),
+    ] {
+        let group: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title}:");
+        for finding in group {
+            let _ = writeln!(out, "  - {}", finding.message);
+            let _ = writeln!(out, "      why: {}", finding.rule);
+            let _ = writeln!(out, "      fix: {}", finding.hint);
+        }
+    }
+    let not_required = report
+        .variables
+        .iter()
+        .filter(|v| v.status == VarStatus::NotRequired)
+        .count();
+    let problems = report
+        .variables
+        .iter()
+        .filter(|v| v.status == VarStatus::Problem)
+        .count();
+    let _ = writeln!(
+        out,
+        "\n{} variables checked: {} ok, {problems} with problems, {not_required} not required here",
+        s.checked, s.ok
+    );
+    out
+}
+
+fn kind_label(env: &shipgate_env::EnvironmentReport) -> String {
+    use shipgate_core::Classification;
+    match env.classification {
+        Classification::Recognised => env.kind.to_string(),
+        Classification::Unrecognised => format!("not a documented name, treated as {}", env.kind),
+        Classification::Unset => format!("treated as {}", env.kind),
+    }
+}

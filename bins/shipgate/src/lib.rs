@@ -1,0 +1,97 @@
+//! The shipgate command line: parse, compose the library crates, render, exit.
+//!
+//! This is the only crate that reads the process environment and writes to the terminal.
+//! Exit codes are the constants of [`shipgate_core::exit_code`], documented in
+//! `docs/exit-codes.md`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod check_env;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shipgate_core::exit_code;
+
+/// Deploy pinned container images, gate them with smoke tests, and roll back by itself.
+#[derive(Debug, Parser)]
+#[command(name = "shipgate", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands. Each lands with its issue; none is declared before it works.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that the runtime environment has every variable a deploy needs, well-formed.
+    ///
+    /// Production-like environments (prod, production, staging, any unknown name, or none)
+    /// fail on a missing variable; dev, test and local only warn. Values are never printed.
+    /// Exit codes: 0 ok, 1 check failed, 2 usage or configuration error.
+    #[command(name = "check-env")]
+    CheckEnv(check_env::Args),
+}
+
+/// Output format shared by the commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: grouped, with a fix per problem.
+    Text,
+    /// For machines: the documented, versioned JSON report.
+    Json,
+}
+
+/// Runs the CLI with the process arguments and environment.
+pub fn main_impl() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return match err.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    ExitCode::from(exit_code::OK)
+                }
+                _ => ExitCode::from(exit_code::USAGE),
+            };
+        }
+    };
+    let vars = process_vars();
+    let code = match cli.command {
+        Command::CheckEnv(args) => check_env::run(args, &vars),
+    };
+    ExitCode::from(code)
+}
+
+/// A snapshot of the process environment. Variables whose name or value is not UTF-8 are
+/// left out (no shipgate variable can be such).
+fn process_vars() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// The configuration file to use: `--config`, else `SHIPGATE_CONFIG`, else `./shipgate.toml`
+/// when it exists, else none (defaults and variables only).
+fn config_path(flag: Option<PathBuf>, vars: &BTreeMap<String, String>) -> Option<PathBuf> {
+    flag.or_else(|| {
+        vars.get("SHIPGATE_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .or_else(|| {
+        let default = Path::new(shipgate_config::DEFAULT_FILE_NAME);
+        default.is_file().then(|| default.to_owned())
+    })
+}
+
+/// Prints an error to stderr as `shipgate: …` and returns the usage exit code.
+fn usage_error(message: impl std::fmt::Display) -> u8 {
+    eprintln!("shipgate: {message}");
+    exit_code::USAGE
+}
