@@ -22,6 +22,8 @@ pub struct KindOptions<'a> {
     pub require_pinned: bool,
     /// Extra mutable tags for `image-ref`.
     pub mutable_tags: &'a [String],
+    /// For `image-ref`: the value is only a tag (`image_tag`), not a whole reference.
+    pub tag_only: bool,
 }
 
 /// Standard alphabet, padding optional.
@@ -137,10 +139,14 @@ fn check_ed25519(value: &str) -> Result<(), String> {
 }
 
 fn check_image(value: &str, options: &KindOptions<'_>) -> Result<(), String> {
-    let image: ImageRef = value
-        .trim()
-        .parse()
-        .map_err(|e| format!("is not an image reference: {e}"))?;
+    let parsed = if options.tag_only {
+        "image"
+            .parse::<ImageRef>()
+            .and_then(|image| image.with_tag(value.trim()))
+    } else {
+        value.trim().parse::<ImageRef>()
+    };
+    let image = parsed.map_err(|e| format!("is not a valid image reference or tag: {e}"))?;
     match image.pinning(options.mutable_tags) {
         Pinning::Mutable(reason) if options.require_pinned => Err(format!(
             "is not pinned: {reason}; deploy a commit SHA or digest"
@@ -444,6 +450,22 @@ mod tests {
             check(VarKind::ImageRef, "ghcr.io/A/b:1", &strict)
                 .unwrap_err()
                 .contains("uppercase")
+        );
+        let tag = KindOptions {
+            require_pinned: true,
+            tag_only: true,
+            ..Default::default()
+        };
+        assert!(check(VarKind::ImageRef, "3f2c1a9", &tag).is_ok());
+        assert!(
+            check(VarKind::ImageRef, "latest", &tag)
+                .unwrap_err()
+                .contains("not pinned")
+        );
+        assert!(
+            check(VarKind::ImageRef, "bad tag", &tag)
+                .unwrap_err()
+                .contains("tag `bad tag` is invalid")
         );
     }
 }

@@ -259,6 +259,7 @@ struct RuleOptions {
     max: Option<i64>,
     context: Option<String>,
     require_pinned: bool,
+    tag_only: bool,
 }
 
 fn kind_name(kind: VarKind) -> &'static str {
@@ -550,6 +551,7 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
             "image tag to deploy",
         );
         rule.options.require_pinned = env.kind().is_prod_like() && !config.image.allow_mutable;
+        rule.options.tag_only = true;
         rules.push(rule);
     }
     for name in [
@@ -673,6 +675,7 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
                     context: rule.options.context.as_deref(),
                     require_pinned: rule.options.require_pinned,
                     mutable_tags: &input.config.image.mutable_tags,
+                    tag_only: rule.options.tag_only,
                 };
                 match kinds::check(rule.kind, value, &options) {
                     Ok(()) => (VarStatus::Ok, Some(source)),
