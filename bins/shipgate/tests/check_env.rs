@@ -1,6 +1,8 @@
 //! `shipgate check-env` as a user runs it: a clean environment, real files, exit codes and
 //! the exact output (insta snapshots).
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

@@ -107,7 +107,7 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
             source,
         })?;
         if let Err(problem) = locate::check_syntax(&text, path) {
-            return Err(ConfigError::Invalid(vec![problem]));
+            return Err(ConfigError::Invalid(vec![*problem]));
         }
         figment = figment.merge(TomlFile {
             path: path.to_owned(),

@@ -7,7 +7,7 @@ use toml_edit::{ImDocument, Item, Value};
 use crate::error::{ConfigProblem, Origin};
 
 /// Parses `text` only to report a syntax error with its line and column.
-pub(crate) fn check_syntax(text: &str, path: &Path) -> Result<(), ConfigProblem> {
+pub(crate) fn check_syntax(text: &str, path: &Path) -> Result<(), Box<ConfigProblem>> {
     match ImDocument::parse(text) {
         Ok(_) => Ok(()),
         Err(err) => {
@@ -17,7 +17,7 @@ pub(crate) fn check_syntax(text: &str, path: &Path) -> Result<(), ConfigProblem>
             if let Some(column) = column {
                 message.push_str(&format!(" (column {column})"));
             }
-            Err(ConfigProblem {
+            Err(Box::new(ConfigProblem {
                 origin: Origin::File {
                     path: path.to_owned(),
                     line,
@@ -26,7 +26,7 @@ pub(crate) fn check_syntax(text: &str, path: &Path) -> Result<(), ConfigProblem>
                 line,
                 message,
                 hint: Some("fix the TOML syntax at that line".to_owned()),
-            })
+            }))
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Loading real files and variable maps: precedence, seed names, and located errors.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
