@@ -40,6 +40,7 @@ use figment::{Figment, Metadata, Provider};
 
 pub use error::{ConfigError, ConfigProblem, Origin};
 pub use schema::*;
+pub use validate::is_variable_name;
 pub use variables::{
     AMBIENT_VARIABLES, CONFLICTING_VARIABLES, RESERVED_SHIPGATE_VARIABLES,
     RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, parse_runtime_target,

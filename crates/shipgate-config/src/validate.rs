@@ -348,7 +348,7 @@ fn check_http_url(p: &mut Problems<'_>, key: &str, raw: &str) {
 }
 
 /// True for names made of letters, digits and `_`, not starting with a digit.
-pub(crate) fn is_variable_name(name: &str) -> bool {
+pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

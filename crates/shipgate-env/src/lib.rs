@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use shipgate_config::{Config, VarKind, VarRule};
+use shipgate_config::{Config, VarKind, VarRule, is_variable_name};
 use shipgate_core::{Classification, Environment, EnvironmentKind};
 
 pub use dotenv::{DotenvError, DotenvFile, looks_like_real_secret};
@@ -275,14 +275,6 @@ fn kind_name(kind: VarKind) -> &'static str {
         VarKind::Kubeconfig => "kubeconfig",
         VarKind::ImageRef => "image-ref",
     }
-}
-
-fn is_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 struct Rules {
