@@ -111,7 +111,7 @@ pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
 pub(crate) fn problem_from_figment(
     err: figment::Error,
     file: Option<&Path>,
-    text: Option<&str>,
+    document: Option<&toml_edit::ImDocument<String>>,
 ) -> ConfigProblem {
     let mut segments: Vec<String> = err.path.clone();
     let (message, hint) = match &err.kind {
@@ -157,7 +157,7 @@ pub(crate) fn problem_from_figment(
     };
     let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let origin = match &err.metadata {
-        Some(metadata) => crate::origin_from(metadata, &refs, file, text),
+        Some(metadata) => crate::origin_from(metadata, &refs, file, document),
         None => Origin::Default,
     };
     let line = match &origin {

@@ -69,7 +69,7 @@ pub struct Loaded {
     /// The file it came from, if any.
     pub file: Option<PathBuf>,
     figment: Figment,
-    source_text: Option<String>,
+    document: Option<toml_edit::ImDocument<String>>,
 }
 
 impl Loaded {
@@ -87,7 +87,7 @@ impl Loaded {
             metadata,
             &segments,
             self.file.as_deref(),
-            self.source_text.as_deref(),
+            self.document.as_ref(),
         ))
     }
 }
@@ -101,20 +101,21 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
         figment = figment.merge(ambient);
     }
 
-    let mut source_text = None;
+    let mut document = None;
     if let Some(path) = options.file {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        if let Err(problem) = locate::check_syntax(&text, path) {
-            return Err(ConfigError::Invalid(vec![*problem]));
-        }
+        let parsed = match locate::parse(&text, path) {
+            Ok(parsed) => parsed,
+            Err(problem) => return Err(ConfigError::Invalid(vec![*problem])),
+        };
         figment = figment.merge(TomlFile {
             path: path.to_owned(),
-            text: text.clone(),
+            text,
         });
-        source_text = Some(text);
+        document = Some(parsed);
     }
 
     let (seed, seed_problems) = variables::seed(options.vars);
@@ -142,7 +143,7 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
     let config: Config = figment.extract_lossy().map_err(|err| {
         ConfigError::Invalid(
             err.into_iter()
-                .map(|e| error::problem_from_figment(e, options.file, source_text.as_deref()))
+                .map(|e| error::problem_from_figment(e, options.file, document.as_ref()))
                 .collect(),
         )
     })?;
@@ -151,7 +152,7 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
         config,
         file: options.file.map(Path::to_owned),
         figment,
-        source_text,
+        document,
     };
     let problems = validate::validate(&loaded);
     if problems.is_empty() {
@@ -165,12 +166,12 @@ pub(crate) fn origin_from(
     metadata: &Metadata,
     segments: &[&str],
     file: Option<&Path>,
-    text: Option<&str>,
+    document: Option<&toml_edit::ImDocument<String>>,
 ) -> Origin {
     match &metadata.source {
         Some(figment::Source::File(path)) => Origin::File {
             path: path.clone(),
-            line: text.and_then(|t| locate::line_of(t, segments)),
+            line: document.and_then(|d| locate::line_of(d, segments)),
         },
         _ if metadata.name == "command line" => {
             Origin::Flag(metadata.interpolate(&figment::Profile::Default, segments))

@@ -6,10 +6,11 @@ use toml_edit::{ImDocument, Item, Value};
 
 use crate::error::{ConfigProblem, Origin};
 
-/// Parses `text` only to report a syntax error with its line and column.
-pub(crate) fn check_syntax(text: &str, path: &Path) -> Result<(), Box<ConfigProblem>> {
-    match ImDocument::parse(text) {
-        Ok(_) => Ok(()),
+/// Parses the file once; the document then serves every line lookup. A syntax error is
+/// reported with its line and column.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<ImDocument<String>, Box<ConfigProblem>> {
+    match ImDocument::parse(text.to_owned()) {
+        Ok(doc) => Ok(doc),
         Err(err) => {
             let line = err.span().map(|span| line_at(text, span.start));
             let column = err.span().map(|span| column_at(text, span.start));
@@ -47,8 +48,8 @@ fn column_at(text: &str, offset: usize) -> usize {
 }
 
 /// The line of the deepest part of `segments` present in the document.
-pub(crate) fn line_of(text: &str, segments: &[&str]) -> Option<usize> {
-    let doc = ImDocument::parse(text).ok()?;
+pub(crate) fn line_of(doc: &ImDocument<String>, segments: &[&str]) -> Option<usize> {
+    let text = doc.raw();
     let mut best: Option<usize> = None;
     let mut node = Node::Table(doc.as_table());
     for segment in segments {
@@ -115,23 +116,27 @@ mod tests {
 
     const DOC: &str = "app = \"x\"\n\n[smoke]\nenabled = true\n\n[[smoke.checks]]\nname = \"a\"\n\n[[smoke.checks]]\nname = \"b\"\nretry = { attempts = 3 }\n";
 
+    fn doc() -> ImDocument<String> {
+        ImDocument::parse(DOC.to_owned()).unwrap()
+    }
+
     #[test]
     fn finds_nested_keys_and_array_entries() {
-        assert_eq!(line_of(DOC, &["app"]), Some(1));
-        assert_eq!(line_of(DOC, &["smoke", "enabled"]), Some(4));
-        assert_eq!(line_of(DOC, &["smoke", "checks", "1", "name"]), Some(10));
+        assert_eq!(line_of(&doc(), &["app"]), Some(1));
+        assert_eq!(line_of(&doc(), &["smoke", "enabled"]), Some(4));
+        assert_eq!(line_of(&doc(), &["smoke", "checks", "1", "name"]), Some(10));
         assert_eq!(
-            line_of(DOC, &["smoke", "checks", "1", "retry", "attempts"]),
+            line_of(&doc(), &["smoke", "checks", "1", "retry", "attempts"]),
             Some(11)
         );
         // A missing leaf points at its deepest existing parent.
-        assert_eq!(line_of(DOC, &["smoke", "checks", "0", "nope"]), Some(6));
-        assert_eq!(line_of(DOC, &["nothing"]), None);
+        assert_eq!(line_of(&doc(), &["smoke", "checks", "0", "nope"]), Some(6));
+        assert_eq!(line_of(&doc(), &["nothing"]), None);
     }
 
     #[test]
     fn syntax_errors_carry_line_and_column() {
-        let problem = check_syntax("a = 1\nb = = 2\n", Path::new("x.toml")).unwrap_err();
+        let problem = parse("a = 1\nb = = 2\n", Path::new("x.toml")).unwrap_err();
         assert_eq!(problem.line, Some(2));
         assert!(problem.message.contains("column"), "{}", problem.message);
     }
