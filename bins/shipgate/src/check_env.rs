@@ -88,7 +88,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     let input = CheckInput {
         config: &loaded.config,
         vars,
-        environment_origin: loaded.origin_of("environment").and_then(describe),
+        // Origins are looked up only for keys that are set: a file origin costs a lookup of
+        // the key's line in the file.
+        environment_origin: (loaded.config.environment.is_some())
+            .then(|| loaded.origin_of("environment").and_then(describe))
+            .flatten(),
         config_origin: file.as_ref().map(|f| f.display().to_string()),
         required_override: (!args.required.is_empty()).then(|| {
             args.required
@@ -97,7 +101,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                 .filter(|s| !s.is_empty())
                 .collect()
         }),
-        required_origin: loaded.origin_of("env.required").and_then(describe),
+        required_origin: (loaded.config.env.required.is_some())
+            .then(|| loaded.origin_of("env.required").and_then(describe))
+            .flatten(),
         env_file: env_file.as_ref(),
         sample: sample.as_ref(),
     };

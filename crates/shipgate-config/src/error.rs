@@ -111,7 +111,7 @@ pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
 pub(crate) fn problem_from_figment(
     err: figment::Error,
     file: Option<&Path>,
-    document: Option<&toml_edit::ImDocument<String>>,
+    lines: Option<&crate::locate::SourceLines>,
 ) -> ConfigProblem {
     let mut segments: Vec<String> = err.path.clone();
     let (message, hint) = match &err.kind {
@@ -157,7 +157,7 @@ pub(crate) fn problem_from_figment(
     };
     let refs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let origin = match &err.metadata {
-        Some(metadata) => crate::origin_from(metadata, &refs, file, document),
+        Some(metadata) => crate::origin_from(metadata, &refs, file, lines),
         None => Origin::Default,
     };
     let line = match &origin {

@@ -1,13 +1,13 @@
 //! Line numbers for keys in a TOML file, and syntax errors with their position.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use toml_edit::{ImDocument, Item, Value};
 
 use crate::error::{ConfigProblem, Origin};
 
-/// Parses the file once; the document then serves every line lookup. A syntax error is
-/// reported with its line and column.
+/// Parses the file; a syntax error is reported with its line and column.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<ImDocument<String>, Box<ConfigProblem>> {
     match ImDocument::parse(text.to_owned()) {
         Ok(doc) => Ok(doc),
@@ -47,8 +47,33 @@ fn column_at(text: &str, offset: usize) -> usize {
     text[start..offset].chars().count() + 1
 }
 
-/// The line of the deepest part of `segments` present in the document.
-pub(crate) fn line_of(doc: &ImDocument<String>, segments: &[&str]) -> Option<usize> {
+/// The file's text, kept for line lookups. The values are deserialized from the first parse;
+/// the spans are only needed for errors and for origins of keys the file sets, so the text is
+/// parsed a second time on the first such lookup and that document serves every later one.
+#[derive(Debug)]
+pub(crate) struct SourceLines {
+    text: String,
+    document: OnceLock<Option<ImDocument<String>>>,
+}
+
+impl SourceLines {
+    pub(crate) fn new(text: String) -> Self {
+        Self {
+            text,
+            document: OnceLock::new(),
+        }
+    }
+
+    /// The line of the deepest part of `segments` present in the file.
+    pub(crate) fn line_of(&self, segments: &[&str]) -> Option<usize> {
+        let document = self
+            .document
+            .get_or_init(|| ImDocument::parse(self.text.clone()).ok());
+        line_in(document.as_ref()?, segments)
+    }
+}
+
+fn line_in(doc: &ImDocument<String>, segments: &[&str]) -> Option<usize> {
     let text = doc.raw();
     let mut best: Option<usize> = None;
     let mut node = Node::Table(doc.as_table());
@@ -122,16 +147,16 @@ mod tests {
 
     #[test]
     fn finds_nested_keys_and_array_entries() {
-        assert_eq!(line_of(&doc(), &["app"]), Some(1));
-        assert_eq!(line_of(&doc(), &["smoke", "enabled"]), Some(4));
-        assert_eq!(line_of(&doc(), &["smoke", "checks", "1", "name"]), Some(10));
+        assert_eq!(line_in(&doc(), &["app"]), Some(1));
+        assert_eq!(line_in(&doc(), &["smoke", "enabled"]), Some(4));
+        assert_eq!(line_in(&doc(), &["smoke", "checks", "1", "name"]), Some(10));
         assert_eq!(
-            line_of(&doc(), &["smoke", "checks", "1", "retry", "attempts"]),
+            line_in(&doc(), &["smoke", "checks", "1", "retry", "attempts"]),
             Some(11)
         );
         // A missing leaf points at its deepest existing parent.
-        assert_eq!(line_of(&doc(), &["smoke", "checks", "0", "nope"]), Some(6));
-        assert_eq!(line_of(&doc(), &["nothing"]), None);
+        assert_eq!(line_in(&doc(), &["smoke", "checks", "0", "nope"]), Some(6));
+        assert_eq!(line_in(&doc(), &["nothing"]), None);
     }
 
     #[test]

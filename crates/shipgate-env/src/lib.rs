@@ -20,7 +20,7 @@
 mod dotenv;
 mod kinds;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -279,12 +279,14 @@ fn kind_name(kind: VarKind) -> &'static str {
 
 struct Rules {
     list: Vec<Rule>,
+    /// Position of each variable's rule in `list`, so merging stays linear in the rule count.
+    index: HashMap<String, usize>,
     required_set: String,
 }
 
 impl Rules {
     fn push(&mut self, rule: Rule) {
-        match self.list.iter_mut().find(|r| r.name == rule.name) {
+        match self.index.get(&rule.name).map(|&at| &mut self.list[at]) {
             // A stronger requirement or a typed kind refines an existing rule.
             Some(existing) => {
                 if rule.need == Need::Required && existing.need == Need::Optional {
@@ -298,7 +300,10 @@ impl Rules {
                 existing.hint = existing.hint.take().or(rule.hint);
                 existing.alternatives.extend(rule.alternatives);
             }
-            None => self.list.push(rule),
+            None => {
+                self.index.insert(rule.name.clone(), self.list.len());
+                self.list.push(rule);
+            }
         }
     }
 }
@@ -399,6 +404,7 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
         };
     let mut rules = Rules {
         list: Vec::new(),
+        index: HashMap::new(),
         required_set: required_set.clone(),
     };
     for name in &required {
