@@ -408,3 +408,36 @@ fn usage_errors_and_help() {
     assert_eq!(code, 0);
     insta::assert_snapshot!(stdout);
 }
+
+#[test]
+fn proofkit_fly_fixture_requires_the_fly_token_only() {
+    let args = ["check-env", "--config", "fixtures/proofkit/shipgate.toml"];
+    let (code, stdout, _) = run(&args, &[("ENVIRONMENT", "production")]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(stdout);
+    let (code, _, _) = run(
+        &args,
+        &[("ENVIRONMENT", "production"), ("FLY_API_TOKEN", CANARY)],
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn railway_auto_fixture_requires_railway_ids_gate_url_and_github_token() {
+    let args = ["check-env", "--config", "fixtures/railway-auto/shipgate.toml"];
+    let (code, stdout, _) = run(&args, &[("ENVIRONMENT", "production")]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(stdout);
+    let (code, _, _) = run(
+        &args,
+        &[
+            ("ENVIRONMENT", "production"),
+            ("RAILWAY_TOKEN", CANARY),
+            ("RAILWAY_PROJECT_ID", "5f9c8a52-0000-4000-8000-000000000001"),
+            ("RAILWAY_ENVIRONMENT", "production"),
+            ("GITHUB_TOKEN", CANARY),
+            ("PRODUCTION_API_URL", "https://backend.up.railway.app"),
+        ],
+    );
+    assert_eq!(code, 0);
+}
