@@ -125,6 +125,15 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     }
 }
 
+/// `1 error`, `2 errors`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The human report: verdict, context, then problems grouped by severity, each with why
 /// and how to fix it.
 fn render_text(report: &Report) -> String {
@@ -133,8 +142,9 @@ fn render_text(report: &Report) -> String {
     let verdict = if report.ok { "passed" } else { "FAILED" };
     let _ = writeln!(
         out,
-        "check-env {verdict}: {} errors, {} warnings",
-        s.errors, s.warnings
+        "check-env {verdict}: {}, {}",
+        count(s.errors, "error"),
+        count(s.warnings, "warning")
     );
     let env = &report.environment;
     let name = env.name.as_deref().unwrap_or("(unset)");
