@@ -1,0 +1,276 @@
+//! The HTTP machinery every shipgate network call shares.
+//!
+//! - [`build_client`]: a reqwest client on rustls with the ring provider (the one crypto
+//!   provider of the workspace), the platform's trust store, a connect timeout, and a redirect
+//!   policy that follows redirects on the same origin only. A redirect to another host is an
+//!   error ([`CrossOriginRedirect`]): a health check that lands on a login page elsewhere must
+//!   not pass.
+//! - [`read_body_capped`]: reads a response body chunk by chunk and stops at a byte cap, so an
+//!   endless or huge body costs at most the cap.
+//! - [`retry_after`], [`is_retryable_status`] and [`Backoff`]: what is worth retrying and how
+//!   long to wait (constant or exponential with jitter, never less than a server's
+//!   `Retry-After`).
+//!
+//! Nothing here prints or reads the process environment.
+
+use std::time::{Duration, SystemTime};
+
+use backon::BackoffBuilder;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// How to build a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// Time allowed to open a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Accept any certificate. Only for explicitly insecure targets.
+    pub accept_invalid_certs: bool,
+    /// Same-origin redirects followed before giving up; 0 disables redirects.
+    pub max_redirects: usize,
+    /// Idle connections kept per host for reuse.
+    pub max_idle_per_host: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            user_agent: concat!("shipgate/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            accept_invalid_certs: false,
+            max_redirects: 5,
+            max_idle_per_host: 64,
+        }
+    }
+}
+
+/// Errors building a client.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// reqwest refused the configuration (for instance the platform trust store is unusable).
+    #[error("cannot build the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+/// A redirect left the origin (scheme, host and port) of the request.
+#[derive(Debug, thiserror::Error)]
+#[error("redirected from {from} to another origin ({to}); shipgate follows same-origin redirects only")]
+pub struct CrossOriginRedirect {
+    /// The URL that redirected.
+    pub from: String,
+    /// Where it pointed.
+    pub to: String,
+}
+
+/// More redirects than [`ClientOptions::max_redirects`].
+#[derive(Debug, thiserror::Error)]
+#[error("more than {0} redirects")]
+pub struct TooManyRedirects(pub usize);
+
+/// Installs ring as the process's rustls provider unless one is installed already. reqwest is
+/// built without a provider of its own so that the workspace has exactly one.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: a provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Builds a client. Clone the result to share its connection pool.
+pub fn build_client(options: &ClientOptions) -> Result<reqwest::Client, HttpError> {
+    ensure_crypto_provider();
+    let max_redirects = options.max_redirects;
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > max_redirects {
+            return attempt.error(TooManyRedirects(max_redirects));
+        }
+        let Some(first) = attempt.previous().first() else {
+            return attempt.follow();
+        };
+        if first.origin() == attempt.url().origin() {
+            attempt.follow()
+        } else {
+            let error = CrossOriginRedirect {
+                from: first.as_str().to_owned(),
+                to: attempt.url().as_str().to_owned(),
+            };
+            attempt.error(error)
+        }
+    });
+    reqwest::Client::builder()
+        .user_agent(options.user_agent.clone())
+        .connect_timeout(options.connect_timeout)
+        .tls_danger_accept_invalid_certs(options.accept_invalid_certs)
+        .redirect(policy)
+        .pool_max_idle_per_host(options.max_idle_per_host)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(HttpError::Build)
+}
+
+/// A body read up to a cap.
+#[derive(Debug, Clone, Default)]
+pub struct CappedBody {
+    /// The bytes read (at most the cap).
+    pub bytes: Vec<u8>,
+    /// The body had more bytes than the cap; the rest was not read.
+    pub truncated: bool,
+}
+
+/// Reads `response`'s body, at most `cap` bytes. Bytes beyond the cap are not read; the
+/// connection is dropped instead of being drained.
+pub async fn read_body_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<CappedBody, reqwest::Error> {
+    let mut body = CappedBody::default();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap.saturating_sub(body.bytes.len());
+        if chunk.len() > room {
+            body.bytes.extend_from_slice(&chunk[..room]);
+            body.truncated = true;
+            break;
+        }
+        body.bytes.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The wait a `Retry-After` header asks for: delta-seconds or an HTTP date (relative to
+/// `now`). A date in the past means no wait; an unparsable value is ignored.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Statuses worth another attempt: 408, 429 and every 5xx. Other 4xx are final.
+pub fn is_retryable_status(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+/// How long to wait between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// The same interval every time.
+    Constant(Duration),
+    /// Doubling from `initial`, capped at `max`, each wait plus a random jitter of up to
+    /// the wait itself.
+    Exponential {
+        /// The first wait.
+        initial: Duration,
+        /// The longest wait.
+        max: Duration,
+    },
+}
+
+impl Backoff {
+    /// The waits before attempts 2, 3, … `attempts` (so `attempts - 1` values).
+    pub fn delays(&self, attempts: u32) -> Box<dyn Iterator<Item = Duration> + Send> {
+        let retries = attempts.saturating_sub(1) as usize;
+        match *self {
+            Backoff::Constant(interval) => Box::new(
+                backon::ConstantBuilder::new()
+                    .with_delay(interval)
+                    .with_max_times(retries)
+                    .build(),
+            ),
+            Backoff::Exponential { initial, max } => Box::new(
+                backon::ExponentialBuilder::new()
+                    .with_min_delay(initial)
+                    .with_max_delay(max)
+                    .with_max_times(retries)
+                    .with_jitter()
+                    .build(),
+            ),
+        }
+    }
+}
+
+/// The wait before the next attempt: the planned backoff, or longer when the server asked for
+/// it with `Retry-After`, but never past `limit` (the time left before a deadline).
+pub fn next_wait(planned: Duration, server_asked: Option<Duration>, limit: Duration) -> Duration {
+    planned.max(server_asked.unwrap_or(Duration::ZERO)).min(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        map
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+        assert_eq!(
+            retry_after(&headers("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2026 07:28:30 GMT"), now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2026 07:27:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for code in [500, 502, 503, 504, 429, 408] {
+            assert!(is_retryable_status(StatusCode::from_u16(code).unwrap()));
+        }
+        for code in [200, 301, 400, 401, 403, 404, 422] {
+            assert!(!is_retryable_status(StatusCode::from_u16(code).unwrap()));
+        }
+    }
+
+    #[test]
+    fn constant_backoff_waits_the_interval_attempts_minus_one_times() {
+        let delays: Vec<_> = Backoff::Constant(Duration::from_secs(10))
+            .delays(12)
+            .collect();
+        assert_eq!(delays, vec![Duration::from_secs(10); 11]);
+        assert_eq!(
+            Backoff::Constant(Duration::from_secs(1)).delays(1).count(),
+            0
+        );
+    }
+
+    #[test]
+    fn exponential_backoff_grows_with_jitter_and_stays_under_twice_the_cap() {
+        let backoff = Backoff::Exponential {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        let delays: Vec<_> = backoff.delays(8).collect();
+        assert_eq!(delays.len(), 7);
+        assert!(delays[0] >= Duration::from_millis(100) && delays[0] < Duration::from_millis(200));
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(2)));
+        assert!(delays[6] >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_server_can_lengthen_a_wait_but_not_past_the_deadline() {
+        let s = Duration::from_secs;
+        assert_eq!(next_wait(s(1), Some(s(5)), s(60)), s(5));
+        assert_eq!(next_wait(s(10), Some(s(5)), s(60)), s(10));
+        assert_eq!(next_wait(s(10), Some(s(500)), s(60)), s(60));
+        assert_eq!(next_wait(s(1), None, s(60)), s(1));
+    }
+}
