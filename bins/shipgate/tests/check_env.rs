@@ -424,7 +424,11 @@ fn proofkit_fly_fixture_requires_the_fly_token_only() {
 
 #[test]
 fn railway_auto_fixture_requires_railway_ids_gate_url_and_github_token() {
-    let args = ["check-env", "--config", "fixtures/railway-auto/shipgate.toml"];
+    let args = [
+        "check-env",
+        "--config",
+        "fixtures/railway-auto/shipgate.toml",
+    ];
     let (code, stdout, _) = run(&args, &[("ENVIRONMENT", "production")]);
     assert_eq!(code, 1);
     insta::assert_snapshot!(stdout);

@@ -111,31 +111,12 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
 
     let mut lines = None;
     if let Some(path) = options.file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let parsed = match locate::parse(&text, path) {
-            Ok(parsed) => parsed,
-            Err(problem) => return Err(ConfigError::Invalid(vec![*problem])),
-        };
-        let values = toml_edit::de::from_document::<Dict>(parsed).map_err(|err| {
-            ConfigError::Invalid(vec![ConfigProblem {
-                origin: Origin::File {
-                    path: path.to_owned(),
-                    line: None,
-                },
-                key: None,
-                line: None,
-                message: err.message().to_owned(),
-                hint: None,
-            }])
-        })?;
+        let (values, file_lines) = read_toml(path)?;
         figment = figment.merge(TomlFile {
             path: path.to_owned(),
             values: std::sync::Mutex::new(Some(values)),
         });
-        lines = Some(locate::SourceLines::new(text));
+        lines = Some(file_lines);
     }
 
     let (seed, seed_problems) = variables::seed(options.vars);
@@ -181,6 +162,77 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// A standalone smoke spec file (`shipgate smoke --spec FILE`): the keys of `[smoke]` at the
+/// top level, validated like `[smoke]` in `shipgate.toml`.
+#[derive(Debug)]
+pub struct LoadedSpec {
+    /// The spec.
+    pub spec: SmokeConfig,
+    /// The file it came from.
+    pub file: PathBuf,
+    lines: locate::SourceLines,
+}
+
+impl LoadedSpec {
+    /// The origin of a key of the spec (`checks.0.path`): the file and the key's line.
+    pub fn origin_of(&self, key: &str) -> Origin {
+        let segments: Vec<&str> = key.split('.').collect();
+        Origin::File {
+            path: self.file.clone(),
+            line: self.lines.line_of(&segments),
+        }
+    }
+}
+
+/// Loads a standalone smoke spec file. Errors are located like [`load`]'s.
+pub fn load_smoke_spec(path: &Path) -> Result<LoadedSpec, ConfigError> {
+    let (values, lines) = read_toml(path)?;
+    let figment = Figment::new().merge(TomlFile {
+        path: path.to_owned(),
+        values: std::sync::Mutex::new(Some(values)),
+    });
+    let spec: SmokeConfig = figment.extract_lossy().map_err(|err| {
+        ConfigError::Invalid(
+            err.into_iter()
+                .map(|e| error::problem_from_figment(e, Some(path), Some(&lines)))
+                .collect(),
+        )
+    })?;
+    let loaded = LoadedSpec {
+        spec,
+        file: path.to_owned(),
+        lines,
+    };
+    let problems = validate::validate_spec(&loaded.spec, &|key| loaded.origin_of(key));
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// Reads and parses a TOML file once: its values for figment, its text for line lookups.
+fn read_toml(path: &Path) -> Result<(Dict, locate::SourceLines), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let parsed = locate::parse(&text, path).map_err(|p| ConfigError::Invalid(vec![*p]))?;
+    let values = toml_edit::de::from_document::<Dict>(parsed).map_err(|err| {
+        ConfigError::Invalid(vec![ConfigProblem {
+            origin: Origin::File {
+                path: path.to_owned(),
+                line: None,
+            },
+            key: None,
+            line: None,
+            message: err.message().to_owned(),
+            hint: None,
+        }])
+    })?;
+    Ok((values, locate::SourceLines::new(text)))
 }
 
 pub(crate) fn origin_from(

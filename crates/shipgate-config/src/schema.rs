@@ -695,8 +695,9 @@ pub struct AssertSpec {
     /// Subject: the body as text.
     #[serde(default)]
     pub body: bool,
-    /// Predicate: equals this value (JSON scalar or string).
-    pub equals: Option<String>,
+    /// Predicate: equals this value: a string, number, boolean, array or table compared as
+    /// JSON; a string also matches a scalar whose text is that string (`"200"` and `200`).
+    pub equals: Option<serde_json::Value>,
     /// Predicate: the subject exists (or not, with `false`).
     pub exists: Option<bool>,
     /// Predicate: matches this regular expression.

@@ -6,16 +6,17 @@ use std::collections::BTreeSet;
 use shipgate_core::{ImageRef, ServiceName};
 
 use crate::error::{ConfigProblem, Origin};
-use crate::{Loaded, VarKind};
+use crate::{Loaded, SmokeConfig, VarKind};
 
 struct Problems<'a> {
-    loaded: &'a Loaded,
+    /// Where a key's value came from (file and line, variable, flag).
+    locate: &'a dyn Fn(&str) -> Origin,
     list: Vec<ConfigProblem>,
 }
 
 impl Problems<'_> {
     fn add(&mut self, key: &str, message: impl Into<String>, hint: impl Into<String>) {
-        let origin = self.loaded.origin_of(key).unwrap_or(Origin::Default);
+        let origin = (self.locate)(key);
         let line = match &origin {
             Origin::File { line, .. } => *line,
             _ => None,
@@ -31,8 +32,9 @@ impl Problems<'_> {
 }
 
 pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
+    let locate = |key: &str| loaded.origin_of(key).unwrap_or(Origin::Default);
     let mut p = Problems {
-        loaded,
+        locate: &locate,
         list: Vec::new(),
     };
     let config = &loaded.config;
@@ -133,7 +135,6 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
         ("targets.railway.api_url", Some(&targets.railway.api_url)),
         ("targets.fly.api_url", Some(&targets.fly.api_url)),
         ("github.api_url", Some(&config.github.api_url)),
-        ("smoke.base_url", config.smoke.base_url.as_ref()),
     ] {
         if let Some(url) = url {
             check_http_url(&mut p, key, url);
@@ -173,47 +174,7 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
         );
     }
 
-    if !is_header_name(&config.smoke.api_key_header) {
-        p.add(
-            "smoke.api_key_header",
-            format!(
-                "`{}` is not a valid HTTP header name",
-                config.smoke.api_key_header
-            ),
-            "use letters, digits and `-`, e.g. `X-API-Key`",
-        );
-    }
-    if config.smoke.concurrency == 0 {
-        p.add(
-            "smoke.concurrency",
-            "must be at least 1",
-            "set 1 to run checks one at a time",
-        );
-    }
-    let mut seen = BTreeSet::new();
-    for (i, check) in config.smoke.checks.iter().enumerate() {
-        if !seen.insert(check.name.as_str()) {
-            p.add(
-                &format!("smoke.checks.{i}.name"),
-                format!("check name `{}` is used twice", check.name),
-                "give every check a unique name",
-            );
-        }
-        if check.retry.attempts == 0 {
-            p.add(
-                &format!("smoke.checks.{i}.retry.attempts"),
-                "must be at least 1",
-                "1 means no retry",
-            );
-        }
-        if check.samples == 0 {
-            p.add(
-                &format!("smoke.checks.{i}.samples"),
-                "must be at least 1",
-                "1 means a single request",
-            );
-        }
-    }
+    validate_smoke(&mut p, "smoke.", &config.smoke);
 
     let mut names = BTreeSet::new();
     for (i, target) in config.monitor.targets.iter().enumerate() {
@@ -361,4 +322,63 @@ fn is_header_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The `[smoke]` checks that need no HTTP machinery; shared by `shipgate.toml` (prefix
+/// `smoke.`) and standalone spec files (no prefix).
+fn validate_smoke(p: &mut Problems<'_>, prefix: &str, smoke: &SmokeConfig) {
+    if let Some(url) = &smoke.base_url {
+        check_http_url(p, &format!("{prefix}base_url"), url);
+    }
+    if !is_header_name(&smoke.api_key_header) {
+        p.add(
+            &format!("{prefix}api_key_header"),
+            format!("`{}` is not a valid HTTP header name", smoke.api_key_header),
+            "use letters, digits and `-`, e.g. `X-API-Key`",
+        );
+    }
+    if smoke.concurrency == 0 {
+        p.add(
+            &format!("{prefix}concurrency"),
+            "must be at least 1",
+            "set 1 to run checks one at a time",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, check) in smoke.checks.iter().enumerate() {
+        if !seen.insert(check.name.as_str()) {
+            p.add(
+                &format!("{prefix}checks.{i}.name"),
+                format!("check name `{}` is used twice", check.name),
+                "give every check a unique name",
+            );
+        }
+        if check.retry.attempts == 0 {
+            p.add(
+                &format!("{prefix}checks.{i}.retry.attempts"),
+                "must be at least 1",
+                "1 means no retry",
+            );
+        }
+        if check.samples == 0 {
+            p.add(
+                &format!("{prefix}checks.{i}.samples"),
+                "must be at least 1",
+                "1 means a single request",
+            );
+        }
+    }
+}
+
+/// Validates a standalone smoke spec file.
+pub(crate) fn validate_spec(
+    spec: &SmokeConfig,
+    locate: &dyn Fn(&str) -> Origin,
+) -> Vec<ConfigProblem> {
+    let mut p = Problems {
+        locate,
+        list: Vec::new(),
+    };
+    validate_smoke(&mut p, "", spec);
+    p.list
 }

@@ -13,6 +13,7 @@ mod duration;
 mod environment;
 pub mod exit_code;
 mod image;
+mod redact;
 mod secret;
 mod service;
 
@@ -21,5 +22,6 @@ pub use environment::{
     Classification, DEV_LIKE_NAMES, Environment, EnvironmentKind, PROD_LIKE_NAMES,
 };
 pub use image::{DEFAULT_MUTABLE_TAGS, ImageRef, ImageRefError, MutableReason, Pinning};
+pub use redact::{MIN_REDACTED_LEN, Redactor};
 pub use secret::{REDACTED, Redacted, Secret};
 pub use service::{ServiceName, ServiceNameError};

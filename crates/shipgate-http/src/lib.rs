@@ -56,7 +56,9 @@ pub enum HttpError {
 
 /// A redirect left the origin (scheme, host and port) of the request.
 #[derive(Debug, thiserror::Error)]
-#[error("redirected from {from} to another origin ({to}); shipgate follows same-origin redirects only")]
+#[error(
+    "redirected from {from} to another origin ({to}); shipgate follows same-origin redirects only"
+)]
 pub struct CrossOriginRedirect {
     /// The URL that redirected.
     pub from: String,
@@ -149,6 +151,63 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// What kind of failure a request error is: decides whether another attempt can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No response in time.
+    Timeout,
+    /// The connection could not be opened or broke (refused, reset, DNS).
+    Connect,
+    /// The TLS handshake failed (certificate, protocol). Not transient.
+    Tls,
+    /// A redirect left the origin or looped. Not transient.
+    Redirect,
+    /// The response body broke off.
+    Body,
+    /// Anything else (for instance an invalid header value built by the caller).
+    Other,
+}
+
+impl FailureKind {
+    /// Whether retrying can help.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Timeout | FailureKind::Connect | FailureKind::Body
+        )
+    }
+}
+
+/// Classifies a request error and describes it with its whole cause chain
+/// (`error sending request: connection refused`), without repeating a cause twice.
+pub fn classify_error(err: &reqwest::Error) -> (FailureKind, String) {
+    let mut parts: Vec<String> = Vec::new();
+    let mut tls = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        tls |= e.downcast_ref::<rustls::Error>().is_some();
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    let kind = if err.is_redirect() {
+        FailureKind::Redirect
+    } else if tls {
+        FailureKind::Tls
+    } else if err.is_timeout() {
+        FailureKind::Timeout
+    } else if err.is_connect() || err.is_request() {
+        FailureKind::Connect
+    } else if err.is_body() || err.is_decode() {
+        FailureKind::Body
+    } else {
+        FailureKind::Other
+    };
+    (kind, parts.join(": "))
+}
+
 /// Statuses worth another attempt: 408, 429 and every 5xx. Other 4xx are final.
 pub fn is_retryable_status(status: StatusCode) -> bool {
     status.is_server_error()
@@ -197,7 +256,9 @@ impl Backoff {
 /// The wait before the next attempt: the planned backoff, or longer when the server asked for
 /// it with `Retry-After`, but never past `limit` (the time left before a deadline).
 pub fn next_wait(planned: Duration, server_asked: Option<Duration>, limit: Duration) -> Duration {
-    planned.max(server_asked.unwrap_or(Duration::ZERO)).min(limit)
+    planned
+        .max(server_asked.unwrap_or(Duration::ZERO))
+        .min(limit)
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ async fn follows_same_origin_redirects_and_refuses_other_origins() {
     let other = serve(Router::new().route("/login", get(|| async { "login page" }))).await;
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/moved", get(|| async { redirect_to("/healthz".to_owned()) }))
+        .route(
+            "/moved",
+            get(|| async { redirect_to("/healthz".to_owned()) }),
+        )
         .route(
             "/away",
             get(move || async move { redirect_to(format!("http://{other}/login")) }),
@@ -34,7 +37,11 @@ async fn follows_same_origin_redirects_and_refuses_other_origins() {
     let addr = serve(app).await;
     let client = build_client(&ClientOptions::default()).unwrap();
 
-    let same = client.get(format!("http://{addr}/moved")).send().await.unwrap();
+    let same = client
+        .get(format!("http://{addr}/moved"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(same.status(), 200);
     assert_eq!(same.url().path(), "/healthz");
 
@@ -59,12 +66,20 @@ async fn a_body_is_read_up_to_the_cap_only() {
     let addr = serve(app).await;
     let client = build_client(&ClientOptions::default()).unwrap();
 
-    let response = client.get(format!("http://{addr}/big")).send().await.unwrap();
+    let response = client
+        .get(format!("http://{addr}/big"))
+        .send()
+        .await
+        .unwrap();
     let body = read_body_capped(response, 1000).await.unwrap();
     assert_eq!(body.bytes.len(), 1000);
     assert!(body.truncated);
 
-    let response = client.get(format!("http://{addr}/big")).send().await.unwrap();
+    let response = client
+        .get(format!("http://{addr}/big"))
+        .send()
+        .await
+        .unwrap();
     let body = read_body_capped(response, 2 << 20).await.unwrap();
     assert_eq!(body.bytes.len(), 1 << 20);
     assert!(!body.truncated);
