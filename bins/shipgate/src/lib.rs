@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod check_env;
+mod smoke;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,13 @@ pub enum Command {
     /// Exit codes: 0 ok, 1 check failed, 2 usage or configuration error.
     #[command(name = "check-env")]
     CheckEnv(check_env::Args),
+    /// Run smoke checks against a deployed service: the gate that decides whether a deploy
+    /// stays.
+    ///
+    /// Checks come from a spec file, the [smoke] section of shipgate.toml, or quick flags.
+    /// Exit codes: 0 every critical check passed, 1 a critical check failed, 2 bad spec or
+    /// usage, 130 interrupted.
+    Smoke(smoke::Args),
 }
 
 /// Output format shared by the commands.
@@ -64,6 +72,7 @@ pub fn main_impl() -> ExitCode {
     let vars = process_vars();
     let code = match cli.command {
         Command::CheckEnv(args) => check_env::run(args, &vars),
+        Command::Smoke(args) => smoke::run(args, &vars),
     };
     ExitCode::from(code)
 }
@@ -88,6 +97,30 @@ fn config_path(flag: Option<PathBuf>, vars: &BTreeMap<String, String>) -> Option
         let default = Path::new(shipgate_config::DEFAULT_FILE_NAME);
         default.is_file().then(|| default.to_owned())
     })
+}
+
+/// A token cancelled on SIGINT (Ctrl-C) or SIGTERM, so that long waits stop cleanly. Call it
+/// inside the async runtime.
+fn shutdown_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        eprintln!("shipgate: interrupted; stopping");
+        trigger.cancel();
+    });
+    token
 }
 
 /// Prints an error to stderr as `shipgate: …` and returns the usage exit code.

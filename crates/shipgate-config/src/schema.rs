@@ -660,6 +660,31 @@ pub struct SmokeCheck {
     pub captures: BTreeMap<String, String>,
 }
 
+impl SmokeCheck {
+    /// A `GET` of `path` with every other field at its default, named after the path.
+    pub fn get(path: impl Into<String>) -> SmokeCheck {
+        let path = path.into();
+        SmokeCheck {
+            name: path.clone(),
+            method: default_method(),
+            path,
+            headers: BTreeMap::new(),
+            json: None,
+            body: None,
+            status: None,
+            asserts: Vec::new(),
+            max_latency: None,
+            max_p95_latency: None,
+            timeout: None,
+            critical: true,
+            retry: RetryPolicy::default(),
+            wait_until_healthy: false,
+            samples: default_samples(),
+            captures: BTreeMap::new(),
+        }
+    }
+}
+
 fn default_method() -> String {
     "GET".to_owned()
 }

@@ -10,3 +10,5 @@ pub const CHECK_FAILED: u8 = 1;
 /// The command line, a configuration file or an input file is invalid; nothing was checked
 /// or changed.
 pub const USAGE: u8 = 2;
+/// Interrupted by SIGINT or SIGTERM: waiting stopped, nothing was left half-done.
+pub const ABORTED: u8 = 130;

@@ -304,7 +304,7 @@ fn compile_base_url(config: &SmokeConfig, options: &SpecOptions, p: &mut Problem
         p.add(
             "base_url",
             format!("`{raw}` is plain http in a production-like environment"),
-            "use https, or set `allow_insecure = true` in the spec if this is intended",
+            "use https; for a development target set ENVIRONMENT=dev; to accept it anyway set `allow_insecure = true` (or pass --allow-insecure)",
         );
         return None;
     }
