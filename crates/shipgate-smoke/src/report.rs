@@ -219,7 +219,12 @@ impl SmokeReport {
             );
             if let Some(failure) = &check.failure {
                 let _ = writeln!(out, "       {failure}");
-                for assert in check.asserts.iter().filter(|a| !a.passed) {
+                // Failing asserts the failure line does not already name.
+                for assert in check
+                    .asserts
+                    .iter()
+                    .filter(|a| !a.passed && !failure.contains(&a.assert))
+                {
                     let _ = writeln!(
                         out,
                         "       assert: {}{}",
