@@ -498,6 +498,9 @@ pub enum SecretSourceConfig {
         namespace: String,
         /// Secret name.
         secret: String,
+        /// Variable holding the kubeconfig (plain YAML or base64). Default `KUBE_CONFIG_DATA`.
+        #[serde(default = "default_kubeconfig_env")]
+        kubeconfig_env: String,
     },
     /// HashiCorp Vault KV version 2.
     Vault {
@@ -515,6 +518,8 @@ pub enum SecretSourceConfig {
         /// Variable holding the Vault token. Default `VAULT_TOKEN`.
         #[serde(default = "default_vault_token_env")]
         token_env: String,
+        /// Read this version instead of the latest.
+        version: Option<u64>,
     },
     /// AWS Secrets Manager.
     AwsSecretsManager {

@@ -261,6 +261,118 @@ pub fn next_wait(planned: Duration, server_asked: Option<Duration>, limit: Durat
         .min(limit)
 }
 
+/// How an API client retries one call.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Waits between attempts.
+    pub backoff: Backoff,
+    /// Timeout of each attempt (connect, headers and body).
+    pub timeout: Duration,
+    /// The longest a server's `Retry-After` may make one wait.
+    pub max_wait: Duration,
+    /// Body bytes read at most.
+    pub body_cap: usize,
+}
+
+impl Default for RetryPolicy {
+    /// 3 attempts, exponential backoff from 250 ms with jitter, 10 s per attempt, waits of at
+    /// most 30 s, bodies up to 4 MiB.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            backoff: Backoff::Exponential {
+                initial: Duration::from_millis(250),
+                max: Duration::from_secs(5),
+            },
+            timeout: Duration::from_secs(10),
+            max_wait: Duration::from_secs(30),
+            body_cap: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// A response read in full (up to the cap).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, capped.
+    pub body: CappedBody,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A call that got no usable response.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (after {attempts} attempt(s))")]
+pub struct CallFailed {
+    /// What kind of failure the last attempt had.
+    pub kind: FailureKind,
+    /// The last attempt's error with its causes.
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// Sends the request `build` makes, retrying transport failures and retryable statuses
+/// (408, 429, 5xx) with `policy`'s backoff, lengthened by `Retry-After`. Returns the first
+/// non-retryable response, or the last one when attempts run out; an error only when no
+/// response arrived at all. `build` is called once per attempt.
+pub async fn send_with_retry<F>(build: F, policy: &RetryPolicy) -> Result<Fetched, CallFailed>
+where
+    F: Fn() -> reqwest::RequestBuilder,
+{
+    let mut delays = policy.backoff.delays(policy.attempts);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let exchange = async {
+            let response = build().timeout(policy.timeout).send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_body_capped(response, policy.body_cap).await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        };
+        let outcome = match tokio::time::timeout(policy.timeout, exchange).await {
+            Ok(Ok((status, headers, body))) => Ok(Fetched {
+                status,
+                headers,
+                body,
+                attempts: attempt,
+            }),
+            Ok(Err(err)) => {
+                let (kind, message) = classify_error(&err);
+                Err(CallFailed {
+                    kind,
+                    message,
+                    attempts: attempt,
+                })
+            }
+            Err(_) => Err(CallFailed {
+                kind: FailureKind::Timeout,
+                message: format!("no complete response within {:?}", policy.timeout),
+                attempts: attempt,
+            }),
+        };
+        let (retry, server_wait) = match &outcome {
+            Ok(fetched) => (
+                is_retryable_status(fetched.status),
+                retry_after(&fetched.headers, SystemTime::now()),
+            ),
+            Err(failed) => (failed.kind.is_transient(), None),
+        };
+        let next = if retry { delays.next() } else { None };
+        let Some(planned) = next else {
+            return outcome;
+        };
+        tokio::time::sleep(next_wait(planned, server_wait, policy.max_wait)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,3 +84,64 @@ async fn a_body_is_read_up_to_the_cap_only() {
     assert_eq!(body.bytes.len(), 1 << 20);
     assert!(!body.truncated);
 }
+
+#[tokio::test]
+async fn send_with_retry_retries_5xx_and_429_then_returns_the_final_response() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use shipgate_http::{Backoff, RetryPolicy, send_with_retry};
+
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let app = Router::new()
+        .route(
+            "/flaky",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        0 => (
+                            StatusCode::TOO_MANY_REQUESTS,
+                            [(header::RETRY_AFTER, "0")],
+                            "slow",
+                        )
+                            .into_response(),
+                        1 => (StatusCode::BAD_GATEWAY, "bad").into_response(),
+                        _ => "ok".into_response(),
+                    }
+                }
+            }),
+        )
+        .route("/gone", get(|| async { (StatusCode::NOT_FOUND, "nope") }));
+    let addr = serve(app).await;
+    let client = build_client(&ClientOptions::default()).unwrap();
+    let policy = RetryPolicy {
+        backoff: Backoff::Constant(Duration::from_millis(5)),
+        ..RetryPolicy::default()
+    };
+
+    let url = format!("http://{addr}/flaky");
+    let fetched = send_with_retry(|| client.get(&url), &policy).await.unwrap();
+    assert_eq!((fetched.status.as_u16(), fetched.attempts), (200, 3));
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    let url = format!("http://{addr}/gone");
+    let fetched = send_with_retry(|| client.get(&url), &policy).await.unwrap();
+    assert_eq!((fetched.status.as_u16(), fetched.attempts), (404, 1));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/");
+    let failed = send_with_retry(|| client.get(&url), &policy)
+        .await
+        .unwrap_err();
+    assert_eq!(failed.attempts, 3);
+    assert!(
+        failed.to_string().contains("after 3 attempt(s)"),
+        "{failed}"
+    );
+}

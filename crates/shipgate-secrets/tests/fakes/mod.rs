@@ -1,0 +1,229 @@
+//! Loopback fakes of remote secret stores, following their documented HTTP APIs.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub(crate) async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// (mount, path) -> versions, oldest first.
+type Versions = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
+
+/// Vault's KV v2 read endpoint (`GET /v1/{mount}/data/{path}`), as documented: `X-Vault-Token`
+/// required (403 `{"errors":["permission denied"]}` otherwise), `X-Vault-Namespace` selects a
+/// namespace, `?version=N`, 404 `{"errors":[]}` for a missing path, `data.data` and
+/// `data.metadata` on success. `sealed_for` answers 503 `{"errors":["Vault is sealed"]}` that
+/// many times first.
+#[derive(Clone)]
+pub(crate) struct FakeVault {
+    pub(crate) token: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) secrets: Versions,
+    pub(crate) sealed_for: Arc<AtomicU32>,
+    /// Echo the token in 403 bodies, like a misbehaving proxy.
+    pub(crate) echo_token: bool,
+}
+
+impl FakeVault {
+    pub(crate) fn new(token: &str) -> FakeVault {
+        FakeVault {
+            token: token.to_owned(),
+            namespace: None,
+            secrets: Arc::default(),
+            sealed_for: Arc::new(AtomicU32::new(0)),
+            echo_token: false,
+        }
+    }
+
+    pub(crate) fn put(&self, mount: &str, path: &str, data: Value) {
+        self.secrets
+            .lock()
+            .unwrap()
+            .entry((mount.to_owned(), path.to_owned()))
+            .or_default()
+            .push(data);
+    }
+
+    pub(crate) async fn start(self) -> SocketAddr {
+        serve(
+            Router::new()
+                .route("/v1/{mount}/data/{*path}", get(vault_read))
+                .with_state(self),
+        )
+        .await
+    }
+}
+
+async fn vault_read(
+    State(vault): State<FakeVault>,
+    Path((mount, path)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let errors = |status: StatusCode, errors: Vec<String>| {
+        (status, axum::Json(json!({ "errors": errors }))).into_response()
+    };
+    if vault.sealed_for.load(Ordering::SeqCst) > 0 {
+        vault.sealed_for.fetch_sub(1, Ordering::SeqCst);
+        return errors(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec!["Vault is sealed".into()],
+        );
+    }
+    let token = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if token != vault.token {
+        let mut list = vec!["permission denied".to_owned()];
+        if vault.echo_token {
+            list.push(format!("token {token} is not valid"));
+        }
+        return errors(StatusCode::FORBIDDEN, list);
+    }
+    let namespace = headers
+        .get("x-vault-namespace")
+        .and_then(|v| v.to_str().ok());
+    if namespace != vault.namespace.as_deref() {
+        return errors(StatusCode::NOT_FOUND, Vec::new());
+    }
+    let secrets = vault.secrets.lock().unwrap();
+    let Some(versions) = secrets.get(&(mount, path)) else {
+        return errors(StatusCode::NOT_FOUND, Vec::new());
+    };
+    let version = match query.get("version").map(|v| v.parse::<usize>()) {
+        None => versions.len(),
+        Some(Ok(v)) if v >= 1 && v <= versions.len() => v,
+        Some(_) => return errors(StatusCode::NOT_FOUND, Vec::new()),
+    };
+    axum::Json(json!({
+        "request_id": "4f3e6b9c-0000-4000-8000-000000000000",
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": {
+            "data": versions[version - 1],
+            "metadata": {
+                "created_time": "2026-11-23T10:00:00.000000Z",
+                "custom_metadata": null,
+                "deletion_time": "",
+                "destroyed": false,
+                "version": version
+            }
+        },
+        "wrap_info": null,
+        "warnings": null,
+        "auth": null
+    }))
+    .into_response()
+}
+
+/// The Kubernetes API's Secret read (`GET /api/v1/namespaces/{ns}/secrets/{name}`): a bearer
+/// token, `data` values base64, `Status` objects for 403 and 404.
+#[derive(Clone)]
+pub(crate) struct FakeKube {
+    pub(crate) token: String,
+    pub(crate) secrets: Arc<Mutex<HashMap<(String, String), Value>>>,
+}
+
+impl FakeKube {
+    pub(crate) fn new(token: &str) -> FakeKube {
+        FakeKube {
+            token: token.to_owned(),
+            secrets: Arc::default(),
+        }
+    }
+
+    pub(crate) fn put(
+        &self,
+        namespace: &str,
+        name: &str,
+        data: &[(&str, &str)],
+        string_data: &[(&str, &str)],
+    ) {
+        use base64::Engine;
+        let encode = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(encode(v))))
+            .collect();
+        let string_data: serde_json::Map<String, Value> = string_data
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        let mut secret = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": name, "namespace": namespace, "resourceVersion": "1" },
+            "type": "Opaque",
+            "data": data,
+        });
+        if !string_data.is_empty() {
+            secret["stringData"] = Value::Object(string_data);
+        }
+        self.secrets
+            .lock()
+            .unwrap()
+            .insert((namespace.to_owned(), name.to_owned()), secret);
+    }
+
+    pub(crate) async fn start(self) -> SocketAddr {
+        serve(
+            Router::new()
+                .route("/api/v1/namespaces/{ns}/secrets/{name}", get(kube_read))
+                .with_state(self),
+        )
+        .await
+    }
+
+    /// A kubeconfig for this server, with the token as credentials.
+    pub(crate) fn kubeconfig(addr: SocketAddr, token: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: smoke\ncurrent-context: fake\nusers:\n- name: smoke\n  user:\n    token: {token}\n"
+        )
+    }
+}
+
+fn status(code: u16, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code
+    });
+    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+async fn kube_read(
+    State(kube): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let expected = format!("Bearer {}", kube.token);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "secrets \"{name}\" is forbidden: User \"system:anonymous\" cannot get resource \"secrets\" in API group \"\" in the namespace \"{ns}\""
+            ),
+        );
+    }
+    match kube.secrets.lock().unwrap().get(&(ns, name.clone())) {
+        Some(secret) => axum::Json(secret.clone()).into_response(),
+        None => status(404, "NotFound", format!("secrets \"{name}\" not found")),
+    }
+}
