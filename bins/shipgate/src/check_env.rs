@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use shipgate_config::{LoadOptions, Origin};
 use shipgate_core::exit_code;
-use shipgate_env::{CheckInput, DotenvFile, Report, Severity, VarStatus};
+use shipgate_env::{CheckInput, DotenvFile, Report, SecretValues, Severity, VarStatus};
+use shipgate_secrets::Resolution;
 
 use crate::{Format, config_path, usage_error};
 
@@ -85,7 +86,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Origin::Default => None,
         other => Some(other.to_string()),
     };
-    let input = CheckInput {
+    let mut input = CheckInput {
         config: &loaded.config,
         vars,
         // Origins are looked up only for keys that are set: a file origin costs a lookup of
@@ -106,7 +107,14 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .flatten(),
         env_file: env_file.as_ref(),
         sample: sample.as_ref(),
+        secrets: None,
     };
+    // Variables the environment lacks may come from the configured secret sources.
+    let secrets = match resolve_missing(&input, file.as_deref(), vars) {
+        Ok(secrets) => secrets,
+        Err(code) => return code,
+    };
+    input.secrets = secrets.as_ref();
     let report = match shipgate_env::check(&input) {
         Ok(report) => report,
         Err(err) => return usage_error(err),
@@ -123,6 +131,52 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     } else {
         exit_code::CHECK_FAILED
     }
+}
+
+/// Resolves the rule variables missing from the environment (and env file) through the
+/// configured secret sources; `None` when only the environment is configured.
+fn resolve_missing(
+    input: &CheckInput<'_>,
+    file: Option<&std::path::Path>,
+    vars: &BTreeMap<String, String>,
+) -> Result<Option<SecretValues>, u8> {
+    let config = input.config;
+    if config
+        .secrets
+        .sources
+        .iter()
+        .all(|s| matches!(s, shipgate_config::SecretSourceConfig::Env { .. }))
+    {
+        return Ok(None);
+    }
+    let set = |name: &str| {
+        vars.get(name).is_some_and(|v| !v.is_empty())
+            || input.env_file.is_some_and(|f| f.entries.contains_key(name))
+    };
+    let mut missing: Vec<String> = shipgate_env::rule_variables(input)
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !set(name))
+        .collect();
+    missing.dedup();
+    let resolver = crate::secrets::resolver(config, file, vars)?;
+    let runtime = crate::runtime()?;
+    let values = runtime.block_on(async {
+        let mut values = SecretValues::default();
+        for name in missing {
+            match resolver.resolve(&name).await {
+                Resolution::Found { secret, source } => {
+                    values.found.insert(name, (secret, source));
+                }
+                Resolution::SourceFailed { source, reason } => {
+                    values.failed.insert(name, (source, reason));
+                }
+                Resolution::Missing { .. } => {}
+            }
+        }
+        values
+    });
+    Ok(Some(values))
 }
 
 /// `1 error`, `2 errors`.

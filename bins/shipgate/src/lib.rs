@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod check_env;
+mod secrets;
 mod smoke;
 
 use std::collections::BTreeMap;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Exit codes: 0 every critical check passed, 1 a critical check failed, 2 bad spec or
     /// usage, 130 interrupted.
     Smoke(smoke::Args),
+    /// Inspect the configured secret sources ([secrets]) without printing a value.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 /// Output format shared by the commands.
@@ -70,9 +74,11 @@ pub fn main_impl() -> ExitCode {
         }
     };
     let vars = process_vars();
+    init_logging(&vars);
     let code = match cli.command {
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
+        Command::Secrets(command) => secrets::run(command, &vars),
     };
     ExitCode::from(code)
 }
@@ -97,6 +103,39 @@ fn config_path(flag: Option<PathBuf>, vars: &BTreeMap<String, String>) -> Option
         let default = Path::new(shipgate_config::DEFAULT_FILE_NAME);
         default.is_file().then(|| default.to_owned())
     })
+}
+
+/// The redactor every log line passes through; resolvers and the smoke runner register the
+/// secret values they handle in it.
+fn log_redactor() -> &'static shipgate_core::Redactor {
+    static REDACTOR: std::sync::OnceLock<shipgate_core::Redactor> = std::sync::OnceLock::new();
+    REDACTOR.get_or_init(shipgate_core::Redactor::default)
+}
+
+/// Logs to stderr at the level of SHIPGATE_LOG (`error` by default; `debug`, `trace`, or an
+/// `EnvFilter` directive), every line redacted.
+fn init_logging(vars: &BTreeMap<String, String>) {
+    let directive = vars
+        .get("SHIPGATE_LOG")
+        .filter(|v| !v.is_empty())
+        .map_or("error", String::as_str);
+    let filter = tracing_subscriber::EnvFilter::try_new(directive)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let writer =
+        shipgate_secrets::RedactingMakeWriter::new(std::io::stderr, log_redactor().clone());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The async runtime of a command.
+fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| usage_error(format!("cannot start the async runtime: {err}")))
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM, so that long waits stop cleanly. Call it

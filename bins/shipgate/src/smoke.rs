@@ -8,7 +8,7 @@ use std::time::Duration;
 use shipgate_config::{
     ConfigError, ConfigProblem, LoadOptions, Origin, SmokeCheck, SmokeConfig, StatusExpectation,
 };
-use shipgate_core::{Environment, HumanDuration, Redactor, Secret, exit_code};
+use shipgate_core::{Environment, HumanDuration, Secret, exit_code};
 use shipgate_smoke::{CheckOutcome, Progress, SmokeReport, SmokeRunner, SpecOptions};
 
 use crate::{Format, config_path, shutdown_signal, usage_error};
@@ -152,7 +152,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     let quiet = args.quiet;
     let outcome = runtime.block_on(async move {
         let cancel = shutdown_signal();
-        let mut runner = match SmokeRunner::new(Redactor::default()) {
+        let mut runner = match SmokeRunner::new(crate::log_redactor().clone()) {
             Ok(runner) => runner,
             Err(err) => return Err(err.to_string()),
         };

@@ -64,6 +64,19 @@ pub struct CheckInput<'a> {
     pub env_file: Option<&'a DotenvFile>,
     /// A `.env.sample` to check for drift.
     pub sample: Option<&'a DotenvFile>,
+    /// Values of rule variables the process environment lacks, resolved by the configured
+    /// secret sources (`[secrets]`), and the sources that failed.
+    pub secrets: Option<&'a SecretValues>,
+}
+
+/// What the configured secret sources answered for variables missing from the process
+/// environment. Built by the caller (the binary resolves them; this crate does no I/O).
+#[derive(Debug, Default)]
+pub struct SecretValues {
+    /// Variable -> (value, source name).
+    pub found: BTreeMap<String, (shipgate_core::Secret, String)>,
+    /// Variable -> (source name, reason) for sources that could not answer.
+    pub failed: BTreeMap<String, (String, String)>,
 }
 
 impl<'a> CheckInput<'a> {
@@ -78,6 +91,7 @@ impl<'a> CheckInput<'a> {
             required_origin: None,
             env_file: None,
             sample: None,
+            secrets: None,
         }
     }
 }
@@ -133,6 +147,8 @@ pub enum FindingCode {
     EnvironmentUnrecognised,
     /// No environment name is set.
     EnvironmentUnset,
+    /// A configured secret source failed while looking the variable up.
+    SourceFailed,
 }
 
 /// One problem or notice.
@@ -363,6 +379,7 @@ fn from_var_rule(name: &str, rule: &VarRule, vars: &Lookup<'_>) -> Rule {
 struct Lookup<'a> {
     vars: &'a BTreeMap<String, String>,
     file: Option<&'a DotenvFile>,
+    secrets: Option<&'a SecretValues>,
 }
 
 impl<'a> Lookup<'a> {
@@ -371,10 +388,13 @@ impl<'a> Lookup<'a> {
         if let Some(value) = self.vars.get(name) {
             return Some((value.as_str(), "process environment".to_owned()));
         }
-        let file = self.file?;
-        file.entries
-            .get(name)
-            .map(|v| (v.as_str(), file.path.display().to_string()))
+        if let Some(file) = self.file
+            && let Some(value) = file.entries.get(name)
+        {
+            return Some((value.as_str(), file.path.display().to_string()));
+        }
+        let (secret, source) = self.secrets?.found.get(name)?;
+        Some((secret.expose(), format!("secret source {source}")))
     }
 
     /// The value when set and not blank.
@@ -564,8 +584,31 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
     rules
 }
 
+/// The variables the rules for `input` look at, in rule order, each with its alternatives
+/// and whether it is required here: what a caller resolves through secret sources before
+/// calling [`check`].
+pub fn rule_variables(input: &CheckInput<'_>) -> Vec<(String, bool)> {
+    let env = Environment::classify(input.config.environment.as_deref());
+    let lookup = Lookup {
+        vars: input.vars,
+        file: input.env_file,
+        secrets: None,
+    };
+    let rules = build_rules(input, &lookup, &env);
+    rules
+        .list
+        .iter()
+        .flat_map(|r| {
+            let required = r.need == Need::Required;
+            std::iter::once(r.name.clone())
+                .chain(r.alternatives.iter().cloned())
+                .map(move |name| (name, required))
+        })
+        .collect()
+}
+
 /// Runs the check. `Err` is a usage error (nothing was checked); a failed check is an `Ok`
-/// report whose [`Report::passed`] is false.
+/// report whose [`Report::passed`] is false. Never prints; values never reach the report.
 pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
     let env = Environment::classify(input.config.environment.as_deref());
     if let Some(file) = input.env_file
@@ -584,6 +627,7 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
     let lookup = Lookup {
         vars: input.vars,
         file: input.env_file,
+        secrets: input.secrets,
     };
     let rules = build_rules(input, &lookup, &env);
     let missing_severity = if env.kind().is_prod_like() {
@@ -628,7 +672,23 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
                 rule: rule.origin.clone(),
             });
         };
+        let failed_source = input
+            .secrets
+            .and_then(|s| s.failed.get(&rule.name))
+            .filter(|_| found.is_none());
         let (status, source) = match found {
+            None if let Some((source, reason)) = failed_source => {
+                finding(
+                    FindingCode::SourceFailed,
+                    Severity::Error,
+                    format!(
+                        "{} could not be read from secret source {source}: {reason}",
+                        rule.name
+                    ),
+                    format!("fix secret source {source} (reachability, permissions) and run again"),
+                );
+                (VarStatus::Problem, Some(format!("secret source {source}")))
+            }
             None if rule.need == Need::Required => {
                 let also = if rule.alternatives.is_empty() {
                     String::new()

@@ -405,6 +405,26 @@ mod tests {
     }
 
     #[test]
+    fn debug_and_display_of_results_never_show_a_value() {
+        let canary = "canary-lib-debug-5e1f";
+        let found = Resolution::Found {
+            secret: Secret::new(canary),
+            source: "env".into(),
+        };
+        let provider =
+            ProviderSecrets::Enabled(BTreeMap::from([("K".to_owned(), Secret::new(canary))]));
+        let lookup = Lookup::Found(Secret::new(canary));
+        for text in [
+            format!("{found:?}"),
+            format!("{provider:?}"),
+            format!("{lookup:?}"),
+        ] {
+            assert!(!text.contains(canary), "{text}");
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+    }
+
+    #[test]
     fn fingerprints_are_salted_and_short() {
         let s = Secret::new("hunter2");
         assert_eq!(fingerprint(&s, b"salt").len(), 8);

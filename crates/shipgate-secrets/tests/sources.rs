@@ -3,12 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod fakes;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fakes::{FakeKube, FakeVault};
 use serde_json::json;
 use shipgate_config::{SecretKeyOverride, SecretSourceConfig, SecretsConfig};
 use shipgate_core::Environment;
@@ -16,6 +13,7 @@ use shipgate_http::{Backoff, ClientOptions, RetryPolicy, build_client};
 use shipgate_secrets::{
     BuildContext, BuildError, Lookup, Resolution, SecretResolver, build_sources,
 };
+use shipgate_testkit::fakes::{FakeKube, FakeVault};
 
 fn fast_policy() -> RetryPolicy {
     RetryPolicy {
@@ -128,7 +126,7 @@ async fn the_fake_vault_answers_like_vaults_documented_kv_v2_api() {
     vault.put("secret", "app/prod", json!({"A": "1"}));
     vault.put("secret", "app/prod", json!({"A": "2"}));
     let addr = vault.start().await;
-    let client = reqwest::Client::new();
+    let client = build_client(&ClientOptions::default()).unwrap();
     let get = |path: &str, token: &str| {
         client
             .get(format!("http://{addr}{path}"))
@@ -372,7 +370,7 @@ fn moto_url() -> String {
 
 async fn moto_create(name: &str, field: &str, value: &str) {
     let body = json!({ "Name": name, field: value });
-    let response = reqwest::Client::new()
+    let response = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap()
         .post(moto_url())
         .header("Content-Type", "application/x-amz-json-1.1")
         .header("X-Amz-Target", "secretsmanager.CreateSecret")

@@ -1,7 +1,5 @@
 //! Loopback fakes of remote secret stores, following their documented HTTP APIs.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,12 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-pub(crate) async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
+use crate::serve;
 
 /// (mount, path) -> versions, oldest first.
 type Versions = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
@@ -30,17 +23,22 @@ type Versions = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
 /// `data.metadata` on success. `sealed_for` answers 503 `{"errors":["Vault is sealed"]}` that
 /// many times first.
 #[derive(Clone)]
-pub(crate) struct FakeVault {
-    pub(crate) token: String,
-    pub(crate) namespace: Option<String>,
-    pub(crate) secrets: Versions,
-    pub(crate) sealed_for: Arc<AtomicU32>,
+pub struct FakeVault {
+    /// The one token it accepts.
+    pub token: String,
+    /// The namespace requests must name, if any.
+    pub namespace: Option<String>,
+    /// The stored secrets.
+    pub secrets: Versions,
+    /// Answer 503 "Vault is sealed" this many times first.
+    pub sealed_for: Arc<AtomicU32>,
     /// Echo the token in 403 bodies, like a misbehaving proxy.
-    pub(crate) echo_token: bool,
+    pub echo_token: bool,
 }
 
 impl FakeVault {
-    pub(crate) fn new(token: &str) -> FakeVault {
+    /// A fake accepting `token`.
+    pub fn new(token: &str) -> FakeVault {
         FakeVault {
             token: token.to_owned(),
             namespace: None,
@@ -50,7 +48,8 @@ impl FakeVault {
         }
     }
 
-    pub(crate) fn put(&self, mount: &str, path: &str, data: Value) {
+    /// Stores a new version of `mount`/`path`.
+    pub fn put(&self, mount: &str, path: &str, data: Value) {
         self.secrets
             .lock()
             .unwrap()
@@ -59,7 +58,8 @@ impl FakeVault {
             .push(data);
     }
 
-    pub(crate) async fn start(self) -> SocketAddr {
+    /// Serves it on a loopback port.
+    pub async fn start(self) -> SocketAddr {
         serve(
             Router::new()
                 .route("/v1/{mount}/data/{*path}", get(vault_read))
@@ -136,20 +136,24 @@ async fn vault_read(
 /// The Kubernetes API's Secret read (`GET /api/v1/namespaces/{ns}/secrets/{name}`): a bearer
 /// token, `data` values base64, `Status` objects for 403 and 404.
 #[derive(Clone)]
-pub(crate) struct FakeKube {
-    pub(crate) token: String,
-    pub(crate) secrets: Arc<Mutex<HashMap<(String, String), Value>>>,
+pub struct FakeKube {
+    /// The one bearer token it accepts.
+    pub token: String,
+    /// (namespace, name) -> Secret object.
+    pub secrets: Arc<Mutex<HashMap<(String, String), Value>>>,
 }
 
 impl FakeKube {
-    pub(crate) fn new(token: &str) -> FakeKube {
+    /// A fake accepting `token`.
+    pub fn new(token: &str) -> FakeKube {
         FakeKube {
             token: token.to_owned(),
             secrets: Arc::default(),
         }
     }
 
-    pub(crate) fn put(
+    /// Stores a Secret (`data` is base64-encoded as the API does).
+    pub fn put(
         &self,
         namespace: &str,
         name: &str,
@@ -182,7 +186,8 @@ impl FakeKube {
             .insert((namespace.to_owned(), name.to_owned()), secret);
     }
 
-    pub(crate) async fn start(self) -> SocketAddr {
+    /// Serves it on a loopback port.
+    pub async fn start(self) -> SocketAddr {
         serve(
             Router::new()
                 .route("/api/v1/namespaces/{ns}/secrets/{name}", get(kube_read))
@@ -192,7 +197,7 @@ impl FakeKube {
     }
 
     /// A kubeconfig for this server, with the token as credentials.
-    pub(crate) fn kubeconfig(addr: SocketAddr, token: &str) -> String {
+    pub fn kubeconfig(addr: SocketAddr, token: &str) -> String {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: smoke\ncurrent-context: fake\nusers:\n- name: smoke\n  user:\n    token: {token}\n"
         )

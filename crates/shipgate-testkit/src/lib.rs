@@ -1,0 +1,90 @@
+//! Test helpers shared by every shipgate crate's tests (a dev-dependency only).
+//!
+//! - [`Canary`]: a unique secret value to plant in every source, and the assertion that it
+//!   appears in no output. Every command that handles secrets runs it in its tests: check-env,
+//!   secrets, smoke, and the pipeline, ledger and notifications as they land.
+//! - [`serve`] / [`serve_on_thread`]: a real HTTP server on loopback.
+//! - [`fakes`]: Vault KV v2 and the Kubernetes Secret API, as documented.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+pub mod fakes;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+
+/// A unique value that must never be seen outside the process that uses it.
+#[derive(Debug, Clone)]
+pub struct Canary(String);
+
+impl Canary {
+    /// A new canary; `label` makes failures readable (`canary-vault-3f2a…`).
+    pub fn new(label: &str) -> Canary {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Canary(format!(
+            "canary-{label}-{:08x}{n:04x}",
+            nanos ^ std::process::id()
+        ))
+    }
+
+    /// The value.
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+
+    /// Panics when the canary (or its base64 or URL-encoded form) appears in `text`. `what`
+    /// names the output (stdout, a log, a report) in the failure message.
+    pub fn assert_absent(&self, what: &str, text: &str) {
+        use base64::Engine;
+        let forms = [
+            self.0.clone(),
+            base64::engine::general_purpose::STANDARD.encode(&self.0),
+        ];
+        for form in forms {
+            if text.contains(&form) {
+                panic!("canary {} leaked into {what}:\n{text}", self.0);
+            }
+        }
+    }
+}
+
+/// Serves `router` on a loopback port of the current runtime.
+pub async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Serves `router` on a loopback port from a thread with its own runtime: for tests that run
+/// a child process or block.
+pub fn serve_on_thread(router: Router) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// A loopback address where nothing listens.
+pub fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
