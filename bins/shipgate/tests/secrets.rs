@@ -10,8 +10,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::json;
-use shipgate_testkit::Canary;
 use shipgate_testkit::fakes::{FakeKube, FakeVault};
+use shipgate_testkit::{Canary, moto_url};
 
 struct World {
     _runtime: tokio::runtime::Runtime,
@@ -22,11 +22,6 @@ struct World {
     echoing_vault: std::net::SocketAddr,
     /// The AWS secret's name, unique per run (moto keeps state between runs).
     aws_secret_id: String,
-}
-
-fn moto_url() -> String {
-    std::env::var("SHIPGATE_TEST_MOTO_URL")
-        .expect("the canary test needs moto's server: run ./scripts/test, which starts it, or set SHIPGATE_TEST_MOTO_URL")
 }
 
 /// Every source, each holding its own canary, plus canary credentials.
@@ -68,19 +63,12 @@ fn world() -> World {
     });
 
     let aws_secret_id = format!("shipgate/{}", Canary::new("id").value());
-    runtime.block_on(async {
-        let body = json!({ "Name": aws_secret_id, "SecretString": json!({ "AWS_SECRET": aws.value() }).to_string() });
-        let response = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap()
-            .post(moto_url())
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header("X-Amz-Target", "secretsmanager.CreateSecret")
-            .header("Authorization", "AWS4-HMAC-SHA256 Credential=t/20261123/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
-    });
+    let aws_json = json!({ "AWS_SECRET": aws.value() }).to_string();
+    runtime.block_on(shipgate_testkit::moto_create_secret(
+        &aws_secret_id,
+        "SecretString",
+        &aws_json,
+    ));
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("run")).unwrap();

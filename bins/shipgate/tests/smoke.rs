@@ -86,31 +86,14 @@ fn app(broken: bool) -> Router {
         })
 }
 
-/// Starts a server on its own thread and runtime (the CLI runs as a child process).
-fn serve(router: Router) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, router).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn healthy() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDR.get_or_init(|| serve(app(false)))
+    *ADDR.get_or_init(|| shipgate_testkit::serve_on_thread(app(false)))
 }
 
 fn broken() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDR.get_or_init(|| serve(app(true)))
+    *ADDR.get_or_init(|| shipgate_testkit::serve_on_thread(app(true)))
 }
 
 fn smoke(args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {

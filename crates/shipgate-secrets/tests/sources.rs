@@ -362,30 +362,7 @@ async fn a_source_that_fails_hides_later_sources_fail_closed() {
     );
 }
 
-/// moto's Secrets Manager, started by `scripts/test` (SHIPGATE_TEST_MOTO_URL).
-fn moto_url() -> String {
-    std::env::var("SHIPGATE_TEST_MOTO_URL")
-        .expect("the AWS tests need moto's server: run ./scripts/test, which starts it, or set SHIPGATE_TEST_MOTO_URL")
-}
-
-async fn moto_create(name: &str, field: &str, value: &str) {
-    let body = json!({ "Name": name, field: value });
-    let response = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap()
-        .post(moto_url())
-        .header("Content-Type", "application/x-amz-json-1.1")
-        .header("X-Amz-Target", "secretsmanager.CreateSecret")
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(
-        status.is_success() || text.contains("ResourceExistsException"),
-        "{status}: {text}"
-    );
-}
+use shipgate_testkit::{moto_create_secret as moto_create, moto_url};
 
 fn aws_config(secret_id: &str, keys: &[(&str, &str)]) -> SecretsConfig {
     SecretsConfig {

@@ -88,3 +88,35 @@ pub fn closed_port() -> SocketAddr {
         .local_addr()
         .unwrap()
 }
+
+/// The URL of moto's AWS server, which `scripts/test` starts (`SHIPGATE_TEST_MOTO_URL`).
+pub fn moto_url() -> String {
+    std::env::var("SHIPGATE_TEST_MOTO_URL").expect(
+        "this test needs moto's AWS server: run ./scripts/test, which starts it, or set SHIPGATE_TEST_MOTO_URL",
+    )
+}
+
+/// Creates a Secrets Manager secret on moto (moto accepts any signature). `field` is
+/// `SecretString` or `SecretBinary` (base64). An existing secret of that name is kept.
+pub async fn moto_create_secret(name: &str, field: &str, value: &str) {
+    let body = serde_json::json!({ "Name": name, field: value });
+    let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+    let response = client
+        .post(moto_url())
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", "secretsmanager.CreateSecret")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(
+        status.is_success() || text.contains("ResourceExistsException"),
+        "moto CreateSecret: {status}: {text}"
+    );
+}
