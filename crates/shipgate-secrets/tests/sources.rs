@@ -495,3 +495,33 @@ async fn sources_report_their_kind() {
         Lookup::Missing
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_aws_and_kubernetes_fail_after_their_retries() {
+    let closed = shipgate_testkit::closed_port();
+    let config = SecretsConfig {
+        sources: vec![SecretSourceConfig::AwsSecretsManager {
+            name: None,
+            secret_id: "prod/app".into(),
+            region: Some("us-east-1".into()),
+            endpoint: Some(format!("http://{closed}/")),
+        }],
+        keys: BTreeMap::new(),
+    };
+    let r = resolver(&config, &aws_vars(), "production").unwrap();
+    let reason = failed(r.resolve("DB").await);
+    assert!(
+        reason.contains("AWS Secrets Manager at") && reason.contains("after 3 attempt(s)"),
+        "{reason}"
+    );
+    assert!(!reason.contains("testing-secret-key"), "{reason}");
+
+    let kube = vars(&[("KUBE_CONFIG_DATA", &FakeKube::kubeconfig(closed, "token"))]);
+    let r = resolver(&kube_config("KUBE_CONFIG_DATA"), &kube, "production").unwrap();
+    let reason = failed(r.resolve("SIGNING_KEY").await);
+    assert!(
+        reason.contains("cannot read Secret provenance/api-secrets")
+            && reason.contains("after 3 attempts"),
+        "{reason}"
+    );
+}
