@@ -1,0 +1,665 @@
+//! The local provider: each service is a process on this host, started from a command
+//! template with the image tag, health-checked over HTTP, and put live blue/green.
+//!
+//! **No-downtime scheme.** Clients use the service's stable port, where a small router
+//! process (`shipgate-local-router`) forwards each new connection to the port written in
+//! `STATE_DIR/SERVICE/backend`. A deploy starts the new release on a fresh port; only when
+//! every new process answers its health path does shipgate rewrite the backend files (new
+//! connections move at once), then stop the old processes (SIGTERM, then SIGKILL after a
+//! grace period). A release that never becomes healthy is stopped and the old one never
+//! stopped serving.
+//!
+//! **State** (`STATE_DIR/state.json`, written atomically) holds what runs (pid, port, image,
+//! revision per service), the routers' pids, and the history of revisions, so that a second
+//! `shipgate` process sees what the first one deployed. Rollback starts an earlier revision's
+//! images as a new revision, the same way.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::collections::BTreeMap;
+//! use std::time::{Duration, Instant};
+//! use shipgate_local::{LocalOptions, LocalProvider};
+//! use shipgate_provider::{DeployRequest, Provider, Verdict, previous_good};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let config: shipgate_config::LocalTarget = todo_config();
+//! let provider = LocalProvider::new(&config, LocalOptions::beside_current_exe()?)?;
+//! let request = DeployRequest {
+//!     images: BTreeMap::from([("api".parse()?, "demo/api:v2".parse()?)]),
+//!     description: "deploy v2".into(),
+//! };
+//! let deployment = provider.deploy(&request).await?;
+//! let cancel = CancellationToken::new();
+//! let progress = |p: &shipgate_provider::WaitProgress| eprintln!("waiting: {}", p.waiting_for);
+//! let verdict = provider.wait(&deployment, Instant::now() + Duration::from_secs(30), &progress, &cancel).await?;
+//! if verdict != Verdict::Healthy {
+//!     let history = provider.history().await?;
+//!     if let Some(target) = previous_good(&history, &deployment.revision) {
+//!         let back = provider.rollback(&target.id).await?;
+//!         provider.wait(&back, Instant::now() + Duration::from_secs(30), &progress, &cancel).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! # fn todo_config() -> shipgate_config::LocalTarget { unimplemented!() }
+//! ```
+
+mod process;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use shipgate_config::{LocalService, LocalTarget};
+use shipgate_core::{ImageRef, ServiceName};
+use shipgate_provider::{
+    DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
+    Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
+};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+/// The router's executable name; the shipgate binary looks for it beside itself.
+pub const ROUTER_BIN: &str = "shipgate-local-router";
+
+/// How long an old process gets to finish its requests after SIGTERM.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// How long every new process must stay up and healthy before traffic moves to it (like
+/// Kubernetes' `minReadySeconds`): a release that answers once and then crashes is caught.
+pub const STABLE_FOR: Duration = Duration::from_secs(1);
+
+/// Where the helper programs are.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The `shipgate-local-router` executable.
+    pub router_bin: PathBuf,
+}
+
+impl LocalOptions {
+    /// The router next to the running executable (where cargo and installers put it).
+    pub fn beside_current_exe() -> std::io::Result<LocalOptions> {
+        let exe = std::env::current_exe()?;
+        let dir = exe.parent().unwrap_or_else(|| Path::new("."));
+        Ok(LocalOptions {
+            router_bin: dir.join(ROUTER_BIN),
+        })
+    }
+}
+
+/// One service's process, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Process {
+    pid: u32,
+    port: u16,
+    image: ImageRef,
+    revision: u64,
+    log: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredRevision {
+    number: u64,
+    images: BTreeMap<ServiceName, ImageRef>,
+    status: RevisionStatus,
+    created_unix: u64,
+    description: String,
+    /// The processes started for it (kept for diagnostics).
+    #[serde(default)]
+    processes: BTreeMap<ServiceName, Process>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    /// What serves each service now.
+    live: BTreeMap<ServiceName, Process>,
+    /// Router pid per service.
+    routers: BTreeMap<ServiceName, u32>,
+    /// Oldest first.
+    revisions: Vec<StoredRevision>,
+}
+
+/// The local provider.
+pub struct LocalProvider {
+    state_dir: PathBuf,
+    services: BTreeMap<ServiceName, LocalService>,
+    options: LocalOptions,
+    http: reqwest::Client,
+    /// Children this process started, so that their exit status can be read and they are
+    /// reaped.
+    children: Mutex<HashMap<u32, tokio::process::Child>>,
+}
+
+impl std::fmt::Debug for LocalProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalProvider")
+            .field("state_dir", &self.state_dir)
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn io(context: &str, err: std::io::Error) -> ProviderError {
+    ProviderError::Platform(format!("{context}: {err}"))
+}
+
+impl LocalProvider {
+    /// A provider for `[targets.local]`. Checks the commands and the router executable;
+    /// starts nothing.
+    pub fn new(
+        config: &LocalTarget,
+        options: LocalOptions,
+    ) -> Result<LocalProvider, ProviderError> {
+        if config.services.is_empty() {
+            return Err(ProviderError::Invalid(
+                "[targets.local] has no services".into(),
+            ));
+        }
+        for (name, service) in &config.services {
+            if service.command.is_empty() {
+                return Err(ProviderError::Invalid(format!(
+                    "[targets.local.services.{name}] has an empty command"
+                )));
+            }
+            if !service.health_path.starts_with('/') {
+                return Err(ProviderError::Invalid(format!(
+                    "[targets.local.services.{name}] health_path `{}` must start with `/`",
+                    service.health_path
+                )));
+            }
+        }
+        if !options.router_bin.is_file() {
+            return Err(ProviderError::Invalid(format!(
+                "the router {} does not exist (build it with `cargo build -p shipgate-local`)",
+                options.router_bin.display()
+            )));
+        }
+        let http = shipgate_http::build_client(&shipgate_http::ClientOptions {
+            max_redirects: 0,
+            ..shipgate_http::ClientOptions::default()
+        })
+        .map_err(|e| ProviderError::Platform(e.to_string()))?;
+        Ok(LocalProvider {
+            state_dir: config.state_dir.clone(),
+            services: config.services.clone(),
+            options,
+            http,
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.state_dir.join("state.json")
+    }
+
+    fn load(&self) -> Result<State, ProviderError> {
+        match std::fs::read(self.state_path()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ProviderError::Platform(format!("{} is corrupt: {e}", self.state_path().display()))
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(err) => Err(io(
+                &format!("cannot read {}", self.state_path().display()),
+                err,
+            )),
+        }
+    }
+
+    fn save(&self, state: &State) -> Result<(), ProviderError> {
+        std::fs::create_dir_all(&self.state_dir)
+            .map_err(|e| io("cannot create the state directory", e))?;
+        let tmp = self.state_dir.join("state.json.tmp");
+        let json =
+            serde_json::to_vec_pretty(state).map_err(|e| ProviderError::Platform(e.to_string()))?;
+        std::fs::write(&tmp, json).map_err(|e| io("cannot write the state", e))?;
+        std::fs::rename(&tmp, self.state_path()).map_err(|e| io("cannot write the state", e))
+    }
+
+    fn backend_file(&self, service: &ServiceName) -> PathBuf {
+        self.state_dir.join(service.as_str()).join("backend")
+    }
+
+    fn service(&self, name: &ServiceName) -> Result<&LocalService, ProviderError> {
+        self.services.get(name).ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "service `{name}` is not in [targets.local.services]"
+            ))
+        })
+    }
+
+    /// Starts the router of `service` unless it runs.
+    async fn ensure_router(
+        &self,
+        state: &mut State,
+        service: &ServiceName,
+    ) -> Result<(), ProviderError> {
+        if let Some(&pid) = state.routers.get(service)
+            && process::alive_as(pid, ROUTER_BIN)
+        {
+            return Ok(());
+        }
+        let port = self.service(service)?.port;
+        let argv = vec![
+            self.options.router_bin.display().to_string(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--backend-file".to_owned(),
+            self.backend_file(service).display().to_string(),
+        ];
+        let log = self.state_dir.join(service.as_str()).join("router.log");
+        let child = process::spawn_detached(&argv, &[], &log)
+            .map_err(|e| io("cannot start the router", e))?;
+        let pid = child.id().unwrap_or_default();
+        self.children.lock().await.insert(pid, child);
+        for _ in 0..100 {
+            if process::accepts(port).await {
+                state.routers.insert(service.clone(), pid);
+                return Ok(());
+            }
+            if !process::alive(pid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut lines = process::tail(&log, 5);
+        lines.insert(
+            0,
+            format!("the router for `{service}` did not start on port {port}"),
+        );
+        Err(ProviderError::Platform(lines.join("\n")))
+    }
+
+    async fn stop(&self, pid: u32) {
+        process::terminate(pid, STOP_GRACE).await;
+        if let Some(mut child) = self.children.lock().await.remove(&pid) {
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Stops every service process and router this provider's state knows (for tests and
+    /// `shipgate`'s demo cleanup).
+    pub async fn shutdown(&self) -> Result<(), ProviderError> {
+        let mut state = self.load()?;
+        for process in state.live.values() {
+            self.stop(process.pid).await;
+        }
+        for &pid in state.routers.values() {
+            self.stop(pid).await;
+        }
+        state.live.clear();
+        state.routers.clear();
+        self.save(&state)
+    }
+
+    /// The exit status of a process this provider started, if it has exited.
+    async fn exit_status(&self, pid: u32) -> Option<String> {
+        let mut children = self.children.lock().await;
+        match children.get_mut(&pid).map(tokio::process::Child::try_wait) {
+            Some(Ok(Some(status))) => Some(status.to_string()),
+            Some(_) => None,
+            None => (!process::alive(pid)).then(|| "exited".to_owned()),
+        }
+    }
+
+    async fn healthy(&self, service: &LocalService, port: u16) -> Result<(), String> {
+        let url = format!("http://127.0.0.1:{port}{}", service.health_path);
+        match self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!(
+                "GET {} → {}",
+                service.health_path,
+                response.status().as_u16()
+            )),
+            Err(err) => Err(format!(
+                "GET {} → {}",
+                service.health_path,
+                shipgate_http::classify_error(&err).1
+            )),
+        }
+    }
+
+    fn start_revision(
+        &self,
+        state: &mut State,
+        request: &DeployRequest,
+    ) -> Result<u64, ProviderError> {
+        for name in request.images.keys() {
+            self.service(name)?;
+        }
+        if request.images.is_empty() {
+            return Err(ProviderError::Invalid(
+                "a deploy needs at least one service".into(),
+            ));
+        }
+        let number = state.revisions.last().map_or(1, |r| r.number + 1);
+        state.revisions.push(StoredRevision {
+            number,
+            images: request.images.clone(),
+            status: RevisionStatus::Pending,
+            created_unix: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            description: request.description.clone(),
+            processes: BTreeMap::new(),
+        });
+        Ok(number)
+    }
+
+    fn revision_mut(state: &mut State, number: u64) -> Result<&mut StoredRevision, ProviderError> {
+        state
+            .revisions
+            .iter_mut()
+            .find(|r| r.number == number)
+            .ok_or_else(|| ProviderError::NotFound(format!("revision {number}")))
+    }
+
+    async fn launch(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
+        let mut state = self.load()?;
+        let number = self.start_revision(&mut state, request)?;
+        let mut started = BTreeMap::new();
+        for (name, image) in &request.images {
+            let service = self.service(name)?;
+            let port = process::free_port().map_err(|e| io("no free port", e))?;
+            let tag = image
+                .tag()
+                .or(image.digest())
+                .unwrap_or("latest")
+                .to_owned();
+            let argv: Vec<String> = service
+                .command
+                .iter()
+                .map(|part| {
+                    part.replace("{image}", &image.to_string())
+                        .replace("{tag}", &tag)
+                        .replace("{port}", &port.to_string())
+                })
+                .collect();
+            let mut env: Vec<(String, String)> = service
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            env.push(("PORT".into(), port.to_string()));
+            env.push(("SHIPGATE_IMAGE".into(), image.to_string()));
+            env.push(("SHIPGATE_TAG".into(), tag.clone()));
+            let log = self
+                .state_dir
+                .join(name.as_str())
+                .join(format!("revision-{number}.log"));
+            let child = match process::spawn_detached(&argv, &env, &log) {
+                Ok(child) => child,
+                Err(err) => {
+                    for process in started.values() {
+                        let process: &Process = process;
+                        self.stop(process.pid).await;
+                    }
+                    Self::revision_mut(&mut state, number)?.status = RevisionStatus::Failed;
+                    self.save(&state)?;
+                    return Err(ProviderError::Invalid(format!(
+                        "cannot start `{}` for service `{name}`: {err}",
+                        argv[0]
+                    )));
+                }
+            };
+            let pid = child.id().unwrap_or_default();
+            self.children.lock().await.insert(pid, child);
+            tracing::info!(service = %name, pid, port, image = %image, "started");
+            started.insert(
+                name.clone(),
+                Process {
+                    pid,
+                    port,
+                    image: image.clone(),
+                    revision: number,
+                    log,
+                },
+            );
+        }
+        Self::revision_mut(&mut state, number)?.processes = started;
+        self.save(&state)?;
+        Ok(Deployment {
+            revision: RevisionId(number.to_string()),
+            request: request.clone(),
+        })
+    }
+
+    fn number(id: &RevisionId) -> Result<u64, ProviderError> {
+        id.0.parse()
+            .map_err(|_| ProviderError::NotFound(format!("revision `{id}`")))
+    }
+
+    async fn fail(&self, number: u64) -> Result<Vec<String>, ProviderError> {
+        let mut state = self.load()?;
+        let revision = Self::revision_mut(&mut state, number)?;
+        revision.status = RevisionStatus::Failed;
+        let processes: Vec<Process> = revision.processes.values().cloned().collect();
+        self.save(&state)?;
+        let mut diagnostics = Vec::new();
+        for process in processes {
+            if let Some(status) = self.exit_status(process.pid).await {
+                diagnostics.push(format!("pid {} {status}", process.pid));
+            }
+            self.stop(process.pid).await;
+            diagnostics.extend(process::tail(&process.log, 20));
+        }
+        Ok(diagnostics)
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for LocalProvider {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn current(&self) -> Result<Vec<Running>, ProviderError> {
+        let state = self.load()?;
+        Ok(state
+            .live
+            .iter()
+            .filter(|(_, p)| process::alive(p.pid))
+            .map(|(service, p)| Running {
+                service: service.clone(),
+                image: p.image.clone(),
+                revision: RevisionId(p.revision.to_string()),
+            })
+            .collect())
+    }
+
+    async fn plan(&self, request: &DeployRequest) -> Result<Vec<PlannedChange>, ProviderError> {
+        let state = self.load()?;
+        let mut changes = Vec::new();
+        for (service, image) in &request.images {
+            self.service(service)?;
+            let from = state
+                .live
+                .get(service)
+                .filter(|p| process::alive(p.pid))
+                .map(|p| p.image.clone());
+            if from.as_ref() != Some(image) {
+                changes.push(PlannedChange {
+                    service: service.clone(),
+                    from,
+                    to: image.clone(),
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
+        self.launch(request).await
+    }
+
+    async fn wait(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, ProviderError> {
+        let number = Self::number(&deployment.revision)?;
+        let processes = {
+            let mut state = self.load()?;
+            Self::revision_mut(&mut state, number)?.processes.clone()
+        };
+        // Healthy since when (all services at once); reset by any failing check.
+        let healthy_since: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+        let outcome = wait_until(
+            deadline,
+            Duration::from_millis(100),
+            Duration::from_millis(250),
+            progress,
+            cancel,
+            || async {
+                let mut waiting = Vec::new();
+                for (name, process) in &processes {
+                    if let Some(status) = self.exit_status(process.pid).await {
+                        return Poll::Ready(Err(format!(
+                            "`{name}` {status} before becoming healthy"
+                        )));
+                    }
+                    if let Err(why) = self.healthy(&self.services[name], process.port).await {
+                        waiting.push(format!("{name}: {why}"));
+                    }
+                }
+                let mut since = healthy_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !waiting.is_empty() {
+                    *since = None;
+                    return Poll::Waiting(waiting.join("; "));
+                }
+                let first = *since.get_or_insert_with(Instant::now);
+                if first.elapsed() >= STABLE_FOR {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Waiting(format!(
+                        "healthy, staying up for {}s before traffic moves",
+                        STABLE_FOR.as_secs()
+                    ))
+                }
+            },
+        )
+        .await;
+
+        match outcome {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(reason))) => {
+                let diagnostics = self.fail(number).await?;
+                return Ok(Verdict::Failed {
+                    reason,
+                    diagnostics,
+                });
+            }
+            Ok(None) => {
+                self.fail(number).await?;
+                return Ok(Verdict::Cancelled);
+            }
+            Err(waiting_for) => {
+                let diagnostics = self.fail(number).await?;
+                return Ok(Verdict::TimedOut {
+                    waiting_for,
+                    diagnostics,
+                });
+            }
+        }
+
+        // Every new process is healthy: switch traffic, then stop what it replaces.
+        let mut state = self.load()?;
+        let mut replaced = Vec::new();
+        for (name, process) in &processes {
+            std::fs::create_dir_all(self.state_dir.join(name.as_str()))
+                .map_err(|e| io("cannot create the service directory", e))?;
+            let backend = self.backend_file(name);
+            let tmp = backend.with_extension("tmp");
+            std::fs::write(&tmp, process.port.to_string())
+                .map_err(|e| io("cannot switch traffic", e))?;
+            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic", e))?;
+            self.ensure_router(&mut state, name).await?;
+            if let Some(old) = state.live.insert(name.clone(), process.clone()) {
+                replaced.push(old);
+            }
+        }
+        for revision in &mut state.revisions {
+            if revision.number == number {
+                revision.status = RevisionStatus::Deployed;
+            } else if revision.status == RevisionStatus::Deployed
+                && !state.live.values().any(|p| p.revision == revision.number)
+            {
+                revision.status = RevisionStatus::Superseded;
+            }
+        }
+        self.save(&state)?;
+        for old in replaced {
+            tracing::info!(
+                pid = old.pid,
+                revision = old.revision,
+                "stopping replaced process"
+            );
+            self.stop(old.pid).await;
+        }
+        Ok(Verdict::Healthy)
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>, ProviderError> {
+        let state = self.load()?;
+        Ok(state
+            .revisions
+            .iter()
+            .rev()
+            .map(|r| Revision {
+                id: RevisionId(r.number.to_string()),
+                images: r.images.clone(),
+                status: r.status,
+                created_at: SystemTime::UNIX_EPOCH + Duration::from_secs(r.created_unix),
+                description: r.description.clone(),
+            })
+            .collect())
+    }
+
+    async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
+        let number = Self::number(to)?;
+        let state = self.load()?;
+        let target = state
+            .revisions
+            .iter()
+            .find(|r| r.number == number)
+            .ok_or_else(|| ProviderError::NotFound(format!("revision {number}")))?;
+        if target.status == RevisionStatus::Failed || target.status == RevisionStatus::Pending {
+            return Err(ProviderError::Invalid(format!(
+                "revision {number} never became healthy; choose a deployed or superseded one"
+            )));
+        }
+        let request = DeployRequest {
+            images: target.images.clone(),
+            description: format!("rollback to revision {number}"),
+        };
+        self.launch(&request).await
+    }
+
+    async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
+        let number = Self::number(&deployment.revision)?;
+        let mut state = self.load()?;
+        let revision = Self::revision_mut(&mut state, number)?;
+        let mut lines = Vec::new();
+        for (name, process) in &revision.processes {
+            lines.push(format!(
+                "{name} (pid {}, port {}, {}):",
+                process.pid, process.port, process.image
+            ));
+            lines.extend(
+                process::tail(&process.log, 20)
+                    .into_iter()
+                    .map(|l| format!("  {l}")),
+            );
+        }
+        Ok(lines)
+    }
+}

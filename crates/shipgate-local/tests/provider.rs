@@ -1,0 +1,185 @@
+//! The local provider with real processes: the demo service, the router, the conformance
+//! suite, a release that crashes after start, and a second provider reading the same state.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use shipgate_config::{LocalService, LocalTarget};
+use shipgate_core::HumanDuration;
+use shipgate_local::{LocalOptions, LocalProvider};
+use shipgate_provider::conformance::{Scenario, run};
+use shipgate_provider::{DeployRequest, Provider, ProviderError, Verdict};
+use tokio_util::sync::CancellationToken;
+
+fn options() -> LocalOptions {
+    LocalOptions {
+        router_bin: env!("CARGO_BIN_EXE_shipgate-local-router").into(),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target(state_dir: &std::path::Path, port: u16) -> LocalTarget {
+    let service = LocalService {
+        command: vec![
+            env!("CARGO_BIN_EXE_shipgate-demo-service").to_owned(),
+            "--port".into(),
+            "{port}".into(),
+            "--version".into(),
+            "{tag}".into(),
+        ],
+        port,
+        health_path: "/healthz".into(),
+        env: BTreeMap::new(),
+    };
+    LocalTarget {
+        enabled: true,
+        state_dir: state_dir.to_owned(),
+        services: BTreeMap::from([("api".parse().unwrap(), service)]),
+        timeout: HumanDuration::from_secs(10),
+    }
+}
+
+fn deploy(tag: &str) -> DeployRequest {
+    DeployRequest {
+        images: BTreeMap::from([(
+            "api".parse().unwrap(),
+            format!("demo/api:{tag}").parse().unwrap(),
+        )]),
+        description: format!("deploy {tag}"),
+    }
+}
+
+async fn get(port: u16, path: &str) -> Option<String> {
+    let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+    let response = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .ok()?;
+    response.status().is_success().then_some(())?;
+    response.text().await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_provider_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
+    let scenario = Scenario {
+        service: "api".parse().unwrap(),
+        good: "demo/api:v1".parse().unwrap(),
+        upgrade: "demo/api:v2".parse().unwrap(),
+        unhealthy: "demo/api:v3-unhealthy".parse().unwrap(),
+        timeout: Duration::from_secs(4),
+    };
+    run(&provider, &scenario).await;
+    // After the rollback the stable port serves v1 through the router.
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+    provider.shutdown().await.unwrap();
+    assert_eq!(
+        get(port, "/version").await,
+        None,
+        "shutdown stops the router too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_crashes_after_start_fails_and_the_old_one_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
+    let cancel = CancellationToken::new();
+    let quiet = |_: &shipgate_provider::WaitProgress| {};
+    let deadline = || Instant::now() + Duration::from_secs(10);
+
+    let first = provider.deploy(&deploy("v1")).await.unwrap();
+    assert_eq!(
+        provider
+            .wait(&first, deadline(), &quiet, &cancel)
+            .await
+            .unwrap(),
+        Verdict::Healthy
+    );
+    let old_pid_file = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+
+    let crash = provider.deploy(&deploy("v2-crash")).await.unwrap();
+    match provider
+        .wait(&crash, deadline(), &quiet, &cancel)
+        .await
+        .unwrap()
+    {
+        Verdict::Failed {
+            reason,
+            diagnostics,
+        } => {
+            assert!(reason.contains("exit status: 3"), "{reason}");
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|l| l.contains("crashing on purpose")),
+                "{diagnostics:?}"
+            );
+        }
+        other => panic!("a crashing release must fail: {other:?}"),
+    }
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+
+    // A second provider (another shipgate process) reads the same state.
+    let second = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
+    let running = second.current().await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].image.to_string(), "demo/api:v1");
+    assert!(old_pid_file.contains("\"revision\": 1"));
+    provider.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_configuration_and_requests_are_errors_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = target(dir.path(), free_port());
+
+    let missing_router = LocalOptions {
+        router_bin: dir.path().join("nope"),
+    };
+    let err = LocalProvider::new(&config, missing_router).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    let mut unknown = deploy("v1");
+    unknown.images =
+        BTreeMap::from([("worker".parse().unwrap(), "demo/worker:v1".parse().unwrap())]);
+    assert!(
+        matches!(provider.deploy(&unknown).await, Err(ProviderError::Invalid(m)) if m.contains("`worker`"))
+    );
+
+    config
+        .services
+        .get_mut(&"api".parse().unwrap())
+        .unwrap()
+        .command = vec!["/nonexistent/program".into()];
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    let err = provider.deploy(&deploy("v1")).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot start `/nonexistent/program`"),
+        "{err}"
+    );
+    let history = provider.history().await.unwrap();
+    assert_eq!(history[0].status, shipgate_provider::RevisionStatus::Failed);
+
+    config
+        .services
+        .get_mut(&"api".parse().unwrap())
+        .unwrap()
+        .command = Vec::new();
+    assert!(LocalProvider::new(&config, options()).is_err());
+}

@@ -1,0 +1,393 @@
+//! The contract between shipgate and a deploy target.
+//!
+//! A [`Provider`] puts pinned images live for one or more services, says truthfully whether
+//! they became healthy, keeps a history of revisions, and rolls back to an earlier one. The
+//! pipeline drives every provider the same way:
+//!
+//! ```text
+//! plan → deploy → wait (deadline, progress, cancellation) → [smoke] → rollback(to) → wait
+//! ```
+//!
+//! Shared machinery lives here too: [`wait_until`] (polling with a deadline, backoff, progress
+//! and cancellation), [`ProviderError`] with its retry classification, and, behind the
+//! `conformance` feature, the suite every adapter runs ([`conformance::run`]).
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use shipgate_core::{ImageRef, ServiceName};
+use tokio_util::sync::CancellationToken;
+
+/// The images to put live, one per service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployRequest {
+    /// Service → pinned image. Services not named keep what they run.
+    pub images: BTreeMap<ServiceName, ImageRef>,
+    /// Why (shown in history): `deploy 3f2c1a9`, `rollback to revision 4`.
+    pub description: String,
+}
+
+/// A revision's identity within its provider (a Helm revision, a Railway deployment id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RevisionId(pub String);
+
+impl std::fmt::Display for RevisionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What became of a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RevisionStatus {
+    /// Being rolled out.
+    Pending,
+    /// Live now.
+    Deployed,
+    /// Was live; replaced by a later revision.
+    Superseded,
+    /// Never became healthy; what was live before stayed or came back.
+    Failed,
+}
+
+/// One entry of a provider's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    /// Its id.
+    pub id: RevisionId,
+    /// Service → image of this revision.
+    pub images: BTreeMap<ServiceName, ImageRef>,
+    /// What became of it.
+    pub status: RevisionStatus,
+    /// When it was created.
+    #[serde(with = "unix_seconds")]
+    pub created_at: SystemTime,
+    /// Why it was made.
+    pub description: String,
+}
+
+/// What runs now for one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Running {
+    /// The service.
+    pub service: ServiceName,
+    /// Its image.
+    pub image: ImageRef,
+    /// The revision it belongs to.
+    pub revision: RevisionId,
+}
+
+/// A deploy that was started: what `wait` watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The revision being rolled out.
+    pub revision: RevisionId,
+    /// What it puts live.
+    pub request: DeployRequest,
+}
+
+/// The verdict on a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every service is up and healthy; the revision is live.
+    Healthy,
+    /// It failed; what was live before is still (or again) live.
+    Failed {
+        /// Why, in a sentence.
+        reason: String,
+        /// Pod reasons, exit statuses, last log lines.
+        diagnostics: Vec<String>,
+    },
+    /// The deadline passed before it became healthy.
+    TimedOut {
+        /// What was still missing.
+        waiting_for: String,
+        /// Last log lines or events.
+        diagnostics: Vec<String>,
+    },
+    /// Cancelled (SIGINT/SIGTERM); the provider stopped cleanly.
+    Cancelled,
+}
+
+/// A change a deploy would make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedChange {
+    /// The service.
+    pub service: ServiceName,
+    /// What runs now, if anything.
+    pub from: Option<ImageRef>,
+    /// What would run.
+    pub to: ImageRef,
+}
+
+/// A progress event while waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitProgress {
+    /// What is being waited for (`api: 1/3 replicas updated`, `api: GET /healthz → 503`).
+    pub waiting_for: String,
+    /// Time left before the deadline.
+    pub remaining: Duration,
+}
+
+/// Where progress events go.
+pub type ProgressSink<'a> = &'a (dyn Fn(&WaitProgress) + Send + Sync);
+
+/// Errors of a provider operation (not a verdict: a deploy that failed its health checks is a
+/// `Verdict::Failed`, not an error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The configuration or request is unusable (bad chart path, unknown service). Nothing
+    /// was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Credentials were refused (401/403).
+    #[error("access denied: {0}")]
+    Unauthorized(String),
+    /// What was asked for does not exist (404): a revision, a service, a release.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A temporary failure (5xx, 429, a connection error) that outlasted the retries.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the platform answered.
+    #[error("{0}")]
+    Platform(String),
+}
+
+impl ProviderError {
+    /// Classifies an HTTP status from a platform API: 401/403 unauthorised, 404 not found,
+    /// 400/409/422 invalid, 408/429/5xx unavailable (retryable), others platform errors.
+    pub fn from_status(status: u16, message: impl Into<String>) -> ProviderError {
+        let message = message.into();
+        match status {
+            401 | 403 => ProviderError::Unauthorized(message),
+            404 => ProviderError::NotFound(message),
+            400 | 409 | 422 => ProviderError::Invalid(message),
+            408 | 429 | 500..=599 => ProviderError::Unavailable(message),
+            _ => ProviderError::Platform(message),
+        }
+    }
+
+    /// Whether trying again later can help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ProviderError::Unavailable(_))
+    }
+}
+
+/// A deploy target.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// `local`, `helm`, `railway`, `fly`.
+    fn kind(&self) -> &'static str;
+
+    /// What runs now, per service.
+    async fn current(&self) -> Result<Vec<Running>, ProviderError>;
+
+    /// What `deploy(request)` would change, without changing anything.
+    async fn plan(&self, request: &DeployRequest) -> Result<Vec<PlannedChange>, ProviderError>;
+
+    /// Starts putting `request` live and returns at once; [`Provider::wait`] gives the verdict.
+    async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError>;
+
+    /// Waits for the verdict on `deployment` until `deadline`, reporting progress. On
+    /// cancellation it stops waiting without leaving the target mid-operation.
+    async fn wait(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, ProviderError>;
+
+    /// Revisions, newest first.
+    async fn history(&self) -> Result<Vec<Revision>, ProviderError>;
+
+    /// Starts putting revision `to`'s images back; wait on the result like a deploy.
+    async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError>;
+
+    /// Recent logs or events of a deployment, for a failure report.
+    async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError>;
+}
+
+/// The newest revision before `current` that was healthy (`deployed` or `superseded`): the
+/// rollback target when no other is given. Never "current − 1", which may have failed.
+pub fn previous_good(history: &[Revision], current: &RevisionId) -> Option<Revision> {
+    history
+        .iter()
+        .skip_while(|r| &r.id != current)
+        .skip(1)
+        .find(|r| {
+            matches!(
+                r.status,
+                RevisionStatus::Deployed | RevisionStatus::Superseded
+            )
+        })
+        .cloned()
+}
+
+/// What one poll saw.
+#[derive(Debug)]
+pub enum Poll<T> {
+    /// Done.
+    Ready(T),
+    /// Not yet; the text says what is still awaited.
+    Waiting(String),
+}
+
+/// Polls `check` until it is ready, `deadline` passes (`Err(last waiting text)`), or `cancel`
+/// fires (`Ok(None)`). Waits `interval` between polls, doubling up to `max_interval`, and
+/// reports each waiting state to `progress`.
+pub async fn wait_until<T, F, Fut>(
+    deadline: Instant,
+    interval: Duration,
+    max_interval: Duration,
+    progress: ProgressSink<'_>,
+    cancel: &CancellationToken,
+    mut check: F,
+) -> Result<Option<T>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Poll<T>>,
+{
+    let mut wait = interval;
+    loop {
+        let waiting_for = match check().await {
+            Poll::Ready(value) => return Ok(Some(value)),
+            Poll::Waiting(what) => what,
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(waiting_for);
+        }
+        let remaining = deadline - now;
+        progress(&WaitProgress {
+            waiting_for: waiting_for.clone(),
+            remaining,
+        });
+        tokio::select! {
+            () = tokio::time::sleep(wait.min(remaining)) => {}
+            () = cancel.cancelled() => return Ok(None),
+        }
+        wait = (wait * 2).min(max_interval);
+    }
+}
+
+mod unix_seconds {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    pub(super) fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revision(id: &str, status: RevisionStatus) -> Revision {
+        Revision {
+            id: RevisionId(id.into()),
+            images: BTreeMap::new(),
+            status,
+            created_at: SystemTime::UNIX_EPOCH,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn previous_good_skips_failed_revisions() {
+        let history = vec![
+            revision("5", RevisionStatus::Deployed),
+            revision("4", RevisionStatus::Failed),
+            revision("3", RevisionStatus::Superseded),
+            revision("2", RevisionStatus::Superseded),
+        ];
+        assert_eq!(
+            previous_good(&history, &RevisionId("5".into()))
+                .unwrap()
+                .id
+                .0,
+            "3"
+        );
+        assert_eq!(previous_good(&history, &RevisionId("2".into())), None);
+        assert_eq!(previous_good(&history, &RevisionId("9".into())), None);
+    }
+
+    #[test]
+    fn statuses_classify_into_errors() {
+        assert!(matches!(
+            ProviderError::from_status(403, "x"),
+            ProviderError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            ProviderError::from_status(404, "x"),
+            ProviderError::NotFound(_)
+        ));
+        assert!(matches!(
+            ProviderError::from_status(422, "x"),
+            ProviderError::Invalid(_)
+        ));
+        assert!(ProviderError::from_status(503, "x").is_retryable());
+        assert!(ProviderError::from_status(429, "x").is_retryable());
+        assert!(!ProviderError::from_status(401, "x").is_retryable());
+    }
+
+    #[tokio::test]
+    async fn wait_until_reports_progress_and_stops_at_the_deadline_or_on_cancel() {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let sink = |p: &WaitProgress| seen.lock().unwrap().push(p.waiting_for.clone());
+        let mut n = 0;
+        let ready = wait_until(
+            Instant::now() + Duration::from_secs(10),
+            Duration::from_millis(1),
+            Duration::from_millis(4),
+            &sink,
+            &CancellationToken::new(),
+            || {
+                n += 1;
+                let n = n;
+                async move {
+                    if n < 3 {
+                        Poll::Waiting(format!("poll {n}"))
+                    } else {
+                        Poll::Ready(n)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(ready, Ok(Some(3)));
+        assert_eq!(*seen.lock().unwrap(), ["poll 1", "poll 2"]);
+
+        let timed_out: Result<Option<()>, String> = wait_until(
+            Instant::now(),
+            Duration::from_millis(1),
+            Duration::from_millis(1),
+            &sink,
+            &CancellationToken::new(),
+            || async { Poll::Waiting("still starting".into()) },
+        )
+        .await;
+        assert_eq!(timed_out, Err("still starting".into()));
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let cancelled: Result<Option<()>, String> = wait_until(
+            Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(30),
+            Duration::from_secs(30),
+            &sink,
+            &cancel,
+            || async { Poll::Waiting("x".into()) },
+        )
+        .await;
+        assert_eq!(cancelled, Ok(None));
+    }
+}
