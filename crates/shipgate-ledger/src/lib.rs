@@ -1,0 +1,504 @@
+//! The deploy ledger: every run, its steps and its deployments, and the deploy lock of each
+//! (app, environment), in SQLite (the embedded default, `sqlite://.shipgate/ledger.db`) or
+//! Postgres (`postgres://…`, for teams whose runners share one ledger). The same portable SQL
+//! runs on both through sqlx's `Any` driver; the schema migrations are embedded.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), shipgate_ledger::LedgerError> {
+//! let ledger = shipgate_ledger::Ledger::open("sqlite://.shipgate/ledger.db").await?;
+//! for run in ledger.runs(Some("provenance"), 10).await? {
+//!     println!("{} {} {:?}", run.id, run.environment, run.outcome);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod lock;
+
+use std::path::Path;
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+pub use lock::{LockHolder, LockRequest, LockWait};
+
+/// Ledger errors. Messages name the database (never its password) and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The URL is not `sqlite:` or `postgres://`.
+    #[error("ledger URL must start with sqlite: or postgres://, got `{0}`")]
+    InvalidUrl(String),
+    /// The database could not be opened or a query failed.
+    #[error("ledger {operation}: {message}")]
+    Database {
+        /// What was being done.
+        operation: &'static str,
+        /// The driver's message.
+        message: String,
+    },
+    /// The lock was not obtained before the timeout.
+    #[error(
+        "deploy lock for {app}/{environment} still held by run {holder} ({owner} on {host}, pid {pid}) after waiting {waited_s} s"
+    )]
+    LockTimeout {
+        /// The app.
+        app: String,
+        /// The environment.
+        environment: String,
+        /// The holder's run.
+        holder: String,
+        /// The holder's owner.
+        owner: String,
+        /// The holder's host.
+        host: String,
+        /// The holder's pid.
+        pid: i64,
+        /// How long we waited.
+        waited_s: u64,
+    },
+    /// Waiting for the lock was cancelled.
+    #[error("cancelled while waiting for the deploy lock")]
+    Cancelled,
+}
+
+pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
+    move |err| LedgerError::Database {
+        operation,
+        message: redact_url(&err.to_string()),
+    }
+}
+
+/// Masks the password of any `scheme://user:password@host` in a message.
+fn redact_url(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.find(':'), authority.rfind('@')) {
+            (Some(colon), Some(at)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":[redacted]");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file.
+    Sqlite,
+    /// Postgres.
+    Postgres,
+}
+
+/// Embedded schema migrations, in order. Portable SQL: the same text runs on SQLite and
+/// Postgres.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+
+/// A new run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewRun {
+    /// Unique id (`20261123T101500Z-4f2a`).
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The image tag deployed.
+    pub image_tag: String,
+    /// Who started it (`$GITHUB_ACTOR`, the user).
+    pub owner: String,
+    /// The host it runs on.
+    pub host: String,
+    /// Its pid.
+    pub pid: i64,
+    /// Start, unix milliseconds.
+    pub started_ms: i64,
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    /// Unique id.
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The image tag.
+    pub image_tag: String,
+    /// Who started it.
+    pub owner: String,
+    /// The host.
+    pub host: String,
+    /// Start, unix milliseconds.
+    pub started_ms: i64,
+    /// End, unix milliseconds; `None` while running (or when the run died).
+    pub finished_ms: Option<i64>,
+    /// `succeeded`, `failed`, `rolled_back`, `rollback_failed`, `unhealthy`, `aborted`.
+    pub outcome: Option<String>,
+    /// Where the summary was written.
+    pub summary_path: Option<String>,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    /// Position.
+    pub seq: i64,
+    /// `lock`, `deploy local`, `smoke`, `rollback local`, …
+    pub name: String,
+    /// Start, unix milliseconds.
+    pub started_ms: i64,
+    /// End, unix milliseconds.
+    pub finished_ms: i64,
+    /// `ok`, `failed`, `skipped`, …
+    pub outcome: String,
+    /// A redacted sentence.
+    pub detail: String,
+}
+
+/// One service deployment (or rollback) of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentRecord {
+    /// The run.
+    pub run_id: String,
+    /// `local`, `helm`, …
+    pub target: String,
+    /// The service.
+    pub service: String,
+    /// What ran before.
+    pub from_image: Option<String>,
+    /// What was deployed.
+    pub to_image: String,
+    /// The provider's revision.
+    pub revision: String,
+    /// `deploy` or `rollback`.
+    pub kind: String,
+    /// `healthy`, `failed`, `timed_out`, `cancelled`.
+    pub verdict: String,
+}
+
+/// The ledger.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Ledger {
+    /// Opens (creating a SQLite file and its directory if needed) and migrates.
+    pub async fn open(url: &str) -> Result<Ledger, LedgerError> {
+        install_default_drivers();
+        let (backend, connect_url) = if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            if path != ":memory:"
+                && let Some(dir) = Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| LedgerError::Database {
+                    operation: "open",
+                    message: format!("cannot create {}: {e}", dir.display()),
+                })?;
+            }
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(LedgerError::InvalidUrl(redact_url(url)));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(&connect_url)
+            .await
+            .map_err(db("open"))?;
+        let ledger = Ledger { pool, backend };
+        ledger.migrate().await?;
+        Ok(ledger)
+    }
+
+    /// The database kind.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&self.pool)
+                .await
+                .map_err(db("migrate"))?;
+            sqlx::query("PRAGMA busy_timeout=30000")
+                .execute(&self.pool)
+                .await
+                .map_err(db("migrate"))?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS shipgate_schema (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await
+            .map_err(db("migrate"))?;
+        for (version, sql) in MIGRATIONS {
+            let applied = sqlx::query("SELECT version FROM shipgate_schema WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db("migrate"))?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(db("migrate"))?;
+            for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                sqlx::query(statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("migrate"))?;
+            }
+            // Two processes migrating at once: the loser's insert fails and it rolls back.
+            sqlx::query("INSERT INTO shipgate_schema (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("migrate"))?;
+            tx.commit().await.map_err(db("migrate"))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Records the start of a run.
+    pub async fn start_run(&self, run: &NewRun) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO runs (id, app, environment, image_tag, owner, host, pid, started_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&run.id)
+        .bind(&run.app)
+        .bind(&run.environment)
+        .bind(&run.image_tag)
+        .bind(&run.owner)
+        .bind(&run.host)
+        .bind(run.pid)
+        .bind(run.started_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db("start run"))?;
+        Ok(())
+    }
+
+    /// Records a finished step.
+    pub async fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO steps (run_id, seq, name, started_ms, finished_ms, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(run_id)
+        .bind(step.seq)
+        .bind(&step.name)
+        .bind(step.started_ms)
+        .bind(step.finished_ms)
+        .bind(&step.outcome)
+        .bind(&step.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(db("record step"))?;
+        Ok(())
+    }
+
+    /// Records a service deployment or rollback.
+    pub async fn record_deployment(&self, d: &DeploymentRecord) -> Result<(), LedgerError> {
+        let position: i64 = sqlx::query("SELECT COUNT(*) FROM deployments WHERE run_id = $1")
+            .bind(&d.run_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db("record deployment"))?
+            .try_get(0)
+            .map_err(db("record deployment"))?;
+        sqlx::query(
+            "INSERT INTO deployments (run_id, position, target, service, from_image, to_image, revision, kind, verdict) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&d.run_id)
+        .bind(position)
+        .bind(&d.target)
+        .bind(&d.service)
+        .bind(d.from_image.as_deref())
+        .bind(&d.to_image)
+        .bind(&d.revision)
+        .bind(&d.kind)
+        .bind(&d.verdict)
+        .execute(&self.pool)
+        .await
+        .map_err(db("record deployment"))?;
+        Ok(())
+    }
+
+    /// Records the end of a run.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        outcome: &str,
+        finished_ms: i64,
+        summary_path: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE runs SET outcome = $1, finished_ms = $2, summary_path = $3 WHERE id = $4",
+        )
+        .bind(outcome)
+        .bind(finished_ms)
+        .bind(summary_path)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("finish run"))?;
+        Ok(())
+    }
+
+    /// The newest runs first, optionally of one app.
+    pub async fn runs(&self, app: Option<&str>, limit: i64) -> Result<Vec<RunRecord>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+             FROM runs WHERE ($1 = '' OR app = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(app.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list runs"))?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// One run with its steps and deployments.
+    pub async fn run(
+        &self,
+        id: &str,
+    ) -> Result<Option<(RunRecord, Vec<StepRecord>, Vec<DeploymentRecord>)>, LedgerError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path FROM runs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("show run"))?
+        else {
+            return Ok(None);
+        };
+        let run = run_from_row(&row)?;
+        let steps = sqlx::query("SELECT seq, name, started_ms, finished_ms, outcome, detail FROM steps WHERE run_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("show run"))?
+            .iter()
+            .map(|r| {
+                Ok(StepRecord {
+                    seq: r.try_get(0).map_err(db("read step"))?,
+                    name: r.try_get(1).map_err(db("read step"))?,
+                    started_ms: r.try_get(2).map_err(db("read step"))?,
+                    finished_ms: r.try_get(3).map_err(db("read step"))?,
+                    outcome: r.try_get(4).map_err(db("read step"))?,
+                    detail: r.try_get(5).map_err(db("read step"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let deployments = sqlx::query(
+            "SELECT run_id, target, service, from_image, to_image, revision, kind, verdict FROM deployments WHERE run_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("show run"))?
+        .iter()
+        .map(deployment_from_row)
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+        Ok(Some((run, steps, deployments)))
+    }
+
+    /// Marks runs that never finished and no longer hold their lock as `aborted` (their
+    /// process died: kill -9, a lost runner). Returns their ids.
+    pub async fn abandon_dead_runs(
+        &self,
+        app: &str,
+        environment: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id FROM runs WHERE app = $1 AND environment = $2 AND finished_ms IS NULL \
+             AND id NOT IN (SELECT run_id FROM locks WHERE app = $1 AND environment = $2)",
+        )
+        .bind(app)
+        .bind(environment)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("recover runs"))?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let id: String = row.try_get(0).map_err(db("recover runs"))?;
+            self.finish_run(&id, "aborted", now_ms, None).await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, LedgerError> {
+    Ok(RunRecord {
+        id: r.try_get(0).map_err(db("read run"))?,
+        app: r.try_get(1).map_err(db("read run"))?,
+        environment: r.try_get(2).map_err(db("read run"))?,
+        image_tag: r.try_get(3).map_err(db("read run"))?,
+        owner: r.try_get(4).map_err(db("read run"))?,
+        host: r.try_get(5).map_err(db("read run"))?,
+        started_ms: r.try_get(6).map_err(db("read run"))?,
+        finished_ms: r.try_get(7).map_err(db("read run"))?,
+        outcome: r.try_get(8).map_err(db("read run"))?,
+        summary_path: r.try_get(9).map_err(db("read run"))?,
+    })
+}
+
+fn deployment_from_row(r: &sqlx::any::AnyRow) -> Result<DeploymentRecord, LedgerError> {
+    Ok(DeploymentRecord {
+        run_id: r.try_get(0).map_err(db("read deployment"))?,
+        target: r.try_get(1).map_err(db("read deployment"))?,
+        service: r.try_get(2).map_err(db("read deployment"))?,
+        from_image: r.try_get(3).map_err(db("read deployment"))?,
+        to_image: r.try_get(4).map_err(db("read deployment"))?,
+        revision: r.try_get(5).map_err(db("read deployment"))?,
+        kind: r.try_get(6).map_err(db("read deployment"))?,
+        verdict: r.try_get(7).map_err(db("read deployment"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            redact_url("error connecting to postgres://app:s3cret@db:5432/ledger: refused"),
+            "error connecting to postgres://app:[redacted]@db:5432/ledger: refused"
+        );
+        assert_eq!(
+            redact_url("sqlite://.shipgate/ledger.db"),
+            "sqlite://.shipgate/ledger.db"
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! The deploy lock: one run per (app, environment) at a time.
+//!
+//! A lock row names its run, owner, host, pid, reason and expiry. A second run **waits** (with
+//! progress) up to a timeout instead of failing at once. A lock is **stale** when it expired
+//! (its holder stopped renewing it) or when its holder ran on this host and that process is
+//! gone; a stale lock is taken over and the takeover recorded in `lock_events`. Taking a lock
+//! is one `INSERT … ON CONFLICT DO NOTHING`, and a takeover deletes the stale row by its run id,
+//! so two waiters can never both win, on SQLite or Postgres.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Ledger, LedgerError, db};
+
+/// Who asks for the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRequest {
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The run that will hold it.
+    pub run_id: String,
+    /// Who (`$GITHUB_ACTOR`, the user).
+    pub owner: String,
+    /// This host.
+    pub host: String,
+    /// This process.
+    pub pid: i64,
+    /// Why (`deploy 3f2c1a9`).
+    pub reason: String,
+    /// How long the lock lives without renewal.
+    pub ttl: Duration,
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockHolder {
+    /// The holding run.
+    pub run_id: String,
+    /// Its owner.
+    pub owner: String,
+    /// Its host.
+    pub host: String,
+    /// Its pid.
+    pub pid: i64,
+    /// Why it holds it.
+    pub reason: String,
+    /// Since, unix milliseconds.
+    pub acquired_ms: i64,
+    /// Until, unless renewed, unix milliseconds.
+    pub expires_ms: i64,
+}
+
+/// A progress event while waiting for the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockWait {
+    /// Who holds it.
+    pub holder: LockHolder,
+    /// How long we have waited.
+    pub waited: Duration,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Whether a process of this host is alive (Linux `/proc`).
+fn pid_alive(pid: i64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+impl Ledger {
+    /// Takes the lock of `request.app`/`request.environment`, waiting up to `timeout` while
+    /// another run holds it. Returns notes about stale locks taken over.
+    pub async fn acquire_lock(
+        &self,
+        request: &LockRequest,
+        timeout: Duration,
+        progress: &(dyn Fn(&LockWait) + Send + Sync),
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, LedgerError> {
+        let started = Instant::now();
+        let mut notes = Vec::new();
+        loop {
+            let now = now_ms();
+            let inserted = sqlx::query(
+                "INSERT INTO locks (app, environment, run_id, owner, host, pid, reason, acquired_ms, expires_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app, environment) DO NOTHING",
+            )
+            .bind(&request.app)
+            .bind(&request.environment)
+            .bind(&request.run_id)
+            .bind(&request.owner)
+            .bind(&request.host)
+            .bind(request.pid)
+            .bind(&request.reason)
+            .bind(now)
+            .bind(now + ttl_ms(request.ttl))
+            .execute(self.pool())
+            .await
+            .map_err(db("take lock"))?
+            .rows_affected();
+            if inserted == 1 {
+                self.lock_event(request, "acquired", &request.reason)
+                    .await?;
+                return Ok(notes);
+            }
+            let Some(holder) = self.lock_status(&request.app, &request.environment).await? else {
+                continue; // released between our insert and our read
+            };
+            let stale = if holder.expires_ms < now {
+                Some(format!(
+                    "expired {} s ago",
+                    (now - holder.expires_ms) / 1000
+                ))
+            } else if holder.host == request.host && !pid_alive(holder.pid) {
+                Some(format!("its process {} on this host is gone", holder.pid))
+            } else {
+                None
+            };
+            if let Some(why) = stale {
+                let deleted = sqlx::query(
+                    "DELETE FROM locks WHERE app = $1 AND environment = $2 AND run_id = $3",
+                )
+                .bind(&request.app)
+                .bind(&request.environment)
+                .bind(&holder.run_id)
+                .execute(self.pool())
+                .await
+                .map_err(db("recover lock"))?
+                .rows_affected();
+                if deleted == 1 {
+                    let note = format!(
+                        "recovered the lock of run {} ({} on {}, pid {}): {why}",
+                        holder.run_id, holder.owner, holder.host, holder.pid
+                    );
+                    self.lock_event(request, "recovered", &note).await?;
+                    notes.push(note);
+                }
+                continue;
+            }
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(LedgerError::LockTimeout {
+                    app: request.app.clone(),
+                    environment: request.environment.clone(),
+                    holder: holder.run_id,
+                    owner: holder.owner,
+                    host: holder.host,
+                    pid: holder.pid,
+                    waited_s: waited.as_secs(),
+                });
+            }
+            progress(&LockWait { holder, waited });
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250).min(timeout - waited)) => {}
+                () = cancel.cancelled() => return Err(LedgerError::Cancelled),
+            }
+        }
+    }
+
+    async fn lock_event(
+        &self,
+        request: &LockRequest,
+        event: &str,
+        detail: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("INSERT INTO lock_events (app, environment, at_ms, event, run_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&request.app)
+            .bind(&request.environment)
+            .bind(now_ms())
+            .bind(event)
+            .bind(&request.run_id)
+            .bind(detail)
+            .execute(self.pool())
+            .await
+            .map_err(db("record lock event"))?;
+        Ok(())
+    }
+
+    /// Extends the lock held by `run_id`; false when it no longer holds it.
+    pub async fn renew_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        run_id: &str,
+        ttl: Duration,
+    ) -> Result<bool, LedgerError> {
+        let updated = sqlx::query(
+            "UPDATE locks SET expires_ms = $1 WHERE app = $2 AND environment = $3 AND run_id = $4",
+        )
+        .bind(now_ms() + ttl_ms(ttl))
+        .bind(app)
+        .bind(environment)
+        .bind(run_id)
+        .execute(self.pool())
+        .await
+        .map_err(db("renew lock"))?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Releases the lock if `run_id` holds it.
+    pub async fn release_lock(
+        &self,
+        app: &str,
+        environment: &str,
+        run_id: &str,
+    ) -> Result<bool, LedgerError> {
+        let deleted =
+            sqlx::query("DELETE FROM locks WHERE app = $1 AND environment = $2 AND run_id = $3")
+                .bind(app)
+                .bind(environment)
+                .bind(run_id)
+                .execute(self.pool())
+                .await
+                .map_err(db("release lock"))?
+                .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    /// Who holds the lock, if anyone.
+    pub async fn lock_status(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Option<LockHolder>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT run_id, owner, host, pid, reason, acquired_ms, expires_ms FROM locks WHERE app = $1 AND environment = $2",
+        )
+        .bind(app)
+        .bind(environment)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db("read lock"))?;
+        row.map(|r| {
+            Ok(LockHolder {
+                run_id: r.try_get(0).map_err(db("read lock"))?,
+                owner: r.try_get(1).map_err(db("read lock"))?,
+                host: r.try_get(2).map_err(db("read lock"))?,
+                pid: r.try_get(3).map_err(db("read lock"))?,
+                reason: r.try_get(4).map_err(db("read lock"))?,
+                acquired_ms: r.try_get(5).map_err(db("read lock"))?,
+                expires_ms: r.try_get(6).map_err(db("read lock"))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Removes the lock whoever holds it (`shipgate lock release`); returns the old holder.
+    pub async fn force_release(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Option<LockHolder>, LedgerError> {
+        let holder = self.lock_status(app, environment).await?;
+        if let Some(holder) = &holder {
+            self.release_lock(app, environment, &holder.run_id).await?;
+        }
+        Ok(holder)
+    }
+}

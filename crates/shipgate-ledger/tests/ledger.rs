@@ -1,0 +1,307 @@
+//! The ledger on a real SQLite file: runs, steps, deployments, and the deploy lock under
+//! contention, expiry and dead holders.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use shipgate_ledger::{DeploymentRecord, Ledger, LedgerError, LockRequest, NewRun, StepRecord};
+use tokio_util::sync::CancellationToken;
+
+fn url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("nested/ledger.db").display())
+}
+
+fn run(id: &str, started_ms: i64) -> NewRun {
+    NewRun {
+        id: id.into(),
+        app: "demo".into(),
+        environment: "production".into(),
+        image_tag: "v1".into(),
+        owner: "ci".into(),
+        host: "runner-1".into(),
+        pid: 1,
+        started_ms,
+    }
+}
+
+fn lock(run_id: &str, host: &str, pid: i64, ttl: Duration) -> LockRequest {
+    LockRequest {
+        app: "demo".into(),
+        environment: "production".into(),
+        run_id: run_id.into(),
+        owner: "ci".into(),
+        host: host.into(),
+        pid,
+        reason: format!("deploy by {run_id}"),
+        ttl,
+    }
+}
+
+const QUIET: &(dyn Fn(&shipgate_ledger::LockWait) + Send + Sync) = &|_| {};
+
+#[tokio::test]
+async fn runs_steps_and_deployments_round_trip_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    let again = Ledger::open(&url(&dir)).await.unwrap();
+
+    ledger.start_run(&run("r1", 1_000)).await.unwrap();
+    ledger.start_run(&run("r2", 2_000)).await.unwrap();
+    ledger
+        .record_step(
+            "r2",
+            &StepRecord {
+                seq: 0,
+                name: "deploy local".into(),
+                started_ms: 2_000,
+                finished_ms: 2_500,
+                outcome: "ok".into(),
+                detail: "healthy".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for kind in ["deploy", "rollback"] {
+        ledger
+            .record_deployment(&DeploymentRecord {
+                run_id: "r2".into(),
+                target: "local".into(),
+                service: "api".into(),
+                from_image: Some("demo/api:v1".into()),
+                to_image: "demo/api:v2".into(),
+                revision: "2".into(),
+                kind: kind.into(),
+                verdict: "healthy".into(),
+            })
+            .await
+            .unwrap();
+    }
+    ledger
+        .finish_run("r2", "rolled_back", 3_000, Some(".shipgate/summary.json"))
+        .await
+        .unwrap();
+
+    let runs = again.runs(Some("demo"), 10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r2", "r1"]
+    );
+    assert_eq!(runs[0].outcome.as_deref(), Some("rolled_back"));
+    assert_eq!(runs[1].outcome, None);
+    let (shown, steps, deployments) = again.run("r2").await.unwrap().unwrap();
+    assert_eq!(
+        shown.summary_path.as_deref(),
+        Some(".shipgate/summary.json")
+    );
+    assert_eq!(steps[0].name, "deploy local");
+    assert_eq!(
+        deployments
+            .iter()
+            .map(|d| d.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["deploy", "rollback"]
+    );
+    assert!(again.run("nope").await.unwrap().is_none());
+    assert!(again.runs(Some("other"), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_held_lock_makes_the_next_run_wait_then_time_out_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let me = std::process::id() as i64;
+    ledger
+        .acquire_lock(
+            &lock("r1", "runner-1", me, Duration::from_secs(60)),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+
+    let waits = Arc::new(AtomicUsize::new(0));
+    let counter = waits.clone();
+    let progress = move |_: &shipgate_ledger::LockWait| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    };
+    let err = ledger
+        .acquire_lock(
+            &lock("r2", "runner-1", me, Duration::from_secs(60)),
+            Duration::from_millis(600),
+            &progress,
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::LockTimeout { holder, .. } if holder == "r1"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("still held by run r1 (ci on runner-1"),
+        "{err}"
+    );
+    assert!(
+        waits.load(Ordering::SeqCst) >= 1,
+        "waiting reports progress"
+    );
+
+    assert!(
+        ledger
+            .release_lock("demo", "production", "r1")
+            .await
+            .unwrap()
+    );
+    ledger
+        .acquire_lock(
+            &lock("r2", "runner-1", me, Duration::from_secs(60)),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .lock_status("demo", "production")
+            .await
+            .unwrap()
+            .unwrap()
+            .run_id,
+        "r2"
+    );
+}
+
+#[tokio::test]
+async fn stale_locks_are_recovered_expired_or_with_a_dead_holder_on_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    let cancel = CancellationToken::new();
+    let me = std::process::id() as i64;
+
+    // Expired: the holder stopped renewing.
+    ledger
+        .acquire_lock(
+            &lock("r1", "elsewhere", 1, Duration::ZERO),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let notes = ledger
+        .acquire_lock(
+            &lock("r2", "runner-1", me, Duration::from_secs(60)),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert!(
+        notes[0].contains("recovered the lock of run r1") && notes[0].contains("expired"),
+        "{notes:?}"
+    );
+
+    // Dead holder on this host: a pid that cannot exist.
+    ledger.force_release("demo", "production").await.unwrap();
+    ledger
+        .acquire_lock(
+            &lock("r3", "runner-1", 999_999_999, Duration::from_secs(600)),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    let notes = ledger
+        .acquire_lock(
+            &lock("r4", "runner-1", me, Duration::from_secs(60)),
+            Duration::from_secs(1),
+            QUIET,
+            &cancel,
+        )
+        .await
+        .unwrap();
+    assert!(
+        notes[0].contains("its process 999999999 on this host is gone"),
+        "{notes:?}"
+    );
+
+    // The run that died is marked aborted once its lock is gone.
+    ledger.start_run(&run("r3", 10)).await.unwrap();
+    let abandoned = ledger
+        .abandon_dead_runs("demo", "production", 20)
+        .await
+        .unwrap();
+    assert_eq!(abandoned, ["r3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_concurrent_deploys_hold_the_lock_one_at_a_time_and_none_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = url(&dir);
+    Ledger::open(&url).await.unwrap();
+    let inside = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let (url, inside, most, done) = (url.clone(), inside.clone(), most.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            // A ledger per task, like separate processes.
+            let ledger = Ledger::open(&url).await.unwrap();
+            let id = format!("r{i}");
+            let me = std::process::id() as i64;
+            ledger
+                .acquire_lock(
+                    &lock(&id, "runner-1", me, Duration::from_secs(60)),
+                    Duration::from_secs(60),
+                    QUIET,
+                    &CancellationToken::new(),
+                )
+                .await
+                .unwrap();
+            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            inside.fetch_sub(1, Ordering::SeqCst);
+            assert!(
+                ledger
+                    .release_lock("demo", "production", &id)
+                    .await
+                    .unwrap()
+            );
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1);
+    assert_eq!(done.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn bad_urls_are_rejected_without_their_password() {
+    let err = Ledger::open("mysql://app:s3cret@db/ledger")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("must start with sqlite: or postgres://") && !err.contains("s3cret"),
+        "{err}"
+    );
+    let err = Ledger::open("postgres://app:s3cret@127.0.0.1:1/ledger")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+}
