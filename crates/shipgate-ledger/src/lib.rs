@@ -37,22 +37,14 @@ pub enum LedgerError {
         message: String,
     },
     /// The lock was not obtained before the timeout.
-    #[error(
-        "deploy lock for {app}/{environment} still held by run {holder} ({owner} on {host}, pid {pid}) after waiting {waited_s} s"
-    )]
+    #[error("deploy lock for {app}/{environment} still held by run {} ({} on {}, pid {}) after waiting {waited_s} s", holder.run_id, holder.owner, holder.host, holder.pid)]
     LockTimeout {
         /// The app.
         app: String,
         /// The environment.
         environment: String,
-        /// The holder's run.
-        holder: String,
-        /// The holder's owner.
-        owner: String,
-        /// The holder's host.
-        host: String,
-        /// The holder's pid.
-        pid: i64,
+        /// Who holds it.
+        holder: Box<LockHolder>,
         /// How long we waited.
         waited_s: u64,
     },

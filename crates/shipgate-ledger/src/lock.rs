@@ -154,10 +154,7 @@ impl Ledger {
                 return Err(LedgerError::LockTimeout {
                     app: request.app.clone(),
                     environment: request.environment.clone(),
-                    holder: holder.run_id,
-                    owner: holder.owner,
-                    host: holder.host,
-                    pid: holder.pid,
+                    holder: Box::new(holder),
                     waited_s: waited.as_secs(),
                 });
             }
