@@ -139,7 +139,7 @@ async fn a_held_lock_makes_the_next_run_wait_then_time_out_naming_the_holder() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, LedgerError::LockTimeout { holder, .. } if holder == "r1"),
+        matches!(&err, LedgerError::LockTimeout { holder, .. } if holder.run_id == "r1"),
         "{err}"
     );
     assert!(
