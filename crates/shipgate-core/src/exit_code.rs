@@ -12,3 +12,9 @@ pub const CHECK_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Interrupted by SIGINT or SIGTERM: waiting stopped, nothing was left half-done.
 pub const ABORTED: u8 = 130;
+/// deploy: the new release failed its gate and the previous one is back and passed its smoke.
+pub const ROLLED_BACK: u8 = 3;
+/// deploy: the new release failed and the rollback failed too: production may be broken.
+pub const ROLLBACK_FAILED: u8 = 4;
+/// deploy: the new release failed its gate and rollback is disabled: it is live, unhealthy.
+pub const UNHEALTHY: u8 = 5;

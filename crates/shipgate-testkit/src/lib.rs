@@ -120,3 +120,36 @@ pub async fn moto_create_secret(name: &str, field: &str, value: &str) {
         "moto CreateSecret: {status}: {text}"
     );
 }
+
+/// The path of binary `bin` of workspace package `package`, built (once per test process)
+/// with the cargo that runs the tests, in the same profile and target directory. For tests
+/// that need another package's binaries, such as the local provider's router and demo service.
+pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    // target/<profile>/deps/<test binary> → target/<profile>
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_owned();
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let built = built.get_or_insert_with(HashSet::new);
+    if built.insert(package.to_owned()) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = std::process::Command::new(cargo);
+        command.args(["build", "--quiet", "--package", package, "--bins"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().unwrap();
+        assert!(status.success(), "cargo build -p {package} --bins failed");
+    }
+    let path = profile_dir.join(bin);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}

@@ -1,0 +1,761 @@
+//! The deploy pipeline (DESIGN.md's flow): lock → deploy each target → wait for each verdict →
+//! smoke gate → on failure, when enabled, roll back to the newest good revision and smoke it →
+//! summary → ledger. One run ends in exactly one [`Outcome`], which is one exit code.
+//!
+//! The pipeline never prints: it reports progress lines to a callback and returns a
+//! [`Summary`] (versioned JSON) that the caller always writes, whatever happened.
+
+mod summary;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use shipgate_core::{ImageRef, ServiceName};
+use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord};
+use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict, previous_good};
+use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
+use tokio_util::sync::CancellationToken;
+
+pub use summary::{
+    Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Summary, TargetSummary,
+};
+
+/// A provider with the name of its target (`local`, `helm`, …).
+pub struct Target {
+    /// `local`, `helm`, `railway`, `fly`.
+    pub name: String,
+    /// The adapter.
+    pub provider: Box<dyn Provider>,
+    /// How long its rollout may take.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a run needs, resolved by the caller.
+pub struct Plan {
+    /// Unique run id.
+    pub run_id: String,
+    /// The app.
+    pub app: String,
+    /// The environment's name.
+    pub environment: String,
+    /// The tag deployed.
+    pub image_tag: String,
+    /// Service → image, in deploy order.
+    pub images: Vec<(ServiceName, ImageRef)>,
+    /// The targets, in order.
+    pub targets: Vec<Target>,
+    /// The smoke gate, when enabled.
+    pub smoke: Option<Spec>,
+    /// Roll back automatically when the gate fails.
+    pub auto_rollback: bool,
+    /// Smoke-test the rolled-back release.
+    pub smoke_after_rollback: bool,
+    /// Who runs it (`$GITHUB_ACTOR`, the user).
+    pub owner: String,
+    /// This host.
+    pub host: String,
+    /// This process.
+    pub pid: i64,
+    /// Waiting for the lock, at most.
+    pub lock_timeout: Duration,
+    /// The lock's time to live without renewal.
+    pub lock_ttl: Duration,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("run_id", &self.run_id)
+            .field("app", &self.app)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Progress lines for the terminal.
+pub type Events<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+struct Recorder<'a> {
+    ledger: &'a Ledger,
+    run_id: String,
+    summary: Summary,
+    events: Events<'a>,
+}
+
+impl Recorder<'_> {
+    async fn step(&mut self, name: &str, started: i64, outcome: &str, detail: String) {
+        let finished = now_ms();
+        let step = StepRecord {
+            seq: i64::try_from(self.summary.steps.len()).unwrap_or(i64::MAX),
+            name: name.to_owned(),
+            started_ms: started,
+            finished_ms: finished,
+            outcome: outcome.to_owned(),
+            detail: detail.clone(),
+        };
+        if let Err(err) = self.ledger.record_step(&self.run_id, &step).await {
+            (self.events)(&format!("warning: {err}"));
+        }
+        self.summary.steps.push(StepSummary {
+            name: name.to_owned(),
+            outcome: outcome.to_owned(),
+            duration_ms: finished - started,
+            detail,
+        });
+    }
+
+    async fn deployment(
+        &mut self,
+        target: &str,
+        kind: &str,
+        from: &BTreeMap<ServiceName, ImageRef>,
+        deployment: &Deployment,
+        verdict: &str,
+    ) {
+        for (service, image) in &deployment.request.images {
+            let record = DeploymentRecord {
+                run_id: self.run_id.clone(),
+                target: target.to_owned(),
+                service: service.to_string(),
+                from_image: from.get(service).map(ToString::to_string),
+                to_image: image.to_string(),
+                revision: deployment.revision.to_string(),
+                kind: kind.to_owned(),
+                verdict: verdict.to_owned(),
+            };
+            if let Err(err) = self.ledger.record_deployment(&record).await {
+                (self.events)(&format!("warning: {err}"));
+            }
+        }
+    }
+}
+
+fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Healthy => "healthy",
+        Verdict::Failed { .. } => "failed",
+        Verdict::TimedOut { .. } => "timed_out",
+        Verdict::Cancelled => "cancelled",
+    }
+}
+
+fn verdict_detail(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Healthy => "healthy".to_owned(),
+        Verdict::Failed { reason, .. } => reason.clone(),
+        Verdict::TimedOut { waiting_for, .. } => format!("timed out waiting for {waiting_for}"),
+        Verdict::Cancelled => "cancelled".to_owned(),
+    }
+}
+
+/// Errors that stop a run before it starts (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The ledger could not be used or the lock not taken.
+    #[error(transparent)]
+    Ledger(#[from] shipgate_ledger::LedgerError),
+}
+
+/// Runs the pipeline. `Err` only when nothing was changed (the lock could not be taken);
+/// every other ending is a [`Summary`] with its outcome.
+pub async fn run(
+    plan: &Plan,
+    ledger: &Ledger,
+    runner: &mut SmokeRunner,
+    events: Events<'_>,
+    cancel: &CancellationToken,
+) -> Result<Summary, PipelineError> {
+    let started = Instant::now();
+    let mut summary = Summary::new(plan);
+
+    // Lock: one run per (app, environment); wait with progress.
+    let lock_started = now_ms();
+    let request = LockRequest {
+        app: plan.app.clone(),
+        environment: plan.environment.clone(),
+        run_id: plan.run_id.clone(),
+        owner: plan.owner.clone(),
+        host: plan.host.clone(),
+        pid: plan.pid,
+        reason: format!("deploy {}", plan.image_tag),
+        ttl: plan.lock_ttl,
+    };
+    let last_report = std::sync::Mutex::new(Instant::now() - Duration::from_secs(60));
+    let lock_progress = |wait: &shipgate_ledger::LockWait| {
+        let mut last = last_report
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.elapsed() >= Duration::from_secs(10) {
+            *last = Instant::now();
+            events(&format!(
+                "waiting for the deploy lock of {}/{}: held by run {} ({} on {}) for {} s",
+                plan.app,
+                plan.environment,
+                wait.holder.run_id,
+                wait.holder.owner,
+                wait.holder.host,
+                wait.waited.as_secs()
+            ));
+        }
+    };
+    let notes = ledger
+        .acquire_lock(&request, plan.lock_timeout, &lock_progress, cancel)
+        .await?;
+    for note in &notes {
+        events(note);
+    }
+    for id in ledger
+        .abandon_dead_runs(&plan.app, &plan.environment, now_ms())
+        .await?
+    {
+        events(&format!(
+            "run {id} died without finishing; recorded as aborted"
+        ));
+    }
+    ledger
+        .start_run(&NewRun {
+            id: plan.run_id.clone(),
+            app: plan.app.clone(),
+            environment: plan.environment.clone(),
+            image_tag: plan.image_tag.clone(),
+            owner: plan.owner.clone(),
+            host: plan.host.clone(),
+            pid: plan.pid,
+            started_ms: summary.started_ms,
+        })
+        .await?;
+    let mut recorder = Recorder {
+        ledger,
+        run_id: plan.run_id.clone(),
+        summary: std::mem::take(&mut summary),
+        events,
+    };
+    let lock_detail = if notes.is_empty() {
+        "acquired".to_owned()
+    } else {
+        notes.join("; ")
+    };
+    recorder.step("lock", lock_started, "ok", lock_detail).await;
+
+    // Keep the lock alive while the run lasts.
+    let heartbeat_stop = CancellationToken::new();
+    let heartbeat = {
+        let (ledger, stop, ttl) = (ledger.clone(), heartbeat_stop.clone(), plan.lock_ttl);
+        let (app, environment, run_id) = (
+            plan.app.clone(),
+            plan.environment.clone(),
+            plan.run_id.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))) => {}
+                    () = stop.cancelled() => return,
+                }
+                let _ = ledger.renew_lock(&app, &environment, &run_id, ttl).await;
+            }
+        })
+    };
+
+    let outcome = deploy_and_gate(plan, &mut recorder, runner, cancel).await;
+    recorder.summary.outcome = outcome.0;
+    recorder.summary.message = outcome.1;
+    recorder.summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+
+    heartbeat_stop.cancel();
+    let _ = heartbeat.await;
+    let mut summary = recorder.summary;
+    if let Err(err) = ledger
+        .finish_run(&plan.run_id, summary.outcome.as_str(), now_ms(), None)
+        .await
+    {
+        events(&format!("warning: {err}"));
+    }
+    if let Err(err) = ledger
+        .release_lock(&plan.app, &plan.environment, &plan.run_id)
+        .await
+    {
+        events(&format!("warning: {err}"));
+    }
+    summary.exit_code = summary.outcome.exit_code();
+    Ok(summary)
+}
+
+/// Deploys every target, gates, rolls back; returns the outcome and its one-line message.
+async fn deploy_and_gate(
+    plan: &Plan,
+    rec: &mut Recorder<'_>,
+    runner: &mut SmokeRunner,
+    cancel: &CancellationToken,
+) -> (Outcome, String) {
+    let request = DeployRequest {
+        images: plan.images.iter().cloned().collect(),
+        description: format!("deploy {} (run {})", plan.image_tag, plan.run_id),
+    };
+    let mut live: Vec<(usize, Deployment)> = Vec::new();
+    for (index, target) in plan.targets.iter().enumerate() {
+        let step_started = now_ms();
+        let events = rec.events;
+        let from: BTreeMap<ServiceName, ImageRef> = match target.provider.current().await {
+            Ok(running) => running.into_iter().map(|r| (r.service, r.image)).collect(),
+            Err(err) => {
+                rec.step(
+                    &format!("deploy {}", target.name),
+                    step_started,
+                    "failed",
+                    err.to_string(),
+                )
+                .await;
+                return (
+                    Outcome::Failed,
+                    format!("{}: cannot read what runs: {err}", target.name),
+                );
+            }
+        };
+        events(&format!(
+            "{}: deploying {}",
+            target.name,
+            describe_images(&request.images)
+        ));
+        let deployment = match target.provider.deploy(&request).await {
+            Ok(deployment) => deployment,
+            Err(err) => {
+                rec.step(
+                    &format!("deploy {}", target.name),
+                    step_started,
+                    "failed",
+                    err.to_string(),
+                )
+                .await;
+                return (
+                    Outcome::Failed,
+                    format!(
+                        "{}: deploy refused: {err}; nothing changed there",
+                        target.name
+                    ),
+                );
+            }
+        };
+        let progress = |p: &shipgate_provider::WaitProgress| {
+            events(&format!(
+                "{}: waiting ({} s left): {}",
+                target.name,
+                p.remaining.as_secs(),
+                p.waiting_for
+            ))
+        };
+        let verdict = match target
+            .provider
+            .wait(
+                &deployment,
+                Instant::now() + target.timeout,
+                &progress,
+                cancel,
+            )
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(err) => Verdict::Failed {
+                reason: err.to_string(),
+                diagnostics: Vec::new(),
+            },
+        };
+        rec.deployment(
+            &target.name,
+            "deploy",
+            &from,
+            &deployment,
+            verdict_word(&verdict),
+        )
+        .await;
+        rec.summary.targets.push(TargetSummary::new(
+            &target.name,
+            &from,
+            &deployment,
+            &verdict,
+        ));
+        rec.step(
+            &format!("deploy {}", target.name),
+            step_started,
+            if verdict == Verdict::Healthy {
+                "ok"
+            } else {
+                "failed"
+            },
+            verdict_detail(&verdict),
+        )
+        .await;
+        match verdict {
+            Verdict::Healthy => events(&format!(
+                "{}: revision {} is live and healthy",
+                target.name, deployment.revision
+            )),
+            Verdict::Cancelled => {
+                return (
+                    Outcome::Aborted,
+                    format!(
+                        "interrupted while {} rolled out; it stopped the new release",
+                        target.name
+                    ),
+                );
+            }
+            other => {
+                let message = format!(
+                    "{}: the new release did not become healthy ({}); the previous release still serves",
+                    target.name,
+                    verdict_detail(&other)
+                );
+                // Targets deployed before this one are live with the new release: put them back.
+                if live.is_empty() {
+                    return (Outcome::Failed, message);
+                }
+                events(&message);
+                return rollback(plan, rec, runner, &live, cancel, vec![message.clone()]).await;
+            }
+        }
+        live.push((index, deployment));
+    }
+
+    let Some(spec) = &plan.smoke else {
+        return (
+            Outcome::Succeeded,
+            format!("{} is live on {}", plan.image_tag, target_names(plan)),
+        );
+    };
+    let smoke_started = now_ms();
+    (rec.events)(&format!(
+        "smoke: {} check(s) against {}",
+        spec.len(),
+        spec.base_url()
+    ));
+    let report = match runner.run(spec, cancel).await {
+        Ok(report) => report,
+        Err(err) => {
+            rec.step("smoke", smoke_started, "failed", err.to_string())
+                .await;
+            return decide_after_gate(
+                plan,
+                rec,
+                runner,
+                &live,
+                cancel,
+                format!("smoke gate could not run: {err}"),
+            )
+            .await;
+        }
+    };
+    let gate_detail = format!(
+        "{}/{} checks passed",
+        report.summary.passed, report.summary.total
+    );
+    rec.step(
+        "smoke",
+        smoke_started,
+        if report.passed { "ok" } else { "failed" },
+        gate_detail,
+    )
+    .await;
+    let passed = report.passed;
+    let failing = failing_checks(&report);
+    rec.summary.smoke = Some(report);
+    if cancel.is_cancelled() {
+        return (
+            Outcome::Aborted,
+            "interrupted during the smoke gate; the new release is live".to_owned(),
+        );
+    }
+    if passed {
+        return (
+            Outcome::Succeeded,
+            format!(
+                "{} is live on {} and passed the smoke gate",
+                plan.image_tag,
+                target_names(plan)
+            ),
+        );
+    }
+    decide_after_gate(
+        plan,
+        rec,
+        runner,
+        &live,
+        cancel,
+        format!("smoke gate failed: {failing}"),
+    )
+    .await
+}
+
+async fn decide_after_gate(
+    plan: &Plan,
+    rec: &mut Recorder<'_>,
+    runner: &mut SmokeRunner,
+    live: &[(usize, Deployment)],
+    cancel: &CancellationToken,
+    why: String,
+) -> (Outcome, String) {
+    if !plan.auto_rollback {
+        rec.summary.rollback = Some(RollbackSummary::declined(vec![
+            why.clone(),
+            "automatic rollback is disabled (ENABLE_AUTO_ROLLBACK / [rollback] auto)".to_owned(),
+        ]));
+        return (
+            Outcome::Unhealthy,
+            format!(
+                "{why}; rollback is disabled, so {} stays live",
+                plan.image_tag
+            ),
+        );
+    }
+    rollback(
+        plan,
+        rec,
+        runner,
+        live,
+        cancel,
+        vec![why, "automatic rollback is enabled".to_owned()],
+    )
+    .await
+}
+
+/// Rolls every live deployment back to its newest good earlier revision, then smokes it.
+async fn rollback(
+    plan: &Plan,
+    rec: &mut Recorder<'_>,
+    runner: &mut SmokeRunner,
+    live: &[(usize, Deployment)],
+    cancel: &CancellationToken,
+    mut reasons: Vec<String>,
+) -> (Outcome, String) {
+    let decided = Instant::now();
+    let mut rollback = RollbackSummary::declined(Vec::new());
+    rollback.performed = true;
+    for (index, deployment) in live {
+        let target = &plan.targets[*index];
+        let step_started = now_ms();
+        let history = match target.provider.history().await {
+            Ok(history) => history,
+            Err(err) => {
+                rec.step(
+                    &format!("rollback {}", target.name),
+                    step_started,
+                    "failed",
+                    err.to_string(),
+                )
+                .await;
+                rec.summary.rollback = Some(rollback.with_reasons(reasons));
+                return (
+                    Outcome::RollbackFailed,
+                    format!(
+                        "{}: cannot read history to roll back: {err}; {} is live",
+                        target.name, plan.image_tag
+                    ),
+                );
+            }
+        };
+        let Some(good) = previous_good(&history, &deployment.revision) else {
+            reasons.push(format!(
+                "{}: no deployed or superseded revision before {}",
+                target.name, deployment.revision
+            ));
+            rec.step(
+                &format!("rollback {}", target.name),
+                step_started,
+                "failed",
+                "no earlier healthy revision".to_owned(),
+            )
+            .await;
+            rec.summary.rollback = Some(rollback.with_reasons(reasons));
+            return (
+                Outcome::RollbackFailed,
+                format!(
+                    "{}: nothing to roll back to; {} is live",
+                    target.name, plan.image_tag
+                ),
+            );
+        };
+        reasons.push(format!(
+            "{}: candidate revision {} ({}), the newest deployed or superseded revision before {}",
+            target.name,
+            good.id,
+            describe_images(&good.images),
+            deployment.revision
+        ));
+        if rollback.first_action_ms.is_none() {
+            rollback.first_action_ms =
+                Some(i64::try_from(decided.elapsed().as_millis()).unwrap_or(i64::MAX));
+        }
+        (rec.events)(&format!(
+            "{}: rolling back to revision {}",
+            target.name, good.id
+        ));
+        let current: BTreeMap<ServiceName, ImageRef> = deployment.request.images.clone();
+        let back = match target.provider.rollback(&good.id).await {
+            Ok(back) => back,
+            Err(err) => {
+                rec.step(
+                    &format!("rollback {}", target.name),
+                    step_started,
+                    "failed",
+                    err.to_string(),
+                )
+                .await;
+                rec.summary.rollback = Some(rollback.with_reasons(reasons));
+                return (
+                    Outcome::RollbackFailed,
+                    format!(
+                        "{}: rollback refused: {err}; {} is live",
+                        target.name, plan.image_tag
+                    ),
+                );
+            }
+        };
+        let events = rec.events;
+        let progress = |p: &shipgate_provider::WaitProgress| {
+            events(&format!(
+                "{}: rollback waiting ({} s left): {}",
+                target.name,
+                p.remaining.as_secs(),
+                p.waiting_for
+            ))
+        };
+        let verdict = match target
+            .provider
+            .wait(&back, Instant::now() + target.timeout, &progress, cancel)
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(err) => Verdict::Failed {
+                reason: err.to_string(),
+                diagnostics: Vec::new(),
+            },
+        };
+        rec.deployment(
+            &target.name,
+            "rollback",
+            &current,
+            &back,
+            verdict_word(&verdict),
+        )
+        .await;
+        rollback
+            .targets
+            .push(TargetSummary::new(&target.name, &current, &back, &verdict));
+        rec.step(
+            &format!("rollback {}", target.name),
+            step_started,
+            if verdict == Verdict::Healthy {
+                "ok"
+            } else {
+                "failed"
+            },
+            verdict_detail(&verdict),
+        )
+        .await;
+        if verdict != Verdict::Healthy {
+            rec.summary.rollback = Some(rollback.with_reasons(reasons));
+            let outcome = if verdict == Verdict::Cancelled {
+                Outcome::Aborted
+            } else {
+                Outcome::RollbackFailed
+            };
+            return (
+                outcome,
+                format!(
+                    "{}: the rollback to revision {} did not become healthy ({}); {} is still live",
+                    target.name,
+                    good.id,
+                    verdict_detail(&verdict),
+                    plan.image_tag
+                ),
+            );
+        }
+    }
+
+    if let (Some(spec), true) = (&plan.smoke, plan.smoke_after_rollback) {
+        let started = now_ms();
+        let report = runner.run(spec, cancel).await;
+        let (passed, detail, report) = match report {
+            Ok(report) => (
+                report.passed,
+                format!(
+                    "{}/{} checks passed",
+                    report.summary.passed, report.summary.total
+                ),
+                Some(report),
+            ),
+            Err(err) => (false, err.to_string(), None),
+        };
+        rec.step(
+            "smoke after rollback",
+            started,
+            if passed { "ok" } else { "failed" },
+            detail,
+        )
+        .await;
+        let failing = report.as_ref().map(failing_checks).unwrap_or_default();
+        rollback.smoke = report;
+        rec.summary.rollback = Some(rollback.with_reasons(reasons));
+        if !passed {
+            return (
+                Outcome::RollbackFailed,
+                format!(
+                    "rolled back, but the previous release fails its smoke too ({failing}): production may be broken"
+                ),
+            );
+        }
+    } else {
+        rec.summary.rollback = Some(rollback.with_reasons(reasons));
+    }
+    (
+        Outcome::RolledBack,
+        format!(
+            "{} failed its gate and was rolled back; the previous release is live and passed its smoke",
+            plan.image_tag
+        ),
+    )
+}
+
+fn failing_checks(report: &SmokeReport) -> String {
+    let names: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.fails_gate())
+        .map(|c| c.name.as_str())
+        .collect();
+    format!(
+        "{} critical check(s) failed: {}",
+        names.len(),
+        names.join(", ")
+    )
+}
+
+fn describe_images(images: &BTreeMap<ServiceName, ImageRef>) -> String {
+    images
+        .iter()
+        .map(|(s, i)| format!("{s}={i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn target_names(plan: &Plan) -> String {
+    plan.targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,322 @@
+//! The pipeline end to end with the local provider, the demo service, a real smoke gate and
+//! a SQLite ledger: success, gate failure → rolled back, rollback disabled → unhealthy, a
+//! release that never becomes healthy → failed, a rollback target that is broken too →
+//! rollback failed, nothing to roll back to, and an interrupted run.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use shipgate_config::{LocalService, LocalTarget, SmokeCheck, SmokeConfig, StatusExpectation};
+use shipgate_core::{HumanDuration, Redactor, Secret};
+use shipgate_ledger::Ledger;
+use shipgate_local::{LocalOptions, LocalProvider};
+use shipgate_pipeline::{Outcome, Plan, Summary, Target};
+use shipgate_smoke::{SmokeRunner, SpecOptions};
+use shipgate_testkit::Canary;
+use tokio_util::sync::CancellationToken;
+
+struct World {
+    dir: tempfile::TempDir,
+    port: u16,
+    ledger: Ledger,
+    canary: Canary,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let ledger = Ledger::open(&format!(
+            "sqlite://{}",
+            dir.path().join("ledger.db").display()
+        ))
+        .await
+        .unwrap();
+        World {
+            dir,
+            port,
+            ledger,
+            canary: Canary::new("api-key"),
+        }
+    }
+
+    fn provider(&self) -> LocalProvider {
+        let service = LocalService {
+            command: vec![
+                shipgate_testkit::workspace_binary("shipgate-local", "shipgate-demo-service")
+                    .display()
+                    .to_string(),
+                "--port".into(),
+                "{port}".into(),
+                "--version".into(),
+                "{tag}".into(),
+            ],
+            port: self.port,
+            health_path: "/healthz".into(),
+            env: BTreeMap::new(),
+        };
+        let config = LocalTarget {
+            enabled: true,
+            state_dir: self.dir.path().join("local"),
+            services: BTreeMap::from([("api".parse().unwrap(), service)]),
+            timeout: HumanDuration::from_secs(5),
+        };
+        let options = LocalOptions {
+            router_bin: shipgate_testkit::workspace_binary(
+                "shipgate-local",
+                "shipgate-local-router",
+            ),
+        };
+        LocalProvider::new(&config, options).unwrap()
+    }
+
+    fn plan(&self, tag: &str, auto_rollback: bool) -> Plan {
+        let mut orders = SmokeCheck::get("/api/orders");
+        orders.status = Some(StatusExpectation::Code(200));
+        let smoke = SmokeConfig {
+            checks: vec![SmokeCheck::get("/healthz"), orders],
+            ..SmokeConfig::default()
+        };
+        let spec = shipgate_smoke::compile(
+            &smoke,
+            &SpecOptions {
+                base_url: Some(format!("http://127.0.0.1:{}", self.port)),
+                api_key: Some(Secret::new(self.canary.value())),
+                production_like: false,
+            },
+        )
+        .unwrap();
+        Plan {
+            run_id: format!("run-{tag}-{}", Canary::new("id").value()),
+            app: "demo".into(),
+            environment: "production".into(),
+            image_tag: tag.into(),
+            images: vec![(
+                "api".parse().unwrap(),
+                format!("demo/api:{tag}").parse().unwrap(),
+            )],
+            targets: vec![Target {
+                name: "local".into(),
+                provider: Box::new(self.provider()),
+                timeout: Duration::from_secs(5),
+            }],
+            smoke: Some(spec),
+            auto_rollback,
+            smoke_after_rollback: true,
+            owner: "tests".into(),
+            host: "localhost".into(),
+            pid: i64::from(std::process::id()),
+            lock_timeout: Duration::from_secs(30),
+            lock_ttl: Duration::from_secs(30),
+        }
+    }
+
+    async fn deploy(&self, tag: &str, auto_rollback: bool) -> Summary {
+        self.deploy_with(tag, auto_rollback, &CancellationToken::new())
+            .await
+    }
+
+    async fn deploy_with(
+        &self,
+        tag: &str,
+        auto_rollback: bool,
+        cancel: &CancellationToken,
+    ) -> Summary {
+        let plan = self.plan(tag, auto_rollback);
+        let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+        let quiet = |_: &str| {};
+        let summary = shipgate_pipeline::run(&plan, &self.ledger, &mut runner, &quiet, cancel)
+            .await
+            .unwrap();
+        let json = serde_json::to_string(&summary).unwrap();
+        self.canary.assert_absent("the summary", &json);
+        self.canary
+            .assert_absent("the markdown summary", &summary.to_markdown());
+        summary
+    }
+
+    async fn live_version(&self) -> String {
+        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+        client
+            .get(format!("http://127.0.0.1:{}/version", self.port))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_of_the_pipeline_with_the_local_provider() {
+    let world = World::new().await;
+
+    // A first release that fails its gate has nothing to roll back to.
+    let first = world.deploy("v0-broken", true).await;
+    assert_eq!(
+        (first.outcome, first.exit_code),
+        (Outcome::RollbackFailed, 4),
+        "{}",
+        first.message
+    );
+    assert!(
+        first.message.contains("nothing to roll back to"),
+        "{}",
+        first.message
+    );
+
+    // Good release: live, gate passed.
+    let good = world.deploy("v1", true).await;
+    assert_eq!(
+        (good.outcome, good.exit_code),
+        (Outcome::Succeeded, 0),
+        "{}",
+        good.message
+    );
+    assert_eq!(world.live_version().await, "v1");
+    assert_eq!(
+        good.targets[0].services[0].from.as_deref(),
+        Some("demo/api:v0-broken")
+    );
+    assert!(good.smoke.as_ref().unwrap().passed);
+
+    // A release that is healthy but breaks the critical path: rolled back to v1, re-verified.
+    let broken = world.deploy("v2-broken", true).await;
+    assert_eq!(
+        (broken.outcome, broken.exit_code),
+        (Outcome::RolledBack, 3),
+        "{}",
+        broken.message
+    );
+    assert_eq!(world.live_version().await, "v1");
+    let rollback = broken.rollback.as_ref().unwrap();
+    assert!(rollback.performed && rollback.smoke.as_ref().unwrap().passed);
+    assert!(
+        rollback.reasons[0].contains("smoke gate failed: 1 critical check(s) failed: /api/orders"),
+        "{:?}",
+        rollback.reasons
+    );
+    assert!(
+        rollback
+            .reasons
+            .iter()
+            .any(|r| r.contains("candidate revision") && r.contains("demo/api:v1")),
+        "{:?}",
+        rollback.reasons
+    );
+    assert!(rollback.first_action_ms.is_some());
+
+    // A release that never becomes healthy: failed, the previous one never stopped serving.
+    let unhealthy = world.deploy("v3-unhealthy", true).await;
+    assert_eq!(
+        (unhealthy.outcome, unhealthy.exit_code),
+        (Outcome::Failed, 1),
+        "{}",
+        unhealthy.message
+    );
+    assert!(unhealthy.message.contains("previous release still serves"));
+    assert_eq!(world.live_version().await, "v1");
+
+    // Rollback disabled: the gate fails and the broken release stays live.
+    let stays = world.deploy("v4-broken", false).await;
+    assert_eq!(
+        (stays.outcome, stays.exit_code),
+        (Outcome::Unhealthy, 5),
+        "{}",
+        stays.message
+    );
+    assert_eq!(world.live_version().await, "v4-broken");
+
+    // Now the newest good-by-status revision is the broken v4: the rollback fails its smoke.
+    let worse = world.deploy("v5-broken", true).await;
+    assert_eq!(
+        (worse.outcome, worse.exit_code),
+        (Outcome::RollbackFailed, 4),
+        "{}",
+        worse.message
+    );
+    assert!(
+        worse.message.contains("production may be broken"),
+        "{}",
+        worse.message
+    );
+
+    // The ledger has every run, newest first, with its outcome.
+    let runs = world.ledger.runs(Some("demo"), 20).await.unwrap();
+    let outcomes: Vec<&str> = runs.iter().map(|r| r.outcome.as_deref().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "rollback_failed",
+            "unhealthy",
+            "failed",
+            "rolled_back",
+            "succeeded",
+            "rollback_failed"
+        ]
+    );
+    let (_, steps, deployments) = world.ledger.run(&broken.run_id).await.unwrap().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "lock",
+            "deploy local",
+            "smoke",
+            "rollback local",
+            "smoke after rollback"
+        ]
+    );
+    assert_eq!(deployments.len(), 2);
+    assert!(
+        world
+            .ledger
+            .lock_status("demo", "production")
+            .await
+            .unwrap()
+            .is_none(),
+        "the lock is released"
+    );
+
+    world.provider().shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_is_aborted_and_releases_the_lock() {
+    let world = World::new().await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        trigger.cancel();
+    });
+    let summary = world.deploy_with("v1-unhealthy", true, &cancel).await;
+    assert_eq!(
+        (summary.outcome, summary.exit_code),
+        (Outcome::Aborted, 130),
+        "{}",
+        summary.message
+    );
+    assert!(
+        world
+            .ledger
+            .lock_status("demo", "production")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        world.ledger.runs(None, 1).await.unwrap()[0]
+            .outcome
+            .as_deref(),
+        Some("aborted")
+    );
+    world.provider().shutdown().await.unwrap();
+}
