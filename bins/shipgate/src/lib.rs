@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod check_env;
+mod deploy;
 mod secrets;
 mod smoke;
 
@@ -46,6 +47,20 @@ pub enum Command {
     /// Inspect the configured secret sources ([secrets]) without printing a value.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Deploy a pinned image tag, gate it with smoke tests, roll back by itself.
+    ///
+    /// Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage, 3 rolled back,
+    /// 4 rollback failed, 5 unhealthy (rollback disabled), 130 interrupted.
+    Deploy(deploy::Args),
+    /// The deploy ledger: runs, steps, deployments.
+    #[command(subcommand)]
+    Ledger(deploy::LedgerCommand),
+    /// The deploy lock of an app and environment.
+    #[command(subcommand)]
+    Lock(deploy::LockCommand),
+    /// The local provider's processes.
+    #[command(subcommand)]
+    Local(deploy::LocalCommand),
 }
 
 /// Output format shared by the commands.
@@ -79,6 +94,10 @@ pub fn main_impl() -> ExitCode {
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
         Command::Secrets(command) => secrets::run(command, &vars),
+        Command::Deploy(args) => deploy::run(args, &vars),
+        Command::Ledger(command) => deploy::ledger(command, &vars),
+        Command::Lock(command) => deploy::lock(command, &vars),
+        Command::Local(command) => deploy::local(command, &vars),
     };
     ExitCode::from(code)
 }

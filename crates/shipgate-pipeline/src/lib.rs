@@ -84,6 +84,39 @@ impl std::fmt::Debug for Plan {
 /// Progress lines for the terminal.
 pub type Events<'a> = &'a (dyn Fn(&str) + Send + Sync);
 
+/// Passes a waiting line on when it says something new, or every 10 s when it does not.
+struct Throttle<'a> {
+    events: Events<'a>,
+    last: std::sync::Mutex<(String, Option<Instant>)>,
+}
+
+impl<'a> Throttle<'a> {
+    fn new(events: Events<'a>) -> Self {
+        Throttle {
+            events,
+            last: std::sync::Mutex::new((String::new(), None)),
+        }
+    }
+
+    fn report(&self, prefix: &str, p: &shipgate_provider::WaitProgress) {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stale = last
+            .1
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+        if last.0 != p.waiting_for || stale {
+            (self.events)(&format!(
+                "{prefix} ({} s left): {}",
+                p.remaining.as_secs(),
+                p.waiting_for
+            ));
+            *last = (p.waiting_for.clone(), Some(Instant::now()));
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -351,14 +384,9 @@ async fn deploy_and_gate(
                 );
             }
         };
-        let progress = |p: &shipgate_provider::WaitProgress| {
-            events(&format!(
-                "{}: waiting ({} s left): {}",
-                target.name,
-                p.remaining.as_secs(),
-                p.waiting_for
-            ))
-        };
+        let throttle = Throttle::new(events);
+        let prefix = format!("{}: waiting", target.name);
+        let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
         let verdict = match target
             .provider
             .wait(
@@ -459,10 +487,7 @@ async fn deploy_and_gate(
             .await;
         }
     };
-    let gate_detail = format!(
-        "{}/{} checks passed",
-        report.summary.passed, report.summary.total
-    );
+    let gate_detail = gate_detail(&report);
     rec.step(
         "smoke",
         smoke_started,
@@ -625,14 +650,9 @@ async fn rollback(
             }
         };
         let events = rec.events;
-        let progress = |p: &shipgate_provider::WaitProgress| {
-            events(&format!(
-                "{}: rollback waiting ({} s left): {}",
-                target.name,
-                p.remaining.as_secs(),
-                p.waiting_for
-            ))
-        };
+        let throttle = Throttle::new(events);
+        let prefix = format!("{}: rollback waiting", target.name);
+        let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
         let verdict = match target
             .provider
             .wait(&back, Instant::now() + target.timeout, &progress, cancel)
@@ -690,14 +710,7 @@ async fn rollback(
         let started = now_ms();
         let report = runner.run(spec, cancel).await;
         let (passed, detail, report) = match report {
-            Ok(report) => (
-                report.passed,
-                format!(
-                    "{}/{} checks passed",
-                    report.summary.passed, report.summary.total
-                ),
-                Some(report),
-            ),
+            Ok(report) => (report.passed, gate_detail(&report), Some(report)),
             Err(err) => (false, err.to_string(), None),
         };
         rec.step(
@@ -728,6 +741,22 @@ async fn rollback(
             plan.image_tag
         ),
     )
+}
+
+/// `2/2 checks passed`, or `1/2 checks passed; orders: status 500 (expected 200)`.
+fn gate_detail(report: &SmokeReport) -> String {
+    let mut detail = format!(
+        "{}/{} checks passed",
+        report.summary.passed, report.summary.total
+    );
+    for check in report.checks.iter().filter(|c| c.fails_gate()) {
+        detail.push_str(&format!(
+            "; {}: {}",
+            check.name,
+            check.failure.as_deref().unwrap_or("failed")
+        ));
+    }
+    detail
 }
 
 fn failing_checks(report: &SmokeReport) -> String {

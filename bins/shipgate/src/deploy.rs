@@ -1,0 +1,746 @@
+//! `shipgate deploy`, `shipgate ledger`, `shipgate lock`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use shipgate_config::{Config, LoadOptions, TargetKind};
+use shipgate_core::{Environment, ImageRef, Secret, ServiceName, exit_code};
+use shipgate_ledger::Ledger;
+use shipgate_local::{LocalOptions, LocalProvider};
+use shipgate_pipeline::{Plan, Summary, Target};
+use shipgate_provider::{DeployRequest, Provider, previous_good};
+use shipgate_secrets::Resolution;
+use shipgate_smoke::{SmokeRunner, SpecOptions};
+
+use crate::{Format, config_path, log_redactor, runtime, shutdown_signal, usage_error};
+
+/// Arguments of `deploy`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Flow: lock (one deploy per app and environment; a second one waits) → deploy each enabled
+target → wait for its verdict → smoke gate ([smoke] / ENABLE_DEPLOY_SMOKE_GATE) → on failure
+and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest good revision and smoke
+it → summary (always written) → ledger.
+
+Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage or configuration error,
+3 rolled back (the previous release is live and passed its smoke), 4 rollback failed
+(production may be broken), 5 unhealthy (gate failed, rollback disabled), 130 interrupted.
+
+Examples:
+  shipgate deploy --config shipgate.toml --image-tag 3f2c1a9
+  image_tag=3f2c1a9 runtime_target=local shipgate deploy --summary deploy-summary.json
+  shipgate deploy --dry-run")]
+pub struct Args {
+    /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Targets to deploy: helm, railway, fly, local, both (helm+railway), all, or a list;
+    /// overrides runtime_target and the file.
+    #[arg(long, value_name = "TARGETS")]
+    target: Option<String>,
+    /// The image tag to deploy; overrides image_tag / IMAGE_TAG / GITHUB_SHA and the file.
+    #[arg(long, value_name = "TAG")]
+    image_tag: Option<String>,
+    /// Environment name; overrides DEPLOY_ENVIRONMENT, ENVIRONMENT and the file.
+    #[arg(long, value_name = "NAME")]
+    environment: Option<String>,
+    /// Where to write the JSON summary.
+    #[arg(long, value_name = "FILE", default_value = ".shipgate/summary.json")]
+    summary: PathBuf,
+    /// Show what would change per target and service, and the rollback candidate; change
+    /// nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format of the result on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// What a deploy needs, resolved from the configuration.
+struct Resolved {
+    config: Config,
+    environment: Environment,
+    tag: String,
+    images: Vec<(ServiceName, ImageRef)>,
+    targets: Vec<TargetKind>,
+}
+
+fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8> {
+    let file = config_path(args.config.clone(), vars);
+    let mut overrides: Vec<(String, String, &str)> = Vec::new();
+    if let Some(env) = &args.environment {
+        overrides.push(("environment".into(), env.clone(), "--environment"));
+    }
+    if let Some(tag) = &args.image_tag {
+        overrides.push(("image.tag".into(), tag.clone(), "--image-tag"));
+    }
+    if let Some(raw) = &args.target {
+        let names = shipgate_config::parse_runtime_target(raw)
+            .map_err(|e| usage_error(format!("--target: {e}")))?;
+        for kind in ["helm", "railway", "fly", "local"] {
+            overrides.push((
+                format!("targets.{kind}.enabled"),
+                names.contains(&kind).to_string(),
+                "--target",
+            ));
+        }
+    }
+    let refs: Vec<(&str, &str, &str)> = overrides
+        .iter()
+        .map(|(k, v, f)| (k.as_str(), v.as_str(), *f))
+        .collect();
+    let loaded = shipgate_config::load(&LoadOptions {
+        file: file.as_deref(),
+        vars,
+        overrides: &refs,
+    })
+    .map_err(usage_error)?;
+    let config = loaded.config;
+    let environment = Environment::classify(config.environment.as_deref());
+    let targets = config.targets.enabled();
+    if targets.is_empty() {
+        return Err(usage_error(
+            "no target is enabled: set ENABLE_*_DEPLOY, runtime_target, --target, or [targets.X] enabled = true",
+        ));
+    }
+    if let Some(kind) = targets.iter().find(|k| **k != TargetKind::Local) {
+        return Err(usage_error(format!(
+            "target `{}` cannot be deployed by this version of shipgate yet (only `local` can); nothing was changed",
+            kind.as_str()
+        )));
+    }
+    let Some(tag) = config.image.tag.clone() else {
+        return Err(usage_error(
+            "no image tag: pass --image-tag, or set image_tag / IMAGE_TAG (GITHUB_SHA in GitHub Actions)",
+        ));
+    };
+    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
+    let mut services: Vec<(u32, ServiceName, String)> = if config.services.is_empty() {
+        config
+            .targets
+            .local
+            .services
+            .keys()
+            .map(|name| (100, name.clone(), format!("{app}-{name}")))
+            .collect()
+    } else {
+        config
+            .services
+            .iter()
+            .map(|(name, s)| {
+                (
+                    s.order,
+                    name.clone(),
+                    s.image.clone().unwrap_or_else(|| format!("{app}-{name}")),
+                )
+            })
+            .collect()
+    };
+    services.sort();
+    let mut images = Vec::new();
+    for (_, name, repository) in services {
+        let base = if repository.contains('/') {
+            repository
+        } else {
+            [
+                config.image.registry.as_deref(),
+                config.image.owner.as_deref(),
+                Some(repository.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/")
+        };
+        let image: ImageRef = format!("{base}:{tag}").parse().map_err(|e| {
+            usage_error(format!(
+                "service `{name}`: image `{base}:{tag}` is invalid: {e}"
+            ))
+        })?;
+        if environment.kind().is_prod_like()
+            && !config.image.allow_mutable
+            && !image.pinning(&config.image.mutable_tags).is_pinned()
+        {
+            return Err(usage_error(format!(
+                "service `{name}`: `{image}` is a mutable tag in production-like environment {environment}; deploy a commit SHA or digest (or set [image] allow_mutable = true)"
+            )));
+        }
+        images.push((name, image));
+    }
+    Ok(Resolved {
+        config,
+        environment,
+        tag,
+        images,
+        targets,
+    })
+}
+
+fn local_provider(config: &Config) -> Result<LocalProvider, u8> {
+    let options = LocalOptions::beside_current_exe()
+        .map_err(|e| usage_error(format!("cannot locate shipgate's own executable: {e}")))?;
+    LocalProvider::new(&config.targets.local, options)
+        .map_err(|e| usage_error(format!("[targets.local]: {e}")))
+}
+
+/// Runs `deploy`.
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
+    let resolved = match resolve(&args, vars) {
+        Ok(resolved) => resolved,
+        Err(code) => return code,
+    };
+    let config = &resolved.config;
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let provider = match local_provider(config) {
+        Ok(provider) => provider,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        return rt.block_on(dry_run(&resolved, &provider, args.format));
+    }
+
+    // The smoke gate's spec is compiled before anything changes; its API key comes from the
+    // configured secret sources.
+    let smoke = if config.smoke.enabled {
+        let api_key = match api_key(config, vars, &rt) {
+            Ok(key) => key,
+            Err(code) => return code,
+        };
+        let options = SpecOptions {
+            base_url: None,
+            api_key,
+            production_like: resolved.environment.kind().is_prod_like(),
+        };
+        match shipgate_smoke::compile(&config.smoke, &options) {
+            Ok(spec) => Some(spec),
+            Err(err) => {
+                let problems: Vec<String> = err
+                    .problems
+                    .iter()
+                    .map(|p| format!("  - smoke.{}: {} (fix: {})", p.key, p.message, p.hint))
+                    .collect();
+                return usage_error(format!(
+                    "the smoke gate is invalid:\n{}",
+                    problems.join("\n")
+                ));
+            }
+        }
+    } else {
+        None
+    };
+
+    let quiet = args.quiet;
+    let events = move |line: &str| {
+        if !quiet {
+            eprintln!("deploy: {}", log_redactor().redact(line));
+        }
+    };
+    let plan = Plan {
+        run_id: run_id(),
+        app: config.app.clone().unwrap_or_else(|| "app".to_owned()),
+        environment: resolved
+            .environment
+            .name()
+            .unwrap_or("production")
+            .to_owned(),
+        image_tag: resolved.tag.clone(),
+        images: resolved.images.clone(),
+        targets: vec![Target {
+            name: "local".into(),
+            provider: Box::new(provider),
+            timeout: config.targets.local.timeout.as_duration(),
+        }],
+        smoke,
+        auto_rollback: config.rollback.auto,
+        smoke_after_rollback: config.rollback.smoke,
+        owner: ["GITHUB_ACTOR", "USER"]
+            .iter()
+            .find_map(|k| vars.get(*k).filter(|v| !v.is_empty()).cloned())
+            .unwrap_or_else(|| "unknown".into()),
+        host: hostname(),
+        pid: i64::from(std::process::id()),
+        lock_timeout: config.ledger.lock_timeout.as_duration(),
+        lock_ttl: config.ledger.lock_ttl.as_duration(),
+    };
+    let outcome = rt.block_on(async {
+        let cancel = shutdown_signal();
+        let ledger = Ledger::open(&config.ledger.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut runner = SmokeRunner::new(log_redactor().clone()).map_err(|e| e.to_string())?;
+        events(&format!(
+            "run {}: {} {} → {} ({})",
+            plan.run_id,
+            plan.app,
+            plan.image_tag,
+            plan.environment,
+            plan.targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        shipgate_pipeline::run(&plan, &ledger, &mut runner, &events, &cancel)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(message) => return usage_error(log_redactor().redact(&message)),
+    };
+    if let Err(message) = write_summary(&summary, &args.summary, vars) {
+        eprintln!("shipgate: {message}");
+    }
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&summary) {
+            Ok(json) => println!("{}", log_redactor().redact(&json)),
+            Err(err) => eprintln!("shipgate: cannot render the summary: {err}"),
+        },
+        Format::Text => print!(
+            "{}",
+            log_redactor().redact(&render(&summary, &args.summary))
+        ),
+    }
+    summary.exit_code
+}
+
+fn api_key(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<Secret>, u8> {
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    match rt.block_on(resolver.resolve(&config.smoke.api_key_secret)) {
+        Resolution::Found { secret, .. } => Ok(Some(secret)),
+        Resolution::Missing { .. } => Ok(None),
+        Resolution::SourceFailed { source, reason } => Err(usage_error(format!(
+            "the smoke API key {} could not be read from secret source {source}: {reason}",
+            config.smoke.api_key_secret
+        ))),
+    }
+}
+
+async fn dry_run(resolved: &Resolved, provider: &LocalProvider, format: Format) -> u8 {
+    let request = DeployRequest {
+        images: resolved.images.iter().cloned().collect(),
+        description: "dry run".into(),
+    };
+    let changes = match provider.plan(&request).await {
+        Ok(changes) => changes,
+        Err(err) => return usage_error(format!("local: {err}")),
+    };
+    let history = provider.history().await.unwrap_or_default();
+    let current = provider.current().await.unwrap_or_default();
+    let candidate = current
+        .first()
+        .and_then(|running| previous_good(&history, &running.revision));
+    match format {
+        Format::Json => {
+            let json = serde_json::json!({
+                "schema_version": 1,
+                "targets": [{ "target": "local", "changes": changes, "rollback_candidate": candidate }],
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        Format::Text => {
+            println!(
+                "deploy plan ({} to {}), nothing changed:",
+                resolved.tag, resolved.environment
+            );
+            for target in &resolved.targets {
+                println!("  {}:", target.as_str());
+            }
+            if changes.is_empty() {
+                println!("    no change: every service already runs these images");
+            }
+            for change in &changes {
+                let from = change
+                    .from
+                    .as_ref()
+                    .map_or_else(|| "nothing".to_owned(), ToString::to_string);
+                println!("    {}: {from} → {}", change.service, change.to);
+            }
+            match candidate {
+                Some(revision) => println!(
+                    "    rollback candidate: revision {} ({})",
+                    revision.id,
+                    revision
+                        .images
+                        .values()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => println!("    rollback candidate: none (no earlier healthy revision)"),
+            }
+        }
+    }
+    exit_code::OK
+}
+
+fn render(summary: &Summary, path: &Path) -> String {
+    let mut out = format!("deploy {}: {}\n", summary.outcome.as_str(), summary.message);
+    for step in &summary.steps {
+        out.push_str(&format!(
+            "  {:<22} {:<7} {:>7} ms  {}\n",
+            step.name, step.outcome, step.duration_ms, step.detail
+        ));
+    }
+    out.push_str(&format!(
+        "run {} in {} ms; summary: {}\n",
+        summary.run_id,
+        summary.duration_ms,
+        path.display()
+    ));
+    out
+}
+
+/// Writes the JSON summary, and in GitHub Actions the step summary and outputs.
+fn write_summary(
+    summary: &Summary,
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let json = serde_json::to_string_pretty(summary)
+        .map_err(|e| format!("cannot render the summary: {e}"))?;
+    let json = log_redactor().redact(&json).into_owned();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, json + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let append = |var: &str, text: &str| -> Result<(), String> {
+        if let Some(file) = vars.get(var).filter(|v| !v.is_empty()) {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .map_err(|e| format!("cannot open ${var}: {e}"))?;
+            f.write_all(log_redactor().redact(text).as_bytes())
+                .map_err(|e| format!("cannot write ${var}: {e}"))?;
+        }
+        Ok(())
+    };
+    append("GITHUB_STEP_SUMMARY", &summary.to_markdown())?;
+    append(
+        "GITHUB_OUTPUT",
+        &format!(
+            "outcome={}\nimage_tag={}\nrun_id={}\nsummary={}\n",
+            summary.outcome.as_str(),
+            summary.image_tag,
+            summary.run_id,
+            path.display()
+        ),
+    )
+}
+
+/// `20261123T101500Z-4f2a1c`.
+fn run_id() -> String {
+    let now = SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(now)
+        .to_string()
+        .replace(['-', ':'], "");
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{stamp}-{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned())
+}
+
+/// `shipgate ledger …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// List runs, newest first.
+    List {
+        /// Configuration file (for [ledger] url).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Show one run with its steps and deployments.
+    Show {
+        /// The run id.
+        run: String,
+        /// Configuration file (for [ledger] url).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+/// `shipgate lock …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LockCommand {
+    /// Who holds the deploy lock of the app and environment.
+    Status(LockArgs),
+    /// Remove the lock whoever holds it (after checking that its run is really gone).
+    Release(LockArgs),
+}
+
+/// Arguments of `lock status|release`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Configuration file (for app, environment and [ledger] url).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Environment name [default: DEPLOY_ENVIRONMENT, ENVIRONMENT, the file].
+    #[arg(long, value_name = "NAME")]
+    environment: Option<String>,
+}
+
+fn load(
+    config: Option<PathBuf>,
+    environment: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<Config, u8> {
+    let file = config_path(config, vars);
+    let overrides: Vec<(&str, &str, &str)> = environment
+        .map(|e| ("environment", e, "--environment"))
+        .into_iter()
+        .collect();
+    shipgate_config::load(&LoadOptions {
+        file: file.as_deref(),
+        vars,
+        overrides: &overrides,
+    })
+    .map(|l| l.config)
+    .map_err(usage_error)
+}
+
+fn with_ledger<T>(
+    config: &Config,
+    f: impl AsyncFnOnce(Ledger) -> Result<T, shipgate_ledger::LedgerError>,
+) -> Result<T, u8> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let ledger = Ledger::open(&config.ledger.url).await?;
+        f(ledger).await
+    })
+    .map_err(usage_error)
+}
+
+/// Runs `ledger …`.
+pub(crate) fn ledger(command: LedgerCommand, vars: &BTreeMap<String, String>) -> u8 {
+    match command {
+        LedgerCommand::List {
+            config,
+            app,
+            limit,
+            format,
+        } => {
+            let Ok(config) = load(config, None, vars) else {
+                return exit_code::USAGE;
+            };
+            let Ok(runs) = with_ledger(&config, async |l| l.runs(app.as_deref(), limit).await)
+            else {
+                return exit_code::USAGE;
+            };
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&runs).unwrap_or_default()
+                ),
+                Format::Text => {
+                    println!(
+                        "{:<26} {:<10} {:<12} {:<18} {:<16} {:>8}",
+                        "RUN", "APP", "ENVIRONMENT", "TAG", "OUTCOME", "SECONDS"
+                    );
+                    for run in &runs {
+                        let seconds = run.finished_ms.map_or_else(
+                            || "-".to_owned(),
+                            |f| format!("{:.1}", (f - run.started_ms) as f64 / 1000.0),
+                        );
+                        println!(
+                            "{:<26} {:<10} {:<12} {:<18} {:<16} {:>8}",
+                            run.id,
+                            run.app,
+                            run.environment,
+                            run.image_tag,
+                            run.outcome.as_deref().unwrap_or("running"),
+                            seconds
+                        );
+                    }
+                }
+            }
+            exit_code::OK
+        }
+        LedgerCommand::Show {
+            run,
+            config,
+            format,
+        } => {
+            let Ok(config) = load(config, None, vars) else {
+                return exit_code::USAGE;
+            };
+            let Ok(found) = with_ledger(&config, async |l| l.run(&run).await) else {
+                return exit_code::USAGE;
+            };
+            let Some((record, steps, deployments)) = found else {
+                return usage_error(format!(
+                    "no run `{run}` in the ledger {}",
+                    config.ledger.url
+                ));
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"run": record, "steps": steps, "deployments": deployments})).unwrap_or_default()),
+                Format::Text => {
+                    println!("run {} — {} {} to {}: {}", record.id, record.app, record.image_tag, record.environment, record.outcome.as_deref().unwrap_or("running"));
+                    for step in steps {
+                        println!("  {:<22} {:<7} {:>7} ms  {}", step.name, step.outcome, step.finished_ms - step.started_ms, step.detail);
+                    }
+                    for d in deployments {
+                        println!("  {} {} {}: {} → {} (revision {}, {})", d.kind, d.target, d.service, d.from_image.as_deref().unwrap_or("nothing"), d.to_image, d.revision, d.verdict);
+                    }
+                }
+            }
+            exit_code::OK
+        }
+    }
+}
+
+/// Runs `lock …`.
+pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 {
+    let (args, release) = match command {
+        LockCommand::Status(args) => (args, false),
+        LockCommand::Release(args) => (args, true),
+    };
+    let Ok(config) = load(args.config, args.environment.as_deref(), vars) else {
+        return exit_code::USAGE;
+    };
+    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
+    let environment = Environment::classify(config.environment.as_deref())
+        .name()
+        .unwrap_or("production")
+        .to_owned();
+    let result = with_ledger(&config, async |l| {
+        if release {
+            l.force_release(&app, &environment).await
+        } else {
+            l.lock_status(&app, &environment).await
+        }
+    });
+    let Ok(holder) = result else {
+        return exit_code::USAGE;
+    };
+    match holder {
+        None => println!("no deploy lock on {app}/{environment}"),
+        Some(h) => {
+            let verb = if release {
+                "released the lock held by"
+            } else {
+                "locked by"
+            };
+            let left = (h.expires_ms - now_ms()) / 1000;
+            println!(
+                "{app}/{environment}: {verb} run {} ({} on {}, pid {}): {}; expires in {left} s",
+                h.run_id, h.owner, h.host, h.pid, h.reason
+            );
+        }
+    }
+    exit_code::OK
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `shipgate local …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum LocalCommand {
+    /// Stop every process and router of [targets.local] (what `deploy` started).
+    Stop {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Show what runs and the revision history.
+    Status {
+        /// Configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs `local …`.
+pub(crate) fn local(command: LocalCommand, vars: &BTreeMap<String, String>) -> u8 {
+    let (config, stop) = match command {
+        LocalCommand::Stop { config } => (config, true),
+        LocalCommand::Status { config } => (config, false),
+    };
+    let Ok(config) = load(config, None, vars) else {
+        return exit_code::USAGE;
+    };
+    let provider = match local_provider(&config) {
+        Ok(provider) => provider,
+        Err(code) => return code,
+    };
+    let Ok(rt) = runtime() else {
+        return exit_code::USAGE;
+    };
+    rt.block_on(async {
+        if stop {
+            return match provider.shutdown().await {
+                Ok(()) => {
+                    println!(
+                        "stopped every local service and router ({})",
+                        config.targets.local.state_dir.display()
+                    );
+                    exit_code::OK
+                }
+                Err(err) => usage_error(err),
+            };
+        }
+        let (Ok(current), Ok(history)) = (provider.current().await, provider.history().await)
+        else {
+            return usage_error("cannot read the local provider's state");
+        };
+        for running in &current {
+            println!(
+                "{}: {} (revision {})",
+                running.service, running.image, running.revision
+            );
+        }
+        if current.is_empty() {
+            println!("nothing runs");
+        }
+        for revision in history.iter().take(10) {
+            let images: Vec<String> = revision.images.values().map(ToString::to_string).collect();
+            println!(
+                "  revision {:<4} {:<11} {}  {}",
+                revision.id,
+                format!("{:?}", revision.status).to_lowercase(),
+                images.join(", "),
+                revision.description
+            );
+        }
+        exit_code::OK
+    })
+}

@@ -1,0 +1,207 @@
+//! `shipgate deploy` as a user runs it: the demo story (good release, then a broken one that
+//! is rolled back), the summary file, the ledger, dry runs, usage errors, and a canary API key
+//! that reaches no output, summary or ledger row.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use shipgate_testkit::{Canary, workspace_binary};
+
+struct Demo {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    canary: Canary,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let demo = workspace_binary("shipgate-local", "shipgate-demo-service");
+        workspace_binary("shipgate-local", "shipgate-local-router");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
+        )
+        .unwrap()
+        .replace(
+            "target/debug/shipgate-demo-service",
+            &demo.display().to_string(),
+        )
+        .replace("18080", &port.to_string())
+        .replace(
+            ".shipgate/demo",
+            &dir.path().join("state").display().to_string(),
+        );
+        let config = dir.path().join("shipgate.toml");
+        std::fs::write(&config, text).unwrap();
+        Demo {
+            dir,
+            config,
+            canary: Canary::new("smoke-key"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::cargo_bin("shipgate")
+            .unwrap()
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PRODUCTION_API_KEY", self.canary.value())
+            .env("SHIPGATE_LOG", "debug")
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        );
+        self.canary.assert_absent("stdout", &stdout);
+        self.canary.assert_absent("stderr", &stderr);
+        (output.status.code().unwrap(), stdout, stderr)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.run(&["local", "stop"]);
+    }
+}
+
+#[test]
+fn the_demo_story_good_release_then_a_broken_one_rolled_back() {
+    let demo = Demo::new();
+    let summary = |name: &str| demo.dir.path().join(name).display().to_string();
+
+    let (code, stdout, stderr) = demo.run(&[
+        "deploy",
+        "--image-tag",
+        "v1",
+        "--summary",
+        &summary("v1.json"),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("deploy succeeded: v1 is live on local and passed the smoke gate"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("local: revision 1 is live and healthy"),
+        "{stderr}"
+    );
+
+    let (code, stdout, stderr) = demo.run(&[
+        "deploy",
+        "--image-tag",
+        "v2-broken",
+        "--summary",
+        &summary("v2.json"),
+    ]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("smoke                  failed")
+            && stdout.contains("orders: status 500 (expected 200)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("local: rolling back to revision 1"),
+        "{stderr}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary("v2.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            json["schema_version"].as_u64(),
+            json["outcome"].as_str(),
+            json["exit_code"].as_u64()
+        ),
+        (Some(1), Some("rolled_back"), Some(3))
+    );
+    assert_eq!(json["rollback"]["smoke"]["passed"], true);
+    for file in ["v1.json", "v2.json"] {
+        demo.canary
+            .assert_absent(file, &std::fs::read_to_string(summary(file)).unwrap());
+    }
+    let ledger = std::fs::read(demo.dir.path().join("state/ledger.db")).unwrap();
+    demo.canary
+        .assert_absent("the ledger", &String::from_utf8_lossy(&ledger));
+
+    let (code, stdout, _) = demo.run(&["ledger", "list", "--format", "json"]);
+    assert_eq!(code, 0);
+    let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let outcomes: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rolled_back", "succeeded"]);
+    let id = runs[0]["id"].as_str().unwrap();
+    let (code, stdout, _) = demo.run(&["ledger", "show", id]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("rollback local api: demo/api:v2-broken → demo/api:v1"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = demo.run(&["deploy", "--image-tag", "v3", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("api: demo/api:v1 → demo/api:v3") && stdout.contains("nothing changed"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = demo.run(&["local", "status"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("api: demo/api:v1 (revision 3)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = demo.run(&["lock", "status"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("no deploy lock on demo/staging"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn usage_errors_change_nothing_and_exit_2() {
+    let demo = Demo::new();
+    let (code, _, stderr) = demo.run(&["deploy"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no image tag"), "{stderr}");
+
+    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "latest"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("mutable tag in production-like environment staging"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "helm"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("target `helm` cannot be deployed by this version"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "kubernetes"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--target: `kubernetes` is not a target"),
+        "{stderr}"
+    );
+    assert!(
+        !demo.dir.path().join("state/ledger.db").exists(),
+        "nothing was recorded"
+    );
+}
