@@ -14,6 +14,32 @@ fn url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("nested/ledger.db").display())
 }
 
+/// A fresh database on the PostgreSQL server `scripts/test` starts (SHIPGATE_TEST_POSTGRES_URL).
+async fn postgres() -> String {
+    let admin = std::env::var("SHIPGATE_TEST_POSTGRES_URL")
+        .expect("the ledger tests need PostgreSQL: run ./scripts/test, which starts it, or set SHIPGATE_TEST_POSTGRES_URL");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "ledger_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    // The name is made of digits and underscores only.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+/// Every backend: a SQLite file and a Postgres database.
+async fn backends(dir: &tempfile::TempDir) -> Vec<String> {
+    vec![url(dir), postgres().await]
+}
+
 fn run(id: &str, started_ms: i64) -> NewRun {
     NewRun {
         id: id.into(),
@@ -45,8 +71,14 @@ const QUIET: &(dyn Fn(&shipgate_ledger::LockWait) + Send + Sync) = &|_| {};
 #[tokio::test]
 async fn runs_steps_and_deployments_round_trip_and_migrations_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&url(&dir)).await.unwrap();
-    let again = Ledger::open(&url(&dir)).await.unwrap();
+    for url in backends(&dir).await {
+        round_trip(&url).await;
+    }
+}
+
+async fn round_trip(url: &str) {
+    let ledger = Ledger::open(url).await.unwrap();
+    let again = Ledger::open(url).await.unwrap();
 
     ledger.start_run(&run("r1", 1_000)).await.unwrap();
     ledger.start_run(&run("r2", 2_000)).await.unwrap();
@@ -111,7 +143,13 @@ async fn runs_steps_and_deployments_round_trip_and_migrations_are_idempotent() {
 #[tokio::test]
 async fn a_held_lock_makes_the_next_run_wait_then_time_out_naming_the_holder() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    for url in backends(&dir).await {
+        held_lock(&url).await;
+    }
+}
+
+async fn held_lock(url: &str) {
+    let ledger = Ledger::open(url).await.unwrap();
     let cancel = CancellationToken::new();
     let me = std::process::id() as i64;
     ledger
@@ -181,7 +219,13 @@ async fn a_held_lock_makes_the_next_run_wait_then_time_out_naming_the_holder() {
 #[tokio::test]
 async fn stale_locks_are_recovered_expired_or_with_a_dead_holder_on_this_host() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&url(&dir)).await.unwrap();
+    for url in backends(&dir).await {
+        stale_locks(&url).await;
+    }
+}
+
+async fn stale_locks(url: &str) {
+    let ledger = Ledger::open(url).await.unwrap();
     let cancel = CancellationToken::new();
     let me = std::process::id() as i64;
 
@@ -247,7 +291,12 @@ async fn stale_locks_are_recovered_expired_or_with_a_dead_holder_on_this_host() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_concurrent_deploys_hold_the_lock_one_at_a_time_and_none_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let url = url(&dir);
+    for url in backends(&dir).await {
+        concurrent(url).await;
+    }
+}
+
+async fn concurrent(url: String) {
     Ledger::open(&url).await.unwrap();
     let inside = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
