@@ -66,9 +66,14 @@ pub fn classify(stderr: &str) -> HelmError {
         HelmError::Pending(text)
     } else if lower.contains("release: not found") || lower.contains("has no deployed releases") {
         HelmError::NotFound(text)
-    } else if lower.contains("kubernetes cluster unreachable") || lower.contains("could not get server version") {
+    } else if lower.contains("kubernetes cluster unreachable")
+        || lower.contains("could not get server version")
+    {
         HelmError::Unreachable(text)
-    } else if lower.contains("context deadline exceeded") || lower.contains("timed out waiting for the condition") || lower.contains("status: inprogress") {
+    } else if lower.contains("context deadline exceeded")
+        || lower.contains("timed out waiting for the condition")
+        || lower.contains("status: inprogress")
+    {
         HelmError::WaitTimeout(text)
     } else {
         HelmError::Failed(text)
@@ -105,7 +110,12 @@ pub enum ReleaseStatus {
 impl ReleaseStatus {
     /// `pending-install`, `pending-upgrade`, `pending-rollback`.
     pub fn is_pending(&self) -> bool {
-        matches!(self, ReleaseStatus::PendingInstall | ReleaseStatus::PendingUpgrade | ReleaseStatus::PendingRollback)
+        matches!(
+            self,
+            ReleaseStatus::PendingInstall
+                | ReleaseStatus::PendingUpgrade
+                | ReleaseStatus::PendingRollback
+        )
     }
 }
 
@@ -180,10 +190,18 @@ fn timeout_arg(d: Duration) -> String {
 
 /// The `helm upgrade --install` arguments for helm `major` (3 or 4).
 pub fn upgrade_args(major: u32, u: &Upgrade<'_>) -> Vec<String> {
-    let mut args: Vec<String> = ["upgrade", "--install", u.release, u.chart, "--namespace", u.namespace, "--create-namespace"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut args: Vec<String> = [
+        "upgrade",
+        "--install",
+        u.release,
+        u.chart,
+        "--namespace",
+        u.namespace,
+        "--create-namespace",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     if let Some(version) = u.chart_version {
         args.extend(["--version".to_owned(), version.to_owned()]);
     }
@@ -199,7 +217,14 @@ pub fn upgrade_args(major: u32, u: &Upgrade<'_>) -> Vec<String> {
         .to_owned(),
     );
     if u.rollback_on_failure {
-        args.push(if major >= 4 { "--rollback-on-failure" } else { "--atomic" }.to_owned());
+        args.push(
+            if major >= 4 {
+                "--rollback-on-failure"
+            } else {
+                "--atomic"
+            }
+            .to_owned(),
+        );
     }
     for file in u.values_files {
         args.extend(["-f".to_owned(), file.display().to_string()]);
@@ -212,7 +237,12 @@ pub fn upgrade_args(major: u32, u: &Upgrade<'_>) -> Vec<String> {
 }
 
 /// The `helm rollback` arguments.
-pub fn rollback_args(release: &str, namespace: &str, revision: u64, timeout: Duration) -> Vec<String> {
+pub fn rollback_args(
+    release: &str,
+    namespace: &str,
+    revision: u64,
+    timeout: Duration,
+) -> Vec<String> {
     vec![
         "rollback".into(),
         release.into(),
@@ -254,7 +284,10 @@ pub(crate) async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(false)
         .spawn()
-        .map_err(|e| HelmError::Missing { bin: bin.display().to_string(), message: e.to_string() })?;
+        .map_err(|e| HelmError::Missing {
+            bin: bin.display().to_string(),
+            message: e.to_string(),
+        })?;
     let pid = child.id();
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -288,19 +321,30 @@ pub(crate) async fn run(
     };
     // Stop helm the way it can record: SIGTERM, then SIGKILL only if it hangs.
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
     }
     let finished = tokio::time::timeout(TERM_GRACE, &mut reading).await;
     let stderr = match finished {
         Ok((_, err, _)) => String::from_utf8_lossy(&err).into_owned(),
         Err(_) => {
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
-            String::from("helm did not stop within the grace period and was killed; the release may be left pending")
+            String::from(
+                "helm did not stop within the grace period and was killed; the release may be left pending",
+            )
         }
     };
-    Err(HelmError::Stopped(format!("{stop_reason}; {}", stderr.trim())))
+    Err(HelmError::Stopped(format!(
+        "{stop_reason}; {}",
+        stderr.trim()
+    )))
 }
 
 #[cfg(test)]
@@ -345,19 +389,41 @@ mod tests {
             rollback_on_failure: true,
         };
         let args = upgrade_args(4, &u);
-        assert!(args.contains(&"--rollback-on-failure".to_owned()) && !args.contains(&"--atomic".to_owned()));
+        assert!(
+            args.contains(&"--rollback-on-failure".to_owned())
+                && !args.contains(&"--atomic".to_owned())
+        );
         assert!(args.windows(2).any(|w| w == ["--timeout", "1s"]));
         assert!(args.windows(2).any(|w| w == ["--version", "1.2.3"]));
     }
 
     #[test]
     fn stderr_is_classified() {
-        assert!(matches!(classify("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"), HelmError::Pending(_)));
-        assert!(matches!(classify("Error: release: not found"), HelmError::NotFound(_)));
-        assert!(matches!(classify("Error: kubernetes cluster unreachable: dial tcp"), HelmError::Unreachable(_)));
-        assert!(matches!(classify("Error: Kubernetes cluster unreachable: x"), HelmError::Unreachable(_)));
-        assert!(matches!(classify("Error: UPGRADE FAILED: context deadline exceeded"), HelmError::WaitTimeout(_)));
-        let other = classify("Flag --atomic has been deprecated, use --rollback-on-failure instead\nError: chart not found");
+        assert!(matches!(
+            classify(
+                "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"
+            ),
+            HelmError::Pending(_)
+        ));
+        assert!(matches!(
+            classify("Error: release: not found"),
+            HelmError::NotFound(_)
+        ));
+        assert!(matches!(
+            classify("Error: kubernetes cluster unreachable: dial tcp"),
+            HelmError::Unreachable(_)
+        ));
+        assert!(matches!(
+            classify("Error: Kubernetes cluster unreachable: x"),
+            HelmError::Unreachable(_)
+        ));
+        assert!(matches!(
+            classify("Error: UPGRADE FAILED: context deadline exceeded"),
+            HelmError::WaitTimeout(_)
+        ));
+        let other = classify(
+            "Flag --atomic has been deprecated, use --rollback-on-failure instead\nError: chart not found",
+        );
         assert_eq!(other, HelmError::Failed("chart not found".into()));
     }
 

@@ -20,15 +20,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_provider::{
-    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision, RevisionId,
-    RevisionStatus, Running, Verdict, WaitProgress,
+    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
+    RevisionId, RevisionStatus, Running, Verdict, WaitProgress,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 pub use cli::{
-    HelmError, HistoryEntry, MIN_VERSION, ReleaseStatus, Upgrade, Values, classify, parse_history, parse_version,
-    rollback_args, upgrade_args,
+    HelmError, HistoryEntry, MIN_VERSION, ReleaseStatus, Upgrade, Values, classify, parse_history,
+    parse_version, rollback_args, upgrade_args,
 };
 
 /// How many revisions `history` reads.
@@ -113,7 +113,9 @@ fn from_helm(err: HelmError) -> ProviderError {
 fn valid_release(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 53
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -134,22 +136,39 @@ impl HelmProvider {
             )));
         }
         let chart_path = Path::new(&settings.chart);
-        let looks_local = settings.chart.starts_with('.') || settings.chart.starts_with('/') || settings.chart.matches('/').count() != 1;
+        let looks_local = settings.chart.starts_with('.')
+            || settings.chart.starts_with('/')
+            || settings.chart.matches('/').count() != 1;
         if looks_local && !chart_path.is_dir() && !settings.chart.contains("://") {
-            return Err(invalid(format!("the chart {} does not exist", settings.chart)));
+            return Err(invalid(format!(
+                "the chart {} does not exist",
+                settings.chart
+            )));
         }
         for file in &settings.values_files {
             if !file.is_file() {
-                return Err(invalid(format!("the values file {} does not exist", file.display())));
+                return Err(invalid(format!(
+                    "the values file {} does not exist",
+                    file.display()
+                )));
             }
         }
         let cancel = CancellationToken::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let args = vec!["version".to_owned(), "--template".to_owned(), "{{.Version}}".to_owned()];
-        let out = cli::run(&settings.bin, &args, &settings.env, deadline, &cancel).await.map_err(from_helm)?;
+        let args = vec![
+            "version".to_owned(),
+            "--template".to_owned(),
+            "{{.Version}}".to_owned(),
+        ];
+        let out = cli::run(&settings.bin, &args, &settings.env, deadline, &cancel)
+            .await
+            .map_err(from_helm)?;
         let version = out.stdout.trim().to_owned();
         let Some((major, minor)) = parse_version(&version) else {
-            return Err(invalid(format!("cannot read the version of {} (`{version}`)", settings.bin.display())));
+            return Err(invalid(format!(
+                "cannot read the version of {} (`{version}`)",
+                settings.bin.display()
+            )));
         };
         if (major, minor) < MIN_VERSION {
             return Err(from_helm(HelmError::TooOld(version)));
@@ -161,7 +180,8 @@ impl HelmProvider {
                     .prefix("shipgate-kubeconfig-")
                     .tempfile()
                     .map_err(|e| invalid(format!("cannot write the kubeconfig for helm: {e}")))?;
-                file.write_all(yaml.as_bytes()).map_err(|e| invalid(format!("cannot write the kubeconfig for helm: {e}")))?;
+                file.write_all(yaml.as_bytes())
+                    .map_err(|e| invalid(format!("cannot write the kubeconfig for helm: {e}")))?;
                 Some(file)
             }
             None => None,
@@ -193,8 +213,19 @@ impl HelmProvider {
 
     async fn helm(&self, args: Vec<String>) -> Result<cli::Output, HelmError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        let out = cli::run(&self.settings.bin, &self.with_cluster(args), &self.settings.env, deadline, &CancellationToken::new()).await?;
-        if out.success { Ok(out) } else { Err(classify(&out.stderr)) }
+        let out = cli::run(
+            &self.settings.bin,
+            &self.with_cluster(args),
+            &self.settings.env,
+            deadline,
+            &CancellationToken::new(),
+        )
+        .await?;
+        if out.success {
+            Ok(out)
+        } else {
+            Err(classify(&out.stderr))
+        }
     }
 
     async fn history_entries(&self) -> Result<Vec<HistoryEntry>, ProviderError> {
@@ -216,7 +247,10 @@ impl HelmProvider {
     }
 
     /// The images of a revision (`None`: the current one), from its user values.
-    async fn images(&self, revision: Option<u64>) -> Result<BTreeMap<ServiceName, ImageRef>, ProviderError> {
+    async fn images(
+        &self,
+        revision: Option<u64>,
+    ) -> Result<BTreeMap<ServiceName, ImageRef>, ProviderError> {
         let mut args = vec![
             "get".to_owned(),
             "values".to_owned(),
@@ -233,10 +267,18 @@ impl HelmProvider {
         let values: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
         let mut images = BTreeMap::new();
         for (service, path) in &self.settings.tag_paths {
-            let Some(tag) = value_at(&values, path).and_then(|v| v.as_str().map(str::to_owned).or_else(|| v.as_number().map(ToString::to_string))) else {
+            let Some(tag) = value_at(&values, path).and_then(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| v.as_number().map(ToString::to_string))
+            }) else {
                 continue;
             };
-            let repository = self.settings.repositories.get(service).map_or(service.as_str(), String::as_str);
+            let repository = self
+                .settings
+                .repositories
+                .get(service)
+                .map_or(service.as_str(), String::as_str);
             if let Ok(image) = format!("{repository}:{tag}").parse() {
                 images.insert(service.clone(), image);
             }
@@ -249,8 +291,13 @@ impl HelmProvider {
     }
 
     /// Applies the pending-release rule before an upgrade.
-    async fn recover_pending(&self, history: &[HistoryEntry]) -> Result<Option<String>, ProviderError> {
-        let Some(last) = history.last() else { return Ok(None) };
+    async fn recover_pending(
+        &self,
+        history: &[HistoryEntry],
+    ) -> Result<Option<String>, ProviderError> {
+        let Some(last) = history.last() else {
+            return Ok(None);
+        };
         if !last.status.is_pending() {
             return Ok(None);
         }
@@ -262,16 +309,44 @@ impl HelmProvider {
         }
         let timeout = self.helm_timeout();
         if last.status == ReleaseStatus::PendingInstall {
-            let args = vec!["uninstall".to_owned(), self.settings.release.clone(), "--namespace".to_owned(), self.settings.namespace.clone(), "--wait".to_owned(), "--timeout".to_owned(), format!("{}s", timeout.as_secs())];
+            let args = vec![
+                "uninstall".to_owned(),
+                self.settings.release.clone(),
+                "--namespace".to_owned(),
+                self.settings.namespace.clone(),
+                "--wait".to_owned(),
+                "--timeout".to_owned(),
+                format!("{}s", timeout.as_secs()),
+            ];
             self.helm(args).await.map_err(from_helm)?;
-            return Ok(Some(format!("uninstalled release {} left pending-install at revision {}", self.settings.release, last.revision)));
+            return Ok(Some(format!(
+                "uninstalled release {} left pending-install at revision {}",
+                self.settings.release, last.revision
+            )));
         }
         let target = history
             .iter()
             .rev()
-            .find(|e| matches!(e.status, ReleaseStatus::Deployed | ReleaseStatus::Superseded))
-            .ok_or_else(|| ProviderError::Platform(format!("release {} is pending at revision {} with no healthy revision to roll back to", self.settings.release, last.revision)))?;
-        self.helm(rollback_args(&self.settings.release, &self.settings.namespace, target.revision, timeout)).await.map_err(from_helm)?;
+            .find(|e| {
+                matches!(
+                    e.status,
+                    ReleaseStatus::Deployed | ReleaseStatus::Superseded
+                )
+            })
+            .ok_or_else(|| {
+                ProviderError::Platform(format!(
+                    "release {} is pending at revision {} with no healthy revision to roll back to",
+                    self.settings.release, last.revision
+                ))
+            })?;
+        self.helm(rollback_args(
+            &self.settings.release,
+            &self.settings.namespace,
+            target.revision,
+            timeout,
+        ))
+        .await
+        .map_err(from_helm)?;
         Ok(Some(format!(
             "recovered release {} from pending revision {} by rolling back to revision {}",
             self.settings.release, last.revision, target.revision
@@ -284,9 +359,13 @@ impl HelmProvider {
         let args = self.with_cluster(args);
         let token = stop.clone();
         // The task's own deadline is a backstop; `wait` stops it at the caller's deadline.
-        let deadline = tokio::time::Instant::now() + self.settings.timeout + Duration::from_secs(60);
+        let deadline =
+            tokio::time::Instant::now() + self.settings.timeout + Duration::from_secs(60);
         let task = tokio::spawn(async move { cli::run(&bin, &args, &env, deadline, &token).await });
-        self.running.lock().await.insert(revision.to_string(), Running_ { task, stop });
+        self.running
+            .lock()
+            .await
+            .insert(revision.to_string(), Running_ { task, stop });
     }
 }
 
@@ -294,7 +373,9 @@ fn to_status(status: &ReleaseStatus) -> RevisionStatus {
     match status {
         ReleaseStatus::Deployed => RevisionStatus::Deployed,
         ReleaseStatus::Superseded => RevisionStatus::Superseded,
-        ReleaseStatus::PendingInstall | ReleaseStatus::PendingUpgrade | ReleaseStatus::PendingRollback => RevisionStatus::Pending,
+        ReleaseStatus::PendingInstall
+        | ReleaseStatus::PendingUpgrade
+        | ReleaseStatus::PendingRollback => RevisionStatus::Pending,
         _ => RevisionStatus::Failed,
     }
 }
@@ -307,25 +388,44 @@ impl Provider for HelmProvider {
 
     async fn current(&self) -> Result<Vec<Running>, ProviderError> {
         let history = self.history_entries().await?;
-        let Some(live) = history.iter().rev().find(|e| e.status == ReleaseStatus::Deployed) else {
+        let Some(live) = history
+            .iter()
+            .rev()
+            .find(|e| e.status == ReleaseStatus::Deployed)
+        else {
             return Ok(Vec::new());
         };
         let images = self.images(Some(live.revision)).await?;
         Ok(images
             .into_iter()
-            .map(|(service, image)| Running { service, image, revision: RevisionId(live.revision.to_string()) })
+            .map(|(service, image)| Running {
+                service,
+                image,
+                revision: RevisionId(live.revision.to_string()),
+            })
             .collect())
     }
 
     async fn plan(&self, request: &DeployRequest) -> Result<Vec<PlannedChange>, ProviderError> {
-        let current: BTreeMap<ServiceName, ImageRef> = self.current().await?.into_iter().map(|r| (r.service, r.image)).collect();
+        let current: BTreeMap<ServiceName, ImageRef> = self
+            .current()
+            .await?
+            .into_iter()
+            .map(|r| (r.service, r.image))
+            .collect();
         let mut changes = Vec::new();
         for (service, image) in &request.images {
             if !self.settings.tag_paths.contains_key(service) {
-                return Err(invalid(format!("service `{service}` has no image tag path in [targets.helm] image_tag_paths")));
+                return Err(invalid(format!(
+                    "service `{service}` has no image tag path in [targets.helm] image_tag_paths"
+                )));
             }
             if current.get(service) != Some(image) {
-                changes.push(PlannedChange { service: service.clone(), from: current.get(service).cloned(), to: image.clone() });
+                changes.push(PlannedChange {
+                    service: service.clone(),
+                    from: current.get(service).cloned(),
+                    to: image.clone(),
+                });
             }
         }
         Ok(changes)
@@ -334,12 +434,15 @@ impl Provider for HelmProvider {
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
         let mut sets = Vec::new();
         for (service, image) in &request.images {
-            let path = self
-                .settings
-                .tag_paths
-                .get(service)
-                .ok_or_else(|| invalid(format!("service `{service}` has no image tag path in [targets.helm] image_tag_paths")))?;
-            let tag = image.tag().or(image.digest()).ok_or_else(|| invalid(format!("`{image}` has neither tag nor digest")))?;
+            let path = self.settings.tag_paths.get(service).ok_or_else(|| {
+                invalid(format!(
+                    "service `{service}` has no image tag path in [targets.helm] image_tag_paths"
+                ))
+            })?;
+            let tag = image
+                .tag()
+                .or(image.digest())
+                .ok_or_else(|| invalid(format!("`{image}` has neither tag nor digest")))?;
             sets.push((path.clone(), tag.to_owned()));
         }
         let history = self.history_entries().await?;
@@ -360,12 +463,24 @@ impl Provider for HelmProvider {
             rollback_on_failure: self.settings.rollback_on_failure,
         };
         self.start(upgrade_args(self.major, &upgrade), next).await;
-        Ok(Deployment { revision: RevisionId(next.to_string()), request: request.clone() })
+        Ok(Deployment {
+            revision: RevisionId(next.to_string()),
+            request: request.clone(),
+        })
     }
 
-    async fn wait(&self, deployment: &Deployment, deadline: Instant, progress: ProgressSink<'_>, cancel: &CancellationToken) -> Result<Verdict, ProviderError> {
+    async fn wait(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, ProviderError> {
         let Some(mut running) = self.running.lock().await.remove(&deployment.revision.0) else {
-            return Err(ProviderError::NotFound(format!("no helm operation in flight for revision {}", deployment.revision)));
+            return Err(ProviderError::NotFound(format!(
+                "no helm operation in flight for revision {}",
+                deployment.revision
+            )));
         };
         let tick = Duration::from_secs(10);
         let outcome = loop {
@@ -387,7 +502,9 @@ impl Provider for HelmProvider {
             }
         };
         let result = match outcome {
-            Some(joined) => joined.map_err(|e| ProviderError::Platform(format!("the helm task failed: {e}")))?,
+            Some(joined) => {
+                joined.map_err(|e| ProviderError::Platform(format!("the helm task failed: {e}")))?
+            }
             None => {
                 running.stop.cancel();
                 let stderr = match (&mut running.task).await {
@@ -395,21 +512,39 @@ impl Provider for HelmProvider {
                     _ => String::new(),
                 };
                 let diagnostics: Vec<String> = stderr.lines().map(str::to_owned).collect();
-                self.failures.lock().await.insert(deployment.revision.0.clone(), diagnostics.clone());
-                return Ok(Verdict::TimedOut { waiting_for: format!("helm on revision {}", deployment.revision), diagnostics });
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                return Ok(Verdict::TimedOut {
+                    waiting_for: format!("helm on revision {}", deployment.revision),
+                    diagnostics,
+                });
             }
         };
         match result {
             Ok(out) if out.success => Ok(Verdict::Healthy),
             Ok(out) => {
                 let diagnostics: Vec<String> = out.stderr.lines().map(str::to_owned).collect();
-                self.failures.lock().await.insert(deployment.revision.0.clone(), diagnostics.clone());
-                Ok(Verdict::Failed { reason: classify(&out.stderr).to_string(), diagnostics })
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                Ok(Verdict::Failed {
+                    reason: classify(&out.stderr).to_string(),
+                    diagnostics,
+                })
             }
             Err(err) => {
                 let diagnostics = vec![err.to_string()];
-                self.failures.lock().await.insert(deployment.revision.0.clone(), diagnostics.clone());
-                Ok(Verdict::Failed { reason: err.to_string(), diagnostics })
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                Ok(Verdict::Failed {
+                    reason: err.to_string(),
+                    diagnostics,
+                })
             }
         }
     }
@@ -431,20 +566,57 @@ impl Provider for HelmProvider {
     }
 
     async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
-        let target: u64 = to.0.parse().map_err(|_| ProviderError::NotFound(format!("revision `{to}`")))?;
+        let target: u64 =
+            to.0.parse()
+                .map_err(|_| ProviderError::NotFound(format!("revision `{to}`")))?;
         let history = self.history_entries().await?;
-        let entry = history.iter().find(|e| e.revision == target).ok_or_else(|| ProviderError::NotFound(format!("revision {target} of release {}", self.settings.release)))?;
-        if !matches!(entry.status, ReleaseStatus::Deployed | ReleaseStatus::Superseded) {
-            return Err(invalid(format!("revision {target} is {:?}; roll back to a deployed or superseded one", entry.status)));
+        let entry = history
+            .iter()
+            .find(|e| e.revision == target)
+            .ok_or_else(|| {
+                ProviderError::NotFound(format!(
+                    "revision {target} of release {}",
+                    self.settings.release
+                ))
+            })?;
+        if !matches!(
+            entry.status,
+            ReleaseStatus::Deployed | ReleaseStatus::Superseded
+        ) {
+            return Err(invalid(format!(
+                "revision {target} is {:?}; roll back to a deployed or superseded one",
+                entry.status
+            )));
         }
         let images = self.images(Some(target)).await?;
         let next = history.last().map_or(1, |e| e.revision + 1);
-        self.start(rollback_args(&self.settings.release, &self.settings.namespace, target, self.helm_timeout()), next).await;
-        Ok(Deployment { revision: RevisionId(next.to_string()), request: DeployRequest { images, description: format!("rollback to revision {target}") } })
+        self.start(
+            rollback_args(
+                &self.settings.release,
+                &self.settings.namespace,
+                target,
+                self.helm_timeout(),
+            ),
+            next,
+        )
+        .await;
+        Ok(Deployment {
+            revision: RevisionId(next.to_string()),
+            request: DeployRequest {
+                images,
+                description: format!("rollback to revision {target}"),
+            },
+        })
     }
 
     async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
-        Ok(self.failures.lock().await.get(&deployment.revision.0).cloned().unwrap_or_default())
+        Ok(self
+            .failures
+            .lock()
+            .await
+            .get(&deployment.revision.0)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

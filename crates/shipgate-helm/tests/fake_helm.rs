@@ -1,0 +1,363 @@
+//! The Helm provider against a fake `helm` that records its arguments: exact flags for helm 3
+//! and 4, the pending-release rule, failures, deadlines (SIGTERM), rollback targets, history.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use shipgate_helm::{HelmProvider, HelmSettings, Values};
+use shipgate_provider::{
+    DeployRequest, Provider, ProviderError, RevisionId, RevisionStatus, Verdict,
+};
+use tokio_util::sync::CancellationToken;
+
+struct Fake {
+    dir: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new(version: &str) -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("version"), version).unwrap();
+        std::fs::create_dir(dir.path().join("chart")).unwrap();
+        Fake { dir }
+    }
+
+    fn file(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    fn argv(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("argv.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn settings(&self) -> HelmSettings {
+        HelmSettings {
+            bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-helm.sh"),
+            release: "demo".into(),
+            namespace: "demo-ns".into(),
+            chart: self.dir.path().join("chart").display().to_string(),
+            chart_version: None,
+            values_files: Vec::new(),
+            tag_paths: BTreeMap::from([("api".parse().unwrap(), "api.image.tag".into())]),
+            repositories: BTreeMap::from([("api".parse().unwrap(), "ghcr.io/acme/api".into())]),
+            values: Values::ResetThenReuse,
+            timeout: Duration::from_secs(100),
+            rollback_on_failure: false,
+            recover_pending: true,
+            kubeconfig: Some("apiVersion: v1\nkind: Config\n".into()),
+            context: Some("prod".into()),
+            env: vec![(
+                "FAKE_HELM_DIR".into(),
+                self.dir.path().display().to_string(),
+            )],
+        }
+    }
+}
+
+fn request(tag: &str) -> DeployRequest {
+    DeployRequest {
+        images: BTreeMap::from([(
+            "api".parse().unwrap(),
+            format!("ghcr.io/acme/api:{tag}").parse().unwrap(),
+        )]),
+        description: format!("deploy {tag}"),
+    }
+}
+
+const HISTORY: &str = r#"[{"revision":1,"status":"superseded","chart":"demo-0.1.0","description":"Install complete"},
+{"revision":2,"status":"failed","chart":"demo-0.1.0","description":"Upgrade failed"},
+{"revision":3,"status":"deployed","chart":"demo-0.1.0","description":"Upgrade complete"}]"#;
+
+async fn wait(
+    provider: &HelmProvider,
+    deployment: &shipgate_provider::Deployment,
+    within: Duration,
+) -> Verdict {
+    provider
+        .wait(
+            deployment,
+            Instant::now() + within,
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn helm4_upgrade_arguments_and_a_private_kubeconfig() {
+    let fake = Fake::new("v4.1.4+g05fa379");
+    fake.file("history.json", HISTORY);
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    assert_eq!(provider.helm_version(), "v4.1.4+g05fa379");
+    let deployment = provider.deploy(&request("v2")).await.unwrap();
+    assert_eq!(deployment.revision, RevisionId("4".into()));
+    assert_eq!(
+        wait(&provider, &deployment, Duration::from_secs(30)).await,
+        Verdict::Healthy
+    );
+
+    let argv = fake.argv();
+    let upgrade = argv.iter().find(|l| l.starts_with("upgrade")).unwrap();
+    let chart = fake.dir.path().join("chart").display().to_string();
+    assert!(
+        upgrade.starts_with(&format!(
+            "upgrade --install demo {chart} --namespace demo-ns --create-namespace --wait --timeout 90s --reset-then-reuse-values --set-string api.image.tag=v2 --output json --kubeconfig "
+        )),
+        "{upgrade}"
+    );
+    assert!(upgrade.ends_with("--kube-context prod"), "{upgrade}");
+    let kubeconfig = upgrade
+        .split("--kubeconfig ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let mode = std::fs::metadata(kubeconfig).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    drop(provider);
+    assert!(
+        !std::path::Path::new(kubeconfig).exists(),
+        "the kubeconfig is removed"
+    );
+}
+
+#[tokio::test]
+async fn helm3_asks_for_atomic_and_helm4_for_rollback_on_failure() {
+    for (version, flag) in [("v3.19.0", "--atomic"), ("v4.1.4", "--rollback-on-failure")] {
+        let fake = Fake::new(version);
+        let mut settings = fake.settings();
+        settings.rollback_on_failure = true;
+        let provider = HelmProvider::new(settings).await.unwrap();
+        let deployment = provider.deploy(&request("v2")).await.unwrap();
+        assert_eq!(
+            deployment.revision,
+            RevisionId("1".into()),
+            "a first install"
+        );
+        wait(&provider, &deployment, Duration::from_secs(30)).await;
+        let argv = fake.argv();
+        let upgrade = argv.iter().find(|l| l.starts_with("upgrade")).unwrap();
+        assert!(upgrade.contains(flag), "{version}: {upgrade}");
+    }
+}
+
+#[tokio::test]
+async fn a_pending_upgrade_is_rolled_back_to_the_newest_good_revision_before_upgrading() {
+    let fake = Fake::new("v4.1.4");
+    fake.file(
+        "history.json",
+        r#"[{"revision":1,"status":"superseded"},{"revision":2,"status":"deployed"},{"revision":3,"status":"failed"},{"revision":4,"status":"pending-upgrade"}]"#,
+    );
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let deployment = provider.deploy(&request("v5")).await.unwrap();
+    assert_eq!(
+        wait(&provider, &deployment, Duration::from_secs(30)).await,
+        Verdict::Healthy
+    );
+    let argv = fake.argv();
+    let rollback = argv
+        .iter()
+        .position(|l| l.starts_with("rollback demo 2 --namespace demo-ns --wait --timeout 90s"))
+        .unwrap();
+    let upgrade = argv.iter().position(|l| l.starts_with("upgrade")).unwrap();
+    assert!(rollback < upgrade, "{argv:#?}");
+
+    let mut settings = fake.settings();
+    settings.recover_pending = false;
+    let strict = HelmProvider::new(settings).await.unwrap();
+    let err = strict.deploy(&request("v5")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("locked by pending revision 4"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_install_is_uninstalled_first() {
+    let fake = Fake::new("v3.19.0");
+    fake.file(
+        "history.json",
+        r#"[{"revision":1,"status":"pending-install"}]"#,
+    );
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let deployment = provider.deploy(&request("v1")).await.unwrap();
+    wait(&provider, &deployment, Duration::from_secs(30)).await;
+    assert!(
+        fake.argv()
+            .iter()
+            .any(|l| l.starts_with("uninstall demo --namespace demo-ns --wait")),
+        "{:#?}",
+        fake.argv()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_is_a_failed_verdict_with_helms_words() {
+    let fake = Fake::new("v4.1.4");
+    fake.file("history.json", HISTORY);
+    fake.file(
+        "upgrade.stderr",
+        "Error: UPGRADE FAILED: context deadline exceeded\n",
+    );
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let deployment = provider.deploy(&request("v2")).await.unwrap();
+    match wait(&provider, &deployment, Duration::from_secs(30)).await {
+        Verdict::Failed {
+            reason,
+            diagnostics,
+        } => {
+            assert!(
+                reason.contains("did not finish within helm's --timeout"),
+                "{reason}"
+            );
+            assert_eq!(
+                diagnostics,
+                ["Error: UPGRADE FAILED: context deadline exceeded"]
+            );
+            assert_eq!(
+                provider.diagnostics(&deployment).await.unwrap(),
+                diagnostics
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn at_the_deadline_helm_gets_sigterm_not_sigkill() {
+    let fake = Fake::new("v4.1.4");
+    fake.file("history.json", HISTORY);
+    fake.file("upgrade.sleep", "30");
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let deployment = provider.deploy(&request("v2")).await.unwrap();
+    match wait(&provider, &deployment, Duration::from_millis(500)).await {
+        Verdict::TimedOut { diagnostics, .. } => {
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|l| l.contains("Release has been cancelled.")),
+                "helm handled SIGTERM: {diagnostics:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rollback_goes_to_the_named_revision_and_refuses_a_failed_one() {
+    let fake = Fake::new("v4.1.4");
+    fake.file("history.json", HISTORY);
+    fake.file("values-1.json", r#"{"api":{"image":{"tag":"v1"}}}"#);
+    fake.file("values-3.json", r#"{"api":{"image":{"tag":"v3"}}}"#);
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+
+    let history = provider.history().await.unwrap();
+    let ids: Vec<(&str, RevisionStatus)> = history
+        .iter()
+        .map(|r| (r.id.0.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("3", RevisionStatus::Deployed),
+            ("2", RevisionStatus::Failed),
+            ("1", RevisionStatus::Superseded)
+        ]
+    );
+    assert_eq!(
+        history[0].images.values().next().unwrap().to_string(),
+        "ghcr.io/acme/api:v3"
+    );
+    let current = provider.current().await.unwrap();
+    assert_eq!(current[0].image.to_string(), "ghcr.io/acme/api:v3");
+
+    let target = shipgate_provider::previous_good(&history, &RevisionId("3".into())).unwrap();
+    assert_eq!(target.id.0, "1", "the failed revision 2 is skipped");
+    let back = provider.rollback(&target.id).await.unwrap();
+    assert_eq!(back.revision.0, "4");
+    assert_eq!(
+        back.request.images.values().next().unwrap().to_string(),
+        "ghcr.io/acme/api:v1"
+    );
+    assert_eq!(
+        wait(&provider, &back, Duration::from_secs(30)).await,
+        Verdict::Healthy
+    );
+    assert!(
+        fake.argv()
+            .iter()
+            .any(|l| l.starts_with("rollback demo 1 --namespace demo-ns --wait --timeout 90s"))
+    );
+
+    assert!(matches!(
+        provider.rollback(&RevisionId("2".into())).await,
+        Err(ProviderError::Invalid(_))
+    ));
+    assert!(matches!(
+        provider.rollback(&RevisionId("9".into())).await,
+        Err(ProviderError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_anything_runs() {
+    let fake = Fake::new("v3.12.0");
+    let err = HelmProvider::new(fake.settings()).await.unwrap_err();
+    assert!(err.to_string().contains("too old"), "{err}");
+
+    let fake = Fake::new("v4.1.4");
+    let mut settings = fake.settings();
+    settings.bin = "/nonexistent/helm".into();
+    assert!(
+        HelmProvider::new(settings)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("cannot run helm")
+    );
+
+    let mut settings = fake.settings();
+    settings.chart = fake.dir.path().join("missing-chart").display().to_string();
+    assert!(
+        HelmProvider::new(settings)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist")
+    );
+
+    let mut settings = fake.settings();
+    settings.release = "Not_Valid".into();
+    assert!(
+        HelmProvider::new(settings)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid release name")
+    );
+
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let mut unknown = request("v1");
+    unknown.images = BTreeMap::from([(
+        "worker".parse().unwrap(),
+        "ghcr.io/acme/worker:v1".parse().unwrap(),
+    )]);
+    assert!(
+        provider
+            .deploy(&unknown)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("no image tag path")
+    );
+}
