@@ -77,7 +77,7 @@ impl World {
         }
     }
 
-    fn settings(&self, bin: &PathBuf) -> HelmSettings {
+    fn settings(&self, bin: &std::path::Path) -> HelmSettings {
         let home = |name: &str| self.dir.path().join(name).display().to_string();
         let env = vec![
             ("HELM_DRIVER".to_owned(), "memory".to_owned()),
@@ -87,7 +87,7 @@ impl World {
             ("HELM_MEMORY_DRIVER_DATA".to_owned(), home("releases.yaml")),
         ];
         HelmSettings {
-            bin: bin.clone(),
+            bin: bin.to_owned(),
             release: "demo".into(),
             namespace: "default".into(),
             chart: self.dir.path().join("chart").display().to_string(),
