@@ -107,9 +107,12 @@ fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8>
             "no target is enabled: set ENABLE_*_DEPLOY, runtime_target, --target, or [targets.X] enabled = true",
         ));
     }
-    if let Some(kind) = targets.iter().find(|k| **k != TargetKind::Local) {
+    if let Some(kind) = targets
+        .iter()
+        .find(|k| !matches!(k, TargetKind::Local | TargetKind::Helm))
+    {
         return Err(usage_error(format!(
-            "target `{}` cannot be deployed by this version of shipgate yet (only `local` can); nothing was changed",
+            "target `{}` cannot be deployed by this version of shipgate yet (only `local` and `helm` can); nothing was changed",
             kind.as_str()
         )));
     }
@@ -180,6 +183,98 @@ fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8>
     })
 }
 
+/// The Helm provider for `[targets.helm]`: release and namespace default to the app name,
+/// the kubeconfig comes from `kubeconfig_env` (plain or base64), else `kubeconfig_path`, else
+/// helm's own default; the binary from `helm_bin` / HELM_BIN, else `helm` on PATH.
+async fn helm_provider(
+    config: &Config,
+    images: &[(ServiceName, ImageRef)],
+    vars: &BTreeMap<String, String>,
+) -> Result<shipgate_helm::HelmProvider, String> {
+    let helm = &config.targets.helm;
+    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
+    let chart = helm
+        .chart
+        .clone()
+        .ok_or("[targets.helm] needs `chart` (a chart directory or repo/chart)")?;
+    let kubeconfig = match vars
+        .get(&helm.kubeconfig_env)
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(raw) if raw.contains("apiVersion") || raw.contains("clusters:") => Some(raw.clone()),
+        Some(raw) => {
+            let bytes = shipgate_env::decode_base64(raw.trim()).map_err(|_| {
+                format!(
+                    "{} is neither kubeconfig YAML nor base64",
+                    helm.kubeconfig_env
+                )
+            })?;
+            Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| format!("{} decodes to non-UTF-8 bytes", helm.kubeconfig_env))?,
+            )
+        }
+        None => match &helm.kubeconfig_path {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            ),
+            None => None,
+        },
+    };
+    let tag_paths = images
+        .iter()
+        .map(|(service, _)| {
+            let path = helm
+                .image_tag_paths
+                .get(service)
+                .cloned()
+                .unwrap_or_else(|| format!("{service}.image.tag"));
+            (service.clone(), path)
+        })
+        .collect();
+    let repositories = images
+        .iter()
+        .map(|(service, image)| {
+            let full = image.to_string();
+            let repo = full
+                .rsplit_once(':')
+                .map_or(full.as_str(), |(repo, _)| repo)
+                .to_owned();
+            (service.clone(), repo)
+        })
+        .collect();
+    let settings = shipgate_helm::HelmSettings {
+        bin: helm
+            .helm_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("helm")),
+        release: helm.release.clone().unwrap_or_else(|| app.clone()),
+        namespace: helm.namespace.clone().unwrap_or(app),
+        chart,
+        chart_version: helm.chart_version.clone(),
+        values_files: helm.values_files.clone(),
+        tag_paths,
+        repositories,
+        values: match helm.values_strategy {
+            shipgate_config::ValuesStrategy::ResetThenReuse => {
+                shipgate_helm::Values::ResetThenReuse
+            }
+            shipgate_config::ValuesStrategy::Reuse => shipgate_helm::Values::Reuse,
+            shipgate_config::ValuesStrategy::Reset => shipgate_helm::Values::Reset,
+        },
+        timeout: helm.timeout.as_duration(),
+        rollback_on_failure: helm.helm_rollback_on_failure,
+        recover_pending: true,
+        kubeconfig,
+        context: helm.context.clone(),
+        env: Vec::new(),
+    };
+    shipgate_helm::HelmProvider::new(settings)
+        .await
+        .map_err(|e| format!("[targets.helm]: {e}"))
+}
+
 fn local_provider(config: &Config) -> Result<LocalProvider, u8> {
     let options = LocalOptions::beside_current_exe()
         .map_err(|e| usage_error(format!("cannot locate shipgate's own executable: {e}")))?;
@@ -198,12 +293,36 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let provider = match local_provider(config) {
-        Ok(provider) => provider,
-        Err(code) => return code,
-    };
+    let mut targets: Vec<Target> = Vec::new();
+    for kind in &resolved.targets {
+        let target = match kind {
+            TargetKind::Local => match local_provider(config) {
+                Ok(provider) => Target {
+                    name: "local".into(),
+                    provider: Box::new(provider),
+                    timeout: config.targets.local.timeout.as_duration(),
+                },
+                Err(code) => return code,
+            },
+            TargetKind::Helm => match rt.block_on(helm_provider(config, &resolved.images, vars)) {
+                Ok(provider) => Target {
+                    name: "helm".into(),
+                    provider: Box::new(provider),
+                    timeout: config.targets.helm.timeout.as_duration(),
+                },
+                Err(message) => return usage_error(message),
+            },
+            other => {
+                return usage_error(format!(
+                    "target `{}` cannot be deployed by this version of shipgate yet",
+                    other.as_str()
+                ));
+            }
+        };
+        targets.push(target);
+    }
     if args.dry_run {
-        return rt.block_on(dry_run(&resolved, &provider, args.format));
+        return rt.block_on(dry_run(&resolved, &targets, args.format));
     }
 
     // The smoke gate's spec is compiled before anything changes; its API key comes from the
@@ -252,11 +371,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .to_owned(),
         image_tag: resolved.tag.clone(),
         images: resolved.images.clone(),
-        targets: vec![Target {
-            name: "local".into(),
-            provider: Box::new(provider),
-            timeout: config.targets.local.timeout.as_duration(),
-        }],
+        targets,
         smoke,
         auto_rollback: config.rollback.auto,
         smoke_after_rollback: config.rollback.smoke,
@@ -327,29 +442,36 @@ fn api_key(
     }
 }
 
-async fn dry_run(resolved: &Resolved, provider: &LocalProvider, format: Format) -> u8 {
+async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 {
     let request = DeployRequest {
         images: resolved.images.iter().cloned().collect(),
         description: "dry run".into(),
     };
-    let changes = match provider.plan(&request).await {
-        Ok(changes) => changes,
-        Err(err) => return usage_error(format!("local: {err}")),
-    };
-    let history = provider.history().await.unwrap_or_default();
-    let current = provider.current().await.unwrap_or_default();
-    let candidate = current
-        .first()
-        .and_then(|running| previous_good(&history, &running.revision));
+    let mut plans = Vec::new();
+    for target in targets {
+        let changes = match target.provider.plan(&request).await {
+            Ok(changes) => changes,
+            Err(err) => return usage_error(format!("{}: {err}", target.name)),
+        };
+        let history = target.provider.history().await.unwrap_or_default();
+        let current = target.provider.current().await.unwrap_or_default();
+        let candidate = current
+            .first()
+            .and_then(|running| previous_good(&history, &running.revision));
+        plans.push((target.name.clone(), changes, candidate));
+    }
     match format {
         Format::Json => {
-            let json = serde_json::json!({
-                "schema_version": 1,
-                "targets": [{ "target": "local", "changes": changes, "rollback_candidate": candidate }],
-            });
+            let json: Vec<serde_json::Value> = plans
+                .iter()
+                .map(|(name, changes, candidate)| serde_json::json!({ "target": name, "changes": changes, "rollback_candidate": candidate }))
+                .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"schema_version": 1, "targets": json})
+                )
+                .unwrap_or_default()
             );
         }
         Format::Text => {
@@ -357,31 +479,31 @@ async fn dry_run(resolved: &Resolved, provider: &LocalProvider, format: Format) 
                 "deploy plan ({} to {}), nothing changed:",
                 resolved.tag, resolved.environment
             );
-            for target in &resolved.targets {
-                println!("  {}:", target.as_str());
-            }
-            if changes.is_empty() {
-                println!("    no change: every service already runs these images");
-            }
-            for change in &changes {
-                let from = change
-                    .from
-                    .as_ref()
-                    .map_or_else(|| "nothing".to_owned(), ToString::to_string);
-                println!("    {}: {from} → {}", change.service, change.to);
-            }
-            match candidate {
-                Some(revision) => println!(
-                    "    rollback candidate: revision {} ({})",
-                    revision.id,
-                    revision
-                        .images
-                        .values()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None => println!("    rollback candidate: none (no earlier healthy revision)"),
+            for (name, changes, candidate) in &plans {
+                println!("  {name}:");
+                if changes.is_empty() {
+                    println!("    no change: every service already runs these images");
+                }
+                for change in changes {
+                    let from = change
+                        .from
+                        .as_ref()
+                        .map_or_else(|| "nothing".to_owned(), ToString::to_string);
+                    println!("    {}: {from} → {}", change.service, change.to);
+                }
+                match candidate {
+                    Some(revision) => println!(
+                        "    rollback candidate: revision {} ({})",
+                        revision.id,
+                        revision
+                            .images
+                            .values()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => println!("    rollback candidate: none (no earlier healthy revision)"),
+                }
             }
         }
     }

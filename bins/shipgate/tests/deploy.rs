@@ -187,12 +187,16 @@ fn usage_errors_change_nothing_and_exit_2() {
         "{stderr}"
     );
 
-    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "helm"]);
+    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "fly"]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("target `helm` cannot be deployed by this version"),
+        stderr.contains("target `fly` cannot be deployed by this version"),
         "{stderr}"
     );
+
+    let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "helm"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("[targets.helm] needs `chart`"), "{stderr}");
 
     let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "kubernetes"]);
     assert_eq!(code, 2);
@@ -204,4 +208,65 @@ fn usage_errors_change_nothing_and_exit_2() {
         !demo.dir.path().join("state/ledger.db").exists(),
         "nothing was recorded"
     );
+}
+
+#[test]
+fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake");
+    std::fs::create_dir_all(fake.join("chart")).unwrap();
+    std::fs::write(fake.join("version"), "v4.1.4").unwrap();
+    let helm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm.sh");
+    let config = dir.path().join("shipgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "app = \"provenance\"\nenvironment = \"production\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n\
+             [services.api]\nimage = \"provenance-api\"\norder = 1\n[services.worker]\nimage = \"provenance-worker\"\norder = 2\n\
+             [targets.helm]\nenabled = true\nchart = \"{}\"\nhelm_bin = \"{}\"\nimage_tag_paths = {{ api = \"api.image.tag\", worker = \"worker.image.tag\" }}\n\
+             [ledger]\nurl = \"sqlite://{}\"\n",
+            fake.join("chart").display(),
+            helm.display(),
+            dir.path().join("ledger.db").display()
+        ),
+    )
+    .unwrap();
+    let kubeconfig = base64::engine::general_purpose::STANDARD
+        .encode("apiVersion: v1\nkind: Config\ncurrent-context: prod\n");
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_clear()
+        .env("FAKE_HELM_DIR", &fake)
+        .env("KUBE_CONFIG_DATA", kubeconfig)
+        .args(["deploy", "--image-tag", "3f2c1a9", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("deploy succeeded: 3f2c1a9 is live on helm"),
+        "{stdout}"
+    );
+    let argv = std::fs::read_to_string(fake.join("argv.log")).unwrap();
+    let upgrade = argv.lines().find(|l| l.starts_with("upgrade")).unwrap();
+    assert!(
+        upgrade.contains("upgrade --install provenance"),
+        "{upgrade}"
+    );
+    assert!(upgrade.contains("--namespace provenance"), "{upgrade}");
+    assert!(
+        upgrade
+            .contains("--set-string api.image.tag=3f2c1a9 --set-string worker.image.tag=3f2c1a9"),
+        "{upgrade}"
+    );
+    assert!(upgrade.contains("--kubeconfig "), "{upgrade}");
 }
