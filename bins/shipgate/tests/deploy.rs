@@ -233,8 +233,15 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
         ),
     )
     .unwrap();
+    // The Kubernetes API the rollout check reads: empty, so the rollout is done.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = runtime.block_on(shipgate_testkit::fakes::FakeKube::new("token").start());
     let kubeconfig = base64::engine::general_purpose::STANDARD
-        .encode("apiVersion: v1\nkind: Config\ncurrent-context: prod\n");
+        .encode(shipgate_testkit::fakes::FakeKube::kubeconfig(api, "token"));
     let output = Command::cargo_bin("shipgate")
         .unwrap()
         .current_dir(dir.path())

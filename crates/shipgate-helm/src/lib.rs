@@ -12,6 +12,7 @@
 //! `recover_pending = false` it refuses instead, naming the revision.
 
 mod cli;
+mod rollout;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
@@ -30,6 +31,7 @@ pub use cli::{
     HelmError, HistoryEntry, MIN_VERSION, ReleaseStatus, Upgrade, Values, classify, parse_history,
     parse_version, rollback_args, upgrade_args,
 };
+pub use rollout::{Rollout, deployment_rollout, pod_problems, statefulset_rollout};
 
 /// How many revisions `history` reads.
 const HISTORY_MAX: u32 = 20;
@@ -84,6 +86,8 @@ pub struct HelmProvider {
     kubeconfig: Option<tempfile::NamedTempFile>,
     running: Mutex<HashMap<String, Running_>>,
     failures: Mutex<HashMap<String, Vec<String>>>,
+    /// The same cluster through the Kubernetes API, to verify rollouts and explain failures.
+    kube: Option<kube::Client>,
 }
 
 impl std::fmt::Debug for HelmProvider {
@@ -186,6 +190,10 @@ impl HelmProvider {
             }
             None => None,
         };
+        let kube = match &settings.kubeconfig {
+            Some(yaml) => Some(kube_client(yaml, settings.context.as_deref()).await?),
+            None => None,
+        };
         Ok(HelmProvider {
             settings,
             major,
@@ -193,6 +201,7 @@ impl HelmProvider {
             kubeconfig,
             running: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            kube,
         })
     }
 
@@ -353,6 +362,82 @@ impl HelmProvider {
         )))
     }
 
+    /// Pod-level reasons for a stuck release, when the Kubernetes API answers.
+    async fn explain(&self) -> Vec<String> {
+        let Some(client) = &self.kube else {
+            return Vec::new();
+        };
+        match rollout::check(client, &self.settings.namespace, &self.settings.release).await {
+            Ok((_, diagnostics)) => diagnostics,
+            Err(err) => vec![format!("could not read the workloads: {err}")],
+        }
+    }
+
+    /// After helm's `--wait`, checks every Deployment and StatefulSet of the release with
+    /// kubectl's rollout logic until done, failed, or the deadline.
+    async fn verify_rollout(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, ProviderError> {
+        let Some(client) = &self.kube else {
+            return Ok(Verdict::Healthy);
+        };
+        let last = std::sync::Mutex::new(Vec::new());
+        let outcome = shipgate_provider::wait_until(
+            deadline,
+            Duration::from_millis(500),
+            Duration::from_secs(5),
+            progress,
+            cancel,
+            || async {
+                match rollout::check(client, &self.settings.namespace, &self.settings.release).await
+                {
+                    Ok((rollout::Rollout::Done, _)) => shipgate_provider::Poll::Ready(Ok(())),
+                    Ok((rollout::Rollout::Failed(reason), diagnostics)) => {
+                        shipgate_provider::Poll::Ready(Err((reason, diagnostics)))
+                    }
+                    Ok((rollout::Rollout::Waiting(what), diagnostics)) => {
+                        *last
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = diagnostics;
+                        shipgate_provider::Poll::Waiting(what)
+                    }
+                    Err(err) => shipgate_provider::Poll::Ready(Err((
+                        format!("cannot verify the rollout through the Kubernetes API: {err}"),
+                        Vec::new(),
+                    ))),
+                }
+            },
+        )
+        .await;
+        let verdict = match outcome {
+            Ok(Some(Ok(()))) => Verdict::Healthy,
+            Ok(Some(Err((reason, diagnostics)))) => Verdict::Failed {
+                reason,
+                diagnostics,
+            },
+            Ok(None) => Verdict::Cancelled,
+            Err(waiting_for) => Verdict::TimedOut {
+                waiting_for,
+                diagnostics: last
+                    .into_inner()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            },
+        };
+        if let Verdict::Failed { diagnostics, .. } | Verdict::TimedOut { diagnostics, .. } =
+            &verdict
+        {
+            self.failures
+                .lock()
+                .await
+                .insert(deployment.revision.0.clone(), diagnostics.clone());
+        }
+        Ok(verdict)
+    }
+
     async fn start(&self, args: Vec<String>, revision: u64) {
         let stop = CancellationToken::new();
         let (bin, env) = (self.settings.bin.clone(), self.settings.env.clone());
@@ -367,6 +452,24 @@ impl HelmProvider {
             .await
             .insert(revision.to_string(), Running_ { task, stop });
     }
+}
+
+/// A Kubernetes client for the kubeconfig helm gets. Parse errors would quote the file: only
+/// their kind is reported.
+async fn kube_client(yaml: &str, context: Option<&str>) -> Result<kube::Client, ProviderError> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml)
+        .map_err(|_| invalid("the kubeconfig is not valid YAML"))?;
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| invalid(format!("the kubeconfig cannot be used: {e}")))?;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(30));
+    kube::Client::try_from(config)
+        .map_err(|e| invalid(format!("cannot build the Kubernetes client: {e}")))
 }
 
 fn to_status(status: &ReleaseStatus) -> RevisionStatus {
@@ -523,9 +626,13 @@ impl Provider for HelmProvider {
             }
         };
         match result {
-            Ok(out) if out.success => Ok(Verdict::Healthy),
+            Ok(out) if out.success => {
+                self.verify_rollout(deployment, deadline, progress, cancel)
+                    .await
+            }
             Ok(out) => {
-                let diagnostics: Vec<String> = out.stderr.lines().map(str::to_owned).collect();
+                let mut diagnostics: Vec<String> = out.stderr.lines().map(str::to_owned).collect();
+                diagnostics.extend(self.explain().await);
                 self.failures
                     .lock()
                     .await

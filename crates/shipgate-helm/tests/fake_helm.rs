@@ -12,18 +12,25 @@ use shipgate_helm::{HelmProvider, HelmSettings, Values};
 use shipgate_provider::{
     DeployRequest, Provider, ProviderError, RevisionId, RevisionStatus, Verdict,
 };
+use shipgate_testkit::fakes::FakeKube;
 use tokio_util::sync::CancellationToken;
 
 struct Fake {
     dir: tempfile::TempDir,
+    kubeconfig: String,
 }
 
 impl Fake {
-    fn new(version: &str) -> Fake {
+    /// A fake helm reporting `version`, and an empty Kubernetes API for the rollout check.
+    async fn new(version: &str) -> Fake {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("version"), version).unwrap();
         std::fs::create_dir(dir.path().join("chart")).unwrap();
-        Fake { dir }
+        let api = FakeKube::new("token").start().await;
+        Fake {
+            dir,
+            kubeconfig: FakeKube::kubeconfig(api, "token"),
+        }
     }
 
     fn file(&self, name: &str, text: &str) {
@@ -52,8 +59,8 @@ impl Fake {
             timeout: Duration::from_secs(100),
             rollback_on_failure: false,
             recover_pending: true,
-            kubeconfig: Some("apiVersion: v1\nkind: Config\n".into()),
-            context: Some("prod".into()),
+            kubeconfig: Some(self.kubeconfig.clone()),
+            context: Some("fake".into()),
             env: vec![(
                 "FAKE_HELM_DIR".into(),
                 self.dir.path().display().to_string(),
@@ -94,7 +101,7 @@ async fn wait(
 
 #[tokio::test]
 async fn helm4_upgrade_arguments_and_a_private_kubeconfig() {
-    let fake = Fake::new("v4.1.4+g05fa379");
+    let fake = Fake::new("v4.1.4+g05fa379").await;
     fake.file("history.json", HISTORY);
     let provider = HelmProvider::new(fake.settings()).await.unwrap();
     assert_eq!(provider.helm_version(), "v4.1.4+g05fa379");
@@ -114,7 +121,7 @@ async fn helm4_upgrade_arguments_and_a_private_kubeconfig() {
         )),
         "{upgrade}"
     );
-    assert!(upgrade.ends_with("--kube-context prod"), "{upgrade}");
+    assert!(upgrade.ends_with("--kube-context fake"), "{upgrade}");
     let kubeconfig = upgrade
         .split("--kubeconfig ")
         .nth(1)
@@ -134,7 +141,7 @@ async fn helm4_upgrade_arguments_and_a_private_kubeconfig() {
 #[tokio::test]
 async fn helm3_asks_for_atomic_and_helm4_for_rollback_on_failure() {
     for (version, flag) in [("v3.19.0", "--atomic"), ("v4.1.4", "--rollback-on-failure")] {
-        let fake = Fake::new(version);
+        let fake = Fake::new(version).await;
         let mut settings = fake.settings();
         settings.rollback_on_failure = true;
         let provider = HelmProvider::new(settings).await.unwrap();
@@ -153,7 +160,7 @@ async fn helm3_asks_for_atomic_and_helm4_for_rollback_on_failure() {
 
 #[tokio::test]
 async fn a_pending_upgrade_is_rolled_back_to_the_newest_good_revision_before_upgrading() {
-    let fake = Fake::new("v4.1.4");
+    let fake = Fake::new("v4.1.4").await;
     fake.file(
         "history.json",
         r#"[{"revision":1,"status":"superseded"},{"revision":2,"status":"deployed"},{"revision":3,"status":"failed"},{"revision":4,"status":"pending-upgrade"}]"#,
@@ -184,7 +191,7 @@ async fn a_pending_upgrade_is_rolled_back_to_the_newest_good_revision_before_upg
 
 #[tokio::test]
 async fn a_pending_install_is_uninstalled_first() {
-    let fake = Fake::new("v3.19.0");
+    let fake = Fake::new("v3.19.0").await;
     fake.file(
         "history.json",
         r#"[{"revision":1,"status":"pending-install"}]"#,
@@ -203,7 +210,7 @@ async fn a_pending_install_is_uninstalled_first() {
 
 #[tokio::test]
 async fn a_failed_upgrade_is_a_failed_verdict_with_helms_words() {
-    let fake = Fake::new("v4.1.4");
+    let fake = Fake::new("v4.1.4").await;
     fake.file("history.json", HISTORY);
     fake.file(
         "upgrade.stderr",
@@ -235,7 +242,7 @@ async fn a_failed_upgrade_is_a_failed_verdict_with_helms_words() {
 
 #[tokio::test]
 async fn at_the_deadline_helm_gets_sigterm_not_sigkill() {
-    let fake = Fake::new("v4.1.4");
+    let fake = Fake::new("v4.1.4").await;
     fake.file("history.json", HISTORY);
     fake.file("upgrade.sleep", "30");
     let provider = HelmProvider::new(fake.settings()).await.unwrap();
@@ -255,7 +262,7 @@ async fn at_the_deadline_helm_gets_sigterm_not_sigkill() {
 
 #[tokio::test]
 async fn rollback_goes_to_the_named_revision_and_refuses_a_failed_one() {
-    let fake = Fake::new("v4.1.4");
+    let fake = Fake::new("v4.1.4").await;
     fake.file("history.json", HISTORY);
     fake.file("values-1.json", r#"{"api":{"image":{"tag":"v1"}}}"#);
     fake.file("values-3.json", r#"{"api":{"image":{"tag":"v3"}}}"#);
@@ -311,11 +318,11 @@ async fn rollback_goes_to_the_named_revision_and_refuses_a_failed_one() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_anything_runs() {
-    let fake = Fake::new("v3.12.0");
+    let fake = Fake::new("v3.12.0").await;
     let err = HelmProvider::new(fake.settings()).await.unwrap_err();
     assert!(err.to_string().contains("too old"), "{err}");
 
-    let fake = Fake::new("v4.1.4");
+    let fake = Fake::new("v4.1.4").await;
     let mut settings = fake.settings();
     settings.bin = "/nonexistent/helm".into();
     assert!(
@@ -334,6 +341,16 @@ async fn bad_settings_are_refused_before_anything_runs() {
             .unwrap_err()
             .to_string()
             .contains("does not exist")
+    );
+
+    let mut settings = fake.settings();
+    settings.context = Some("missing".into());
+    assert!(
+        HelmProvider::new(settings)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("kubeconfig cannot be used")
     );
 
     let mut settings = fake.settings();

@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::routing::get;
 use shipgate_helm::{HelmProvider, HelmSettings, Values};
 use shipgate_provider::{DeployRequest, Provider, RevisionId, RevisionStatus, Verdict};
+use shipgate_testkit::fakes::FakeKube;
 use tokio_util::sync::CancellationToken;
 
 /// The helm binaries `scripts/test` installs.
@@ -28,24 +27,10 @@ fn helms() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The four discovery requests helm makes before rendering.
-async fn discovery() -> SocketAddr {
-    let json = |v: serde_json::Value| move || async move { axum::Json(v) };
-    let app = Router::new()
-        .route("/version", get(json(serde_json::json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"}))))
-        .route("/api", get(json(serde_json::json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}))))
-        .route("/apis", get(json(serde_json::json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}))))
-        .route(
-            "/api/v1",
-            get(json(serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
-            ]}))),
-        );
-    shipgate_testkit::serve(app).await
-}
-
 struct World {
     dir: tempfile::TempDir,
+    /// The Kubernetes API: discovery for helm, workloads and pods for the rollout check.
+    kube: FakeKube,
     api: SocketAddr,
 }
 
@@ -71,10 +56,9 @@ impl World {
         .unwrap();
         // Helm 3's memory driver insists on a data file, even an empty one.
         std::fs::write(dir.path().join("releases.yaml"), seed.unwrap_or("[]\n")).unwrap();
-        World {
-            dir,
-            api: discovery().await,
-        }
+        let kube = FakeKube::new("stub-token");
+        let api = kube.clone().start().await;
+        World { dir, kube, api }
     }
 
     fn settings(&self, bin: &std::path::Path) -> HelmSettings {
@@ -99,11 +83,8 @@ impl World {
             timeout: Duration::from_secs(60),
             rollback_on_failure: false,
             recover_pending: true,
-            kubeconfig: Some(format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster:\n    server: http://{}\ncontexts:\n- name: stub\n  context:\n    cluster: stub\n    user: stub\n    namespace: default\ncurrent-context: stub\nusers:\n- name: stub\n  user:\n    token: stub-token\n",
-                self.api
-            )),
-            context: Some("stub".into()),
+            kubeconfig: Some(FakeKube::kubeconfig(self.api, "stub-token")),
+            context: Some("fake".into()),
             env,
         }
     }
@@ -224,6 +205,62 @@ async fn real_helm_reports_a_pending_release_as_locked() {
                     reason.contains("locked by another operation"),
                     "{}: {reason}",
                     provider.helm_version()
+                );
+            }
+            other => panic!("{}: {other:?}", provider.helm_version()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_that_exceeds_its_progress_deadline_fails_with_pod_reasons() {
+    for bin in helms() {
+        let world = World::new(None).await;
+        let deployment = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "demo-api", "namespace": "default", "generation": 2, "labels": {"app.kubernetes.io/instance": "demo"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "demo-api"}}, "template": {}},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
+        });
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "demo-api-7d9f", "namespace": "default", "labels": {"app": "demo-api"}},
+            "status": {"containerStatuses": [{"name": "api", "image": "ghcr.io/acme/api:bad", "imageID": "", "ready": false, "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed container"}}}]}
+        });
+        {
+            let mut objects = world.kube.objects.lock().unwrap();
+            objects.insert(("default".into(), "deployments".into()), vec![deployment]);
+            objects.insert(("default".into(), "pods".into()), vec![pod]);
+            world.kube.logs.lock().unwrap().insert(
+                ("default".into(), "demo-api-7d9f".into()),
+                "panic: DATABASE_URL is not set\n".into(),
+            );
+        }
+        let provider = HelmProvider::new(world.settings(&bin)).await.unwrap();
+        let deployment = provider.deploy(&request("bad")).await.unwrap();
+        match wait(&provider, &deployment).await {
+            Verdict::Failed {
+                reason,
+                diagnostics,
+            } => {
+                assert_eq!(
+                    reason,
+                    "deployment demo-api exceeded its progress deadline",
+                    "{}",
+                    provider.helm_version()
+                );
+                assert!(
+                    diagnostics
+                        .iter()
+                        .any(|l| l.contains("container api CrashLoopBackOff")),
+                    "{diagnostics:?}"
+                );
+                assert!(
+                    diagnostics
+                        .iter()
+                        .any(|l| l.contains("panic: DATABASE_URL is not set")),
+                    "{diagnostics:?}"
                 );
             }
             other => panic!("{}: {other:?}", provider.helm_version()),

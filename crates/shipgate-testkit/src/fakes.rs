@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 
 use crate::serve;
 
+/// (namespace, kind) -> listed objects.
+pub type Objects = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
+
 /// (mount, path) -> versions, oldest first.
 type Versions = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
 
@@ -141,6 +144,11 @@ pub struct FakeKube {
     pub token: String,
     /// (namespace, name) -> Secret object.
     pub secrets: Arc<Mutex<HashMap<(String, String), Value>>>,
+    /// (namespace, kind) -> objects listed by `GET …/{kind}` (`deployments`, `statefulsets`,
+    /// `pods`); label selectors are not applied.
+    pub objects: Objects,
+    /// (namespace, pod) -> its log.
+    pub logs: Arc<Mutex<HashMap<(String, String), String>>>,
 }
 
 impl FakeKube {
@@ -149,6 +157,8 @@ impl FakeKube {
         FakeKube {
             token: token.to_owned(),
             secrets: Arc::default(),
+            objects: Arc::default(),
+            logs: Arc::default(),
         }
     }
 
@@ -191,6 +201,15 @@ impl FakeKube {
         serve(
             Router::new()
                 .route("/api/v1/namespaces/{ns}/secrets/{name}", get(kube_read))
+                .route("/apis/apps/v1/namespaces/{ns}/{kind}", get(kube_list))
+                .route("/api/v1/namespaces/{ns}/{kind}", get(kube_list))
+                .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(kube_log))
+                .route("/version", get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"})) }))
+                .route("/api", get(|| async { axum::Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})) }))
+                .route("/apis", get(|| async { axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})) }))
+                .route("/api/v1", get(|| async { axum::Json(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+                    {"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}
+                ]})) }))
                 .with_state(self),
         )
         .await
@@ -210,6 +229,50 @@ fn status(code: u16, reason: &str, message: String) -> Response {
         "message": message, "reason": reason, "code": code
     });
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+fn authorised(kube: &FakeKube, headers: &HeaderMap) -> bool {
+    let expected = format!("Bearer {}", kube.token);
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
+async fn kube_list(
+    State(kube): State<FakeKube>,
+    Path((ns, kind)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(403, "Forbidden", format!("{kind} is forbidden"));
+    }
+    let items = kube
+        .objects
+        .lock()
+        .unwrap()
+        .get(&(ns, kind.clone()))
+        .cloned()
+        .unwrap_or_default();
+    let list_kind = match kind.as_str() {
+        "deployments" => "DeploymentList",
+        "statefulsets" => "StatefulSetList",
+        "pods" => "PodList",
+        _ => "List",
+    };
+    let api_version = if kind == "pods" { "v1" } else { "apps/v1" };
+    axum::Json(json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items})).into_response()
+}
+
+async fn kube_log(
+    State(kube): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(403, "Forbidden", "pods/log is forbidden".into());
+    }
+    match kube.logs.lock().unwrap().get(&(ns, name.clone())) {
+        Some(log) => log.clone().into_response(),
+        None => status(404, "NotFound", format!("pods \"{name}\" not found")),
+    }
 }
 
 async fn kube_read(
