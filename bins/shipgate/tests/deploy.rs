@@ -216,9 +216,14 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake");
     std::fs::create_dir_all(fake.join("chart")).unwrap();
+    std::fs::write(
+        fake.join("chart/values.yaml"),
+        "api:\n  image:\n    tag: \"0\"\nworker:\n  image:\n    tag: \"0\"\n",
+    )
+    .unwrap();
     std::fs::write(fake.join("version"), "v4.1.4").unwrap();
     let helm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm.sh");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
     let config = dir.path().join("shipgate.toml");
     std::fs::write(
         &config,

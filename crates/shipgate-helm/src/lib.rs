@@ -157,6 +157,7 @@ impl HelmProvider {
                 )));
             }
         }
+        check_tag_paths(&settings)?;
         let cancel = CancellationToken::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let args = vec![
@@ -192,7 +193,11 @@ impl HelmProvider {
         };
         let kube = match &settings.kubeconfig {
             Some(yaml) => Some(kube_client(yaml, settings.context.as_deref()).await?),
-            None => None,
+            // helm's own default: $KUBECONFIG, ~/.kube/config, or the pod's service account.
+            None => match kube::Config::infer().await {
+                Ok(config) => kube::Client::try_from(config).ok(),
+                Err(_) => None,
+            },
         };
         Ok(HelmProvider {
             settings,
@@ -452,6 +457,33 @@ impl HelmProvider {
             .await
             .insert(revision.to_string(), Running_ { task, stop });
     }
+}
+
+/// For a chart directory: every image tag path must exist in the chart's `values.yaml`
+/// (merged with the `-f` files), so that a typo does not deploy an unchanged image.
+fn check_tag_paths(settings: &HelmSettings) -> Result<(), ProviderError> {
+    let chart = Path::new(&settings.chart);
+    if !chart.is_dir() {
+        return Ok(()); // a repository chart: its values are not local
+    }
+    let mut documents = vec![chart.join("values.yaml")];
+    documents.extend(settings.values_files.iter().cloned());
+    let mut values: Vec<serde_json::Value> = Vec::new();
+    for file in documents.iter().filter(|f| f.is_file()) {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
+        let parsed: serde_json::Value = serde_saphyr::from_str(&text)
+            .map_err(|_| invalid(format!("{} is not valid YAML", file.display())))?;
+        values.push(parsed);
+    }
+    for (service, path) in &settings.tag_paths {
+        if !values.iter().any(|v| value_at(v, path).is_some()) {
+            return Err(invalid(format!(
+                "service `{service}`: value path `{path}` is not in the chart's values.yaml or the values files; fix [targets.helm] image_tag_paths"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A Kubernetes client for the kubeconfig helm gets. Parse errors would quote the file: only

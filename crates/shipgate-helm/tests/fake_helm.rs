@@ -26,6 +26,11 @@ impl Fake {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("version"), version).unwrap();
         std::fs::create_dir(dir.path().join("chart")).unwrap();
+        std::fs::write(
+            dir.path().join("chart/values.yaml"),
+            "api:\n  image:\n    tag: \"0\"\n",
+        )
+        .unwrap();
         let api = FakeKube::new("token").start().await;
         Fake {
             dir,
@@ -47,7 +52,7 @@ impl Fake {
 
     fn settings(&self) -> HelmSettings {
         HelmSettings {
-            bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-helm.sh"),
+            bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-helm"),
             release: "demo".into(),
             namespace: "demo-ns".into(),
             chart: self.dir.path().join("chart").display().to_string(),
@@ -344,6 +349,16 @@ async fn bad_settings_are_refused_before_anything_runs() {
     );
 
     let mut settings = fake.settings();
+    settings
+        .tag_paths
+        .insert("api".parse().unwrap(), "api.imag.tag".into());
+    let err = HelmProvider::new(settings).await.unwrap_err().to_string();
+    assert!(
+        err.contains("value path `api.imag.tag` is not in the chart's values.yaml"),
+        "{err}"
+    );
+
+    let mut settings = fake.settings();
     settings.context = Some("missing".into());
     assert!(
         HelmProvider::new(settings)
@@ -376,5 +391,27 @@ async fn bad_settings_are_refused_before_anything_runs() {
             .unwrap_err()
             .to_string()
             .contains("no image tag path")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helm_provider_passes_the_conformance_suite_on_a_stateful_fake() {
+    let fake = Fake::new("v4.1.4").await;
+    fake.file("stateful", "");
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    let scenario = shipgate_provider::conformance::Scenario {
+        service: "api".parse().unwrap(),
+        good: "ghcr.io/acme/api:v1".parse().unwrap(),
+        upgrade: "ghcr.io/acme/api:v2".parse().unwrap(),
+        unhealthy: "ghcr.io/acme/api:v3-unhealthy".parse().unwrap(),
+        timeout: Duration::from_secs(30),
+    };
+    shipgate_provider::conformance::run(&provider, &scenario).await;
+    assert!(
+        fake.argv()
+            .iter()
+            .any(|l| l.starts_with("rollback demo 1 ")),
+        "{:#?}",
+        fake.argv()
     );
 }

@@ -267,3 +267,27 @@ async fn a_rollout_that_exceeds_its_progress_deadline_fails_with_pod_reasons() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_cluster_fails_the_deploy_with_helms_words() {
+    for bin in helms() {
+        let world = World::new(None).await;
+        let mut settings = world.settings(&bin);
+        settings.kubeconfig = Some(FakeKube::kubeconfig(
+            shipgate_testkit::closed_port(),
+            "stub-token",
+        ));
+        let provider = HelmProvider::new(settings).await.unwrap();
+        let deployment = provider.deploy(&request("v1")).await.unwrap();
+        match wait(&provider, &deployment).await {
+            Verdict::Failed { reason, .. } => {
+                assert!(
+                    reason.contains("unreachable"),
+                    "{}: {reason}",
+                    provider.helm_version()
+                );
+            }
+            other => panic!("{}: {other:?}", provider.helm_version()),
+        }
+    }
+}
