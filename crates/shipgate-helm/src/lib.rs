@@ -10,6 +10,30 @@
 //! manual run). shipgate then recovers: `pending-upgrade`/`pending-rollback` → `helm rollback`
 //! to the newest `deployed`/`superseded` revision; `pending-install` → `helm uninstall`. With
 //! `recover_pending = false` it refuses instead, naming the revision.
+//!
+//! ```no_run
+//! # async fn demo(settings: shipgate_helm::HelmSettings) -> Result<(), shipgate_provider::ProviderError> {
+//! use std::collections::BTreeMap;
+//! use std::time::{Duration, Instant};
+//! use shipgate_provider::{DeployRequest, Provider, Verdict, previous_good};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let helm = shipgate_helm::HelmProvider::new(settings).await?; // checks helm, chart, kubeconfig
+//! let request = DeployRequest {
+//!     images: BTreeMap::from([("api".parse().unwrap(), "ghcr.io/acme/api:3f2c1a9".parse().unwrap())]),
+//!     description: "deploy 3f2c1a9".into(),
+//! };
+//! let cancel = CancellationToken::new();
+//! let deployment = helm.deploy(&request).await?;
+//! let verdict = helm.wait(&deployment, Instant::now() + Duration::from_secs(600), &|_| {}, &cancel).await?;
+//! if verdict != Verdict::Healthy {
+//!     if let Some(good) = previous_good(&helm.history().await?, &deployment.revision) {
+//!         let back = helm.rollback(&good.id).await?;
+//!         helm.wait(&back, Instant::now() + Duration::from_secs(600), &|_| {}, &cancel).await?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod cli;
 mod rollout;
