@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod check_env;
+mod ci_gate;
 mod deploy;
 mod secrets;
 mod smoke;
@@ -61,6 +62,11 @@ pub enum Command {
     /// The local provider's processes.
     #[command(subcommand)]
     Local(deploy::LocalCommand),
+    /// Refuse to deploy a commit unless its required GitHub checks passed.
+    ///
+    /// Exit codes: 0 passed, 1 failed or timed out, 2 usage, 130 interrupted.
+    #[command(name = "ci-gate")]
+    CiGate(ci_gate::Args),
 }
 
 /// Output format shared by the commands.
@@ -98,6 +104,7 @@ pub fn main_impl() -> ExitCode {
         Command::Ledger(command) => deploy::ledger(command, &vars),
         Command::Lock(command) => deploy::lock(command, &vars),
         Command::Local(command) => deploy::local(command, &vars),
+        Command::CiGate(args) => ci_gate::run(args, &vars),
     };
     ExitCode::from(code)
 }

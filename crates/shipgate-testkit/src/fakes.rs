@@ -295,3 +295,190 @@ async fn kube_read(
         None => status(404, "NotFound", format!("secrets \"{name}\" not found")),
     }
 }
+
+/// GitHub's check-runs and combined-status endpoints for one commit, serving GitHub's own
+/// example bodies (`crates/shipgate-github/tests/fixtures`) adapted per scenario: check runs
+/// two per page with a `Link` header, checks that complete after some polls, a token, and an
+/// optional rate limit on the first request.
+#[derive(Clone)]
+pub struct FakeGithub {
+    /// The accepted token.
+    pub token: String,
+    /// `OWNER/NAME` it knows.
+    pub repository: String,
+    /// (name, conclusion once complete, polls before it completes).
+    pub checks: Arc<Mutex<Vec<(String, String, u32)>>>,
+    /// (context, state) of legacy statuses.
+    pub statuses: Arc<Mutex<Vec<(String, String)>>>,
+    /// Answer the first request with a primary rate limit that resets in one second.
+    pub rate_limit_first: Arc<std::sync::atomic::AtomicBool>,
+    polls: Arc<AtomicU32>,
+}
+
+impl FakeGithub {
+    /// A fake for `repository` accepting `token`, with no checks.
+    pub fn new(repository: &str, token: &str) -> FakeGithub {
+        FakeGithub {
+            token: token.to_owned(),
+            repository: repository.to_owned(),
+            checks: Arc::default(),
+            statuses: Arc::default(),
+            rate_limit_first: Arc::default(),
+            polls: Arc::default(),
+        }
+    }
+
+    /// Adds a check run that completes with `conclusion` after `after_polls` polls.
+    pub fn check(&self, name: &str, conclusion: &str, after_polls: u32) -> &Self {
+        self.checks
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), conclusion.to_owned(), after_polls));
+        self
+    }
+
+    /// Serves it; returns its base URL.
+    pub async fn start(self) -> String {
+        let addr = serve(
+            Router::new()
+                .route(
+                    "/repos/{owner}/{repo}/commits/{sha}/check-runs",
+                    get(github_check_runs),
+                )
+                .route(
+                    "/repos/{owner}/{repo}/commits/{sha}/status",
+                    get(github_status),
+                )
+                .with_state(self),
+        )
+        .await;
+        format!("http://{addr}")
+    }
+}
+
+fn github_examples() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shipgate-github/tests/fixtures/github-examples.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn github_guard(gh: &FakeGithub, owner: &str, repo: &str, headers: &HeaderMap) -> Option<Response> {
+    if gh.rate_limit_first.swap(false, Ordering::SeqCst) {
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                [("x-ratelimit-remaining", "0".to_owned()), ("x-ratelimit-reset", reset.to_string())],
+                axum::Json(json!({"message": "API rate limit exceeded", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})),
+            )
+                .into_response(),
+        );
+    }
+    let expected = format!("Bearer {}", gh.token);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return Some((StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}))).into_response());
+    }
+    if format!("{owner}/{repo}") != gh.repository {
+        return Some((StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}))).into_response());
+    }
+    None
+}
+
+async fn github_check_runs(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let poll = if page == 1 {
+        gh.polls.fetch_add(1, Ordering::SeqCst)
+    } else {
+        gh.polls.load(Ordering::SeqCst).saturating_sub(1)
+    };
+    let template = github_examples()["check-run-paginated"]["value"]["check_runs"][0].clone();
+    let checks = gh.checks.lock().unwrap().clone();
+    let runs: Vec<Value> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, (name, conclusion, after))| {
+            let mut run = template.clone();
+            run["id"] = json!(i + 1);
+            run["name"] = json!(name);
+            run["head_sha"] = json!(sha);
+            run["html_url"] = json!(format!("https://github.com/{owner}/{repo}/runs/{}", i + 1));
+            if poll >= *after {
+                run["status"] = json!("completed");
+                run["conclusion"] = json!(conclusion);
+            } else {
+                run["status"] = json!("in_progress");
+                run["conclusion"] = Value::Null;
+                run["completed_at"] = Value::Null;
+            }
+            run
+        })
+        .collect();
+    let per_page = 2;
+    let chunk: Vec<Value> = runs
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    let body = json!({"total_count": runs.len(), "check_runs": chunk});
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let mut response = axum::Json(body).into_response();
+    if page * per_page < runs.len() {
+        let link = format!(
+            "<http://{host}/repos/{owner}/{repo}/commits/{sha}/check-runs?filter=latest&per_page=100&page={}>; rel=\"next\"",
+            page + 1
+        );
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}
+
+async fn github_status(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let mut body = github_examples()["combined-commit-status"]["value"].clone();
+    let template = body["statuses"][0].clone();
+    let statuses: Vec<Value> = gh
+        .statuses
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(context, state)| {
+            let mut status = template.clone();
+            status["context"] = json!(context);
+            status["state"] = json!(state);
+            status
+        })
+        .collect();
+    let overall = if statuses.is_empty() {
+        "pending"
+    } else {
+        "success"
+    };
+    body["state"] = json!(overall);
+    body["sha"] = json!(sha);
+    body["total_count"] = json!(statuses.len());
+    body["statuses"] = Value::Array(statuses);
+    axum::Json(body).into_response()
+}

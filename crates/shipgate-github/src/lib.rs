@@ -1,0 +1,11 @@
+//! GitHub for shipgate: a small typed REST client ([`GithubClient`]: pagination by `Link`,
+//! GitHub's rate-limit rules, typed errors that never show the token) and the CI gate
+//! ([`run_gate`]) that replaces seed 004's `check-ci-status` job.
+
+mod client;
+mod gate;
+
+pub use client::{GithubClient, GithubError, next_link, rate_limit_wait};
+pub use gate::{
+    CheckFailure, CheckRun, CommitStatus, GateOutcome, GateSpec, GateState, evaluate, run_gate,
+};
