@@ -282,3 +282,73 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
     );
     assert!(upgrade.contains("--kubeconfig "), "{upgrade}");
 }
+
+#[test]
+fn a_deploy_killed_with_sigkill_is_recovered_by_the_next_one() {
+    let demo = Demo::new();
+    let (code, ..) = demo.run(&["deploy", "--image-tag", "v1"]);
+    assert_eq!(code, 0);
+
+    // kill -9 in the middle of waiting for a release that never becomes healthy.
+    let mut victim = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipgate"))
+        .current_dir(demo.dir.path())
+        .env_clear()
+        .args([
+            "deploy",
+            "--image-tag",
+            "v2-unhealthy",
+            "--quiet",
+            "--config",
+        ])
+        .arg(&demo.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = demo.dir.path().join("state/local/state.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains("v2-unhealthy")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deploy never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let (_, stdout, _) = demo.run(&["lock", "status"]);
+    assert!(
+        stdout.contains("locked by run"),
+        "the dead run still holds the lock: {stdout}"
+    );
+
+    let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", "v3"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("recovered the lock of run") && stderr.contains("is gone"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("died without finishing; recorded as aborted"),
+        "{stderr}"
+    );
+
+    let (_, stdout, _) = demo.run(&["ledger", "list", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let outcomes: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["succeeded", "aborted", "succeeded"]);
+    let (_, stdout, _) = demo.run(&["local", "status"]);
+    assert!(stdout.starts_with("api: demo/api:v3"), "{stdout}");
+    assert!(
+        stdout.contains("failed      demo/api:v2-unhealthy"),
+        "the interrupted release was stopped: {stdout}"
+    );
+}

@@ -360,6 +360,7 @@ impl LocalProvider {
     }
 
     async fn launch(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
+        self.abandon_pending().await?;
         let mut state = self.load()?;
         let number = self.start_revision(&mut state, request)?;
         let mut started = BTreeMap::new();
@@ -427,6 +428,31 @@ impl LocalProvider {
             revision: RevisionId(number.to_string()),
             request: request.clone(),
         })
+    }
+
+    /// A revision still `pending` when a new deploy starts was left by a shipgate process that
+    /// died mid-wait (the deploy lock guarantees no other is running): its processes are
+    /// stopped and it is marked failed, so nothing it started lingers.
+    async fn abandon_pending(&self) -> Result<(), ProviderError> {
+        let mut state = self.load()?;
+        let mut orphans = Vec::new();
+        for revision in state
+            .revisions
+            .iter_mut()
+            .filter(|r| r.status == RevisionStatus::Pending)
+        {
+            revision.status = RevisionStatus::Failed;
+            orphans.extend(revision.processes.values().map(|p| p.pid));
+        }
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        self.save(&state)?;
+        for pid in orphans {
+            tracing::warn!(pid, "stopping a process left by an interrupted deploy");
+            self.stop(pid).await;
+        }
+        Ok(())
     }
 
     fn number(id: &RevisionId) -> Result<u64, ProviderError> {
