@@ -124,6 +124,9 @@ fn now_ms() -> i64 {
 }
 
 struct Recorder<'a> {
+    /// When the failure that may lead to a rollback was known (the failing smoke report or
+    /// verdict): the start of the "time to first rollback action" measure.
+    failed_at: Option<Instant>,
     ledger: &'a Ledger,
     run_id: String,
     summary: Summary,
@@ -273,6 +276,7 @@ pub async fn run(
         })
         .await?;
     let mut recorder = Recorder {
+        failed_at: None,
         ledger,
         run_id: plan.run_id.clone(),
         summary: std::mem::take(&mut summary),
@@ -471,7 +475,9 @@ async fn deploy_and_gate(
         spec.len(),
         spec.base_url()
     ));
-    let report = match runner.run(spec, cancel).await {
+    let report = runner.run(spec, cancel).await;
+    rec.failed_at = Some(Instant::now());
+    let report = match report {
         Ok(report) => report,
         Err(err) => {
             rec.step("smoke", smoke_started, "failed", err.to_string())
@@ -566,7 +572,7 @@ async fn rollback(
     cancel: &CancellationToken,
     mut reasons: Vec<String>,
 ) -> (Outcome, String) {
-    let decided = Instant::now();
+    let decided = rec.failed_at.unwrap_or_else(Instant::now);
     let mut rollback = RollbackSummary::declined(Vec::new());
     rollback.performed = true;
     for (index, deployment) in live {
@@ -621,8 +627,7 @@ async fn rollback(
             deployment.revision
         ));
         if rollback.first_action_ms.is_none() {
-            rollback.first_action_ms =
-                Some(i64::try_from(decided.elapsed().as_millis()).unwrap_or(i64::MAX));
+            rollback.first_action_ms = Some((decided.elapsed().as_secs_f64() * 1e6).round() / 1e3);
         }
         (rec.events)(&format!(
             "{}: rolling back to revision {}",

@@ -152,9 +152,9 @@ pub struct RollbackSummary {
     pub performed: bool,
     /// Why, step by step: the failure, the switch, the candidate and why it was chosen.
     pub reasons: Vec<String>,
-    /// Milliseconds from the decision to the first rollback action.
+    /// Milliseconds from the failing smoke result (or verdict) to the first rollback action.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_action_ms: Option<i64>,
+    pub first_action_ms: Option<f64>,
     /// Each target's rollback.
     pub targets: Vec<TargetSummary>,
     /// The smoke report of the rolled-back release.
