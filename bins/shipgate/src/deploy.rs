@@ -355,6 +355,46 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         None
     };
 
+    let migration = match &config.migrate {
+        Some(migrate) => {
+            let resolver = match crate::secrets::resolver(config, None, vars) {
+                Ok(resolver) => resolver,
+                Err(code) => return code,
+            };
+            let mut env = Vec::new();
+            for name in &migrate.secrets {
+                match rt.block_on(resolver.resolve(name)) {
+                    Resolution::Found { secret, .. } => env.push((name.clone(), secret)),
+                    Resolution::Missing { searched } => {
+                        return usage_error(format!(
+                            "the migration needs secret {name}, which no source has (searched: {})",
+                            searched.join(", ")
+                        ));
+                    }
+                    Resolution::SourceFailed { source, reason } => {
+                        return usage_error(format!(
+                            "the migration's secret {name} could not be read from {source}: {reason}"
+                        ));
+                    }
+                }
+            }
+            let (image, tag) = resolved
+                .images
+                .first()
+                .map(|(_, image)| (image.to_string(), resolved.tag.clone()))
+                .unwrap_or_default();
+            Some(shipgate_pipeline::Migration {
+                argv: migrate
+                    .command
+                    .iter()
+                    .map(|a| a.replace("{image}", &image).replace("{tag}", &tag))
+                    .collect(),
+                env,
+                timeout: migrate.timeout.as_duration(),
+            })
+        }
+        None => None,
+    };
     let quiet = args.quiet;
     let events = move |line: &str| {
         if !quiet {
@@ -373,6 +413,8 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         images: resolved.images.clone(),
         targets,
         smoke,
+        migration,
+        redactor: log_redactor().clone(),
         auto_rollback: config.rollback.auto,
         smoke_after_rollback: config.rollback.smoke,
         owner: ["GITHUB_ACTOR", "USER"]

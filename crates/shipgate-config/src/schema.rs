@@ -36,6 +36,8 @@ pub struct Config {
     /// The post-deploy smoke gate.
     #[serde(default)]
     pub smoke: SmokeConfig,
+    /// A migration run once before the rollout (seed 002's `migrate-prod`).
+    pub migrate: Option<MigrateConfig>,
     /// Automatic rollback.
     #[serde(default)]
     pub rollback: RollbackConfig,
@@ -780,6 +782,26 @@ pub enum Backoff {
     Constant,
     /// Doubling intervals with jitter.
     Exponential,
+}
+
+/// `[migrate]`: a command run once, after the deploy lock is taken and before any target
+/// changes; its failure stops the deploy with nothing live changed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateConfig {
+    /// Program and arguments; `{image}` and `{tag}` are substituted (the first service's
+    /// image).
+    pub command: Vec<String>,
+    /// How long it may run. Default 10m.
+    #[serde(default = "default_migrate_timeout")]
+    pub timeout: HumanDuration,
+    /// Names of secrets (resolved from `[secrets]`) passed to it as environment variables.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+fn default_migrate_timeout() -> HumanDuration {
+    HumanDuration::from_secs(600)
 }
 
 /// `[rollback]`. Seed name: `ENABLE_AUTO_ROLLBACK`.

@@ -175,6 +175,15 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
     }
 
     validate_smoke(&mut p, "smoke.", &config.smoke);
+    if let Some(migrate) = &config.migrate
+        && migrate.command.is_empty()
+    {
+        p.add(
+            "migrate.command",
+            "the migration command is empty",
+            "name the program and its arguments, e.g. `[\"./bin/migrate\", \"up\"]`",
+        );
+    }
 
     let mut names = BTreeSet::new();
     for (i, target) in config.monitor.targets.iter().enumerate() {

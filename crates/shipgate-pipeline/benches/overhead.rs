@@ -103,6 +103,8 @@ fn main() {
                 timeout: Duration::from_secs(10),
             }],
             smoke: Some(spec.clone()),
+            migration: None,
+            redactor: Redactor::default(),
             auto_rollback: true,
             smoke_after_rollback: true,
             owner: "bench".into(),

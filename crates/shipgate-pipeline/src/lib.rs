@@ -39,6 +39,16 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// A migration run once before any target changes.
+pub struct Migration {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Extra environment (secrets the migration needs).
+    pub env: Vec<(String, shipgate_core::Secret)>,
+    /// How long it may run.
+    pub timeout: Duration,
+}
+
 /// Everything a run needs, resolved by the caller.
 pub struct Plan {
     /// Unique run id.
@@ -55,6 +65,10 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The smoke gate, when enabled.
     pub smoke: Option<Spec>,
+    /// A migration to run after the lock and before the rollout.
+    pub migration: Option<Migration>,
+    /// Masks secret values in step details before they reach the ledger or the summary.
+    pub redactor: shipgate_core::Redactor,
     /// Roll back automatically when the gate fails.
     pub auto_rollback: bool,
     /// Smoke-test the rolled-back release.
@@ -124,6 +138,7 @@ fn now_ms() -> i64 {
 }
 
 struct Recorder<'a> {
+    redactor: shipgate_core::Redactor,
     /// When the failure that may lead to a rollback was known (the failing smoke report or
     /// verdict): the start of the "time to first rollback action" measure.
     failed_at: Option<Instant>,
@@ -135,6 +150,7 @@ struct Recorder<'a> {
 
 impl Recorder<'_> {
     async fn step(&mut self, name: &str, started: i64, outcome: &str, detail: String) {
+        let detail = self.redactor.redact(&detail).into_owned();
         let finished = now_ms();
         let step = StepRecord {
             seq: i64::try_from(self.summary.steps.len()).unwrap_or(i64::MAX),
@@ -276,6 +292,7 @@ pub async fn run(
         })
         .await?;
     let mut recorder = Recorder {
+        redactor: plan.redactor.clone(),
         failed_at: None,
         ledger,
         run_id: plan.run_id.clone(),
@@ -344,6 +361,28 @@ async fn deploy_and_gate(
         images: plan.images.iter().cloned().collect(),
         description: format!("deploy {} (run {})", plan.image_tag, plan.run_id),
     };
+    if let Some(migration) = &plan.migration {
+        let started = now_ms();
+        (rec.events)(&format!("migrate: running {}", migration.argv.join(" ")));
+        match migrate(migration, cancel).await {
+            Ok(tail) => rec.step("migrate", started, "ok", tail).await,
+            Err((cancelled, why)) => {
+                rec.step("migrate", started, "failed", why.clone()).await;
+                let message = format!(
+                    "the migration failed ({}); nothing was deployed",
+                    rec.redactor.redact(&why)
+                );
+                return (
+                    if cancelled {
+                        Outcome::Aborted
+                    } else {
+                        Outcome::Failed
+                    },
+                    message,
+                );
+            }
+        }
+    }
     let mut live: Vec<(usize, Deployment)> = Vec::new();
     for (index, target) in plan.targets.iter().enumerate() {
         let step_started = now_ms();
@@ -746,6 +785,60 @@ async fn rollback(
             plan.image_tag
         ),
     )
+}
+
+/// Runs the migration: its last output lines on success; on failure (exit status, timeout,
+/// cancellation) whether it was cancelled and why, with the last lines.
+async fn migrate(
+    migration: &Migration,
+    cancel: &CancellationToken,
+) -> Result<String, (bool, String)> {
+    let Some((program, args)) = migration.argv.split_first() else {
+        return Err((false, "empty command".to_owned()));
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(migration.env.iter().map(|(k, v)| (k, v.expose())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .map_err(|e| (false, format!("cannot start `{program}`: {e}")))?;
+    let pid = child.id();
+    let output = child.wait_with_output();
+    tokio::pin!(output);
+    let tail = |out: &std::process::Output| {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    };
+    let stop = |why: &str| {
+        if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        why.to_owned()
+    };
+    let (cancelled, why) = tokio::select! {
+        out = &mut output => {
+            let out = out.map_err(|e| (false, e.to_string()))?;
+            return if out.status.success() { Ok(tail(&out)) } else { Err((false, format!("{}: {}", out.status, tail(&out)))) };
+        }
+        () = tokio::time::sleep(migration.timeout) => (false, stop(&format!("still running after {} s; stopped", migration.timeout.as_secs()))),
+        () = cancel.cancelled() => (true, stop("interrupted; stopped")),
+    };
+    // Give it a moment to stop after SIGTERM; kill_on_drop sends SIGKILL after that.
+    let _ = tokio::time::timeout(Duration::from_secs(10), &mut output).await;
+    Err((cancelled, why))
 }
 
 /// `2/2 checks passed`, or `1/2 checks passed; orders: status 500 (expected 200)`.

@@ -107,6 +107,8 @@ impl World {
                 timeout: Duration::from_secs(5),
             }],
             smoke: Some(spec),
+            migration: None,
+            redactor: Redactor::default(),
             auto_rollback,
             smoke_after_rollback: true,
             owner: "tests".into(),
@@ -318,5 +320,88 @@ async fn an_interrupted_run_is_aborted_and_releases_the_lock() {
             .as_deref(),
         Some("aborted")
     );
+    world.provider().shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_migration_stops_the_deploy_before_anything_changes_and_output_is_redacted() {
+    let world = World::new().await;
+    let good = world.deploy("v1", true).await;
+    assert_eq!(good.outcome, Outcome::Succeeded);
+
+    let secret = Canary::new("db-password");
+    let redactor = Redactor::default();
+    redactor.add(&Secret::new(secret.value()));
+    let run = |script: &str, tag: &str| {
+        let mut plan = world.plan(tag, true);
+        plan.redactor = redactor.clone();
+        plan.migration = Some(shipgate_pipeline::Migration {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![("DB_PASSWORD".into(), Secret::new(secret.value()))],
+            timeout: Duration::from_secs(10),
+        });
+        plan
+    };
+    let quiet = |_: &str| {};
+    let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+
+    let failing = run(
+        "echo \"connecting with $DB_PASSWORD\"; echo 'relation exists' >&2; exit 3",
+        "v2",
+    );
+    let summary = shipgate_pipeline::run(
+        &failing,
+        &world.ledger,
+        &mut runner,
+        &quiet,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (summary.outcome, summary.exit_code),
+        (Outcome::Failed, 1),
+        "{}",
+        summary.message
+    );
+    assert!(
+        summary.message.contains("the migration failed")
+            && summary.message.contains("nothing was deployed"),
+        "{}",
+        summary.message
+    );
+    assert_eq!(
+        summary
+            .steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["lock", "migrate"]
+    );
+    assert!(
+        summary.steps[1]
+            .detail
+            .contains("connecting with [redacted]"),
+        "{}",
+        summary.steps[1].detail
+    );
+    assert_eq!(world.live_version().await, "v1", "nothing changed");
+    let (_, steps, _) = world.ledger.run(&summary.run_id).await.unwrap().unwrap();
+    secret.assert_absent("the ledger's steps", &format!("{steps:?}"));
+    secret.assert_absent("the summary", &serde_json::to_string(&summary).unwrap());
+
+    let passing = run("test -n \"$DB_PASSWORD\" && echo migrated", "v3");
+    let summary = shipgate_pipeline::run(
+        &passing,
+        &world.ledger,
+        &mut runner,
+        &quiet,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(summary.steps[1].detail, "migrated");
+    assert_eq!(world.live_version().await, "v3");
     world.provider().shutdown().await.unwrap();
 }
