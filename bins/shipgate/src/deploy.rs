@@ -395,6 +395,55 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         }
         None => None,
     };
+    let ci_gate = if config.ci_gate.enabled {
+        let Some(repository) = config.github.repository.clone() else {
+            return usage_error(
+                "the CI gate ([ci_gate] enabled) needs the repository: set [github] repository or GITHUB_REPOSITORY",
+            );
+        };
+        let full = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());
+        let Some(sha) = vars
+            .get("GITHUB_SHA")
+            .filter(|s| full(s))
+            .cloned()
+            .or_else(|| full(&resolved.tag).then(|| resolved.tag.clone()))
+        else {
+            return usage_error(
+                "the CI gate needs the full 40-character commit SHA: set GITHUB_SHA, or deploy a full SHA as the image tag",
+            );
+        };
+        let resolver = match crate::secrets::resolver(config, None, vars) {
+            Ok(resolver) => resolver,
+            Err(code) => return code,
+        };
+        let token = match rt.block_on(resolver.resolve("GITHUB_TOKEN")) {
+            Resolution::Found { secret, .. } => Some(secret),
+            Resolution::Missing { .. } => None,
+            Resolution::SourceFailed { source, reason } => {
+                return usage_error(format!(
+                    "GITHUB_TOKEN could not be read from secret source {source}: {reason}"
+                ));
+            }
+        };
+        let client = match shipgate_github::GithubClient::new(&config.github.api_url, token) {
+            Ok(client) => client,
+            Err(err) => return usage_error(err),
+        };
+        Some(shipgate_pipeline::CiGate {
+            client,
+            repository,
+            sha,
+            spec: shipgate_github::GateSpec {
+                required: config.ci_gate.required_checks.clone(),
+                allow_neutral: config.ci_gate.allow_neutral,
+                allow_skipped: config.ci_gate.allow_skipped,
+                timeout: config.ci_gate.timeout.as_duration(),
+                interval: config.ci_gate.interval.as_duration(),
+            },
+        })
+    } else {
+        None
+    };
     let quiet = args.quiet;
     let events = move |line: &str| {
         if !quiet {
@@ -413,6 +462,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         images: resolved.images.clone(),
         targets,
         smoke,
+        ci_gate,
         migration,
         redactor: log_redactor().clone(),
         auto_rollback: config.rollback.auto,

@@ -39,6 +39,18 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// The CI gate run first: the commit's required checks must have passed.
+pub struct CiGate {
+    /// The GitHub client (token, API URL).
+    pub client: shipgate_github::GithubClient,
+    /// `OWNER/NAME`.
+    pub repository: String,
+    /// The full commit SHA.
+    pub sha: String,
+    /// Required checks, timeout, interval.
+    pub spec: shipgate_github::GateSpec,
+}
+
 /// A migration run once before any target changes.
 pub struct Migration {
     /// Program and arguments.
@@ -65,6 +77,8 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The smoke gate, when enabled.
     pub smoke: Option<Spec>,
+    /// The CI gate, run first (after the lock).
+    pub ci_gate: Option<CiGate>,
     /// A migration to run after the lock and before the rollout.
     pub migration: Option<Migration>,
     /// Masks secret values in step details before they reach the ledger or the summary.
@@ -361,6 +375,64 @@ async fn deploy_and_gate(
         images: plan.images.iter().cloned().collect(),
         description: format!("deploy {} (run {})", plan.image_tag, plan.run_id),
     };
+    if let Some(gate) = &plan.ci_gate {
+        let started = now_ms();
+        let events = rec.events;
+        let progress = |line: &str| events(&format!("ci-gate: {line}"));
+        let outcome = shipgate_github::run_gate(
+            &gate.client,
+            &gate.repository,
+            &gate.sha,
+            &gate.spec,
+            &progress,
+            cancel,
+        )
+        .await;
+        let short = &gate.sha[..gate.sha.len().min(12)];
+        let failure = match outcome {
+            Ok(shipgate_github::GateOutcome::Passed(names)) => {
+                rec.step(
+                    "ci-gate",
+                    started,
+                    "ok",
+                    format!("{} required check(s) passed for {short}", names.len()),
+                )
+                .await;
+                None
+            }
+            Ok(shipgate_github::GateOutcome::Failed(failures)) => Some(format!(
+                "CI failed for {short}: {}",
+                failures
+                    .iter()
+                    .map(|f| format!("{} ({})", f.name, f.reason))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Ok(shipgate_github::GateOutcome::TimedOut { waiting, no_checks }) => {
+                Some(if no_checks {
+                    format!("no CI checks were reported for {short} before the deadline")
+                } else {
+                    format!(
+                        "CI still running for {short} at the deadline: {}",
+                        waiting.join("; ")
+                    )
+                })
+            }
+            Ok(shipgate_github::GateOutcome::Cancelled) => {
+                rec.step("ci-gate", started, "failed", "interrupted".to_owned())
+                    .await;
+                return (
+                    Outcome::Aborted,
+                    "interrupted during the CI gate; nothing was deployed".to_owned(),
+                );
+            }
+            Err(err) => Some(format!("the CI gate could not read GitHub: {err}")),
+        };
+        if let Some(why) = failure {
+            rec.step("ci-gate", started, "failed", why.clone()).await;
+            return (Outcome::Failed, format!("{why}; nothing was deployed"));
+        }
+    }
     if let Some(migration) = &plan.migration {
         let started = now_ms();
         (rec.events)(&format!("migrate: running {}", migration.argv.join(" ")));

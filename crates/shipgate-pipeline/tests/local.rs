@@ -107,6 +107,7 @@ impl World {
                 timeout: Duration::from_secs(5),
             }],
             smoke: Some(spec),
+            ci_gate: None,
             migration: None,
             redactor: Redactor::default(),
             auto_rollback,
@@ -403,5 +404,66 @@ async fn a_failing_migration_stops_the_deploy_before_anything_changes_and_output
     assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
     assert_eq!(summary.steps[1].detail, "migrated");
     assert_eq!(world.live_version().await, "v3");
+    world.provider().shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_gate_runs_first_and_a_red_commit_deploys_nothing() {
+    use shipgate_provider::Provider;
+    use shipgate_testkit::fakes::FakeGithub;
+    let world = World::new().await;
+    let sha = "ce587453ced02b1526dfb4cb910479d431683101";
+    let gh = FakeGithub::new("acme/demo", "token");
+    gh.check("build", "success", 0).check("test", "failure", 0);
+    let url = gh.start().await;
+    let gate = |required: &[&str]| shipgate_pipeline::CiGate {
+        client: shipgate_github::GithubClient::new(&url, Some(Secret::new("token"))).unwrap(),
+        repository: "acme/demo".into(),
+        sha: sha.into(),
+        spec: shipgate_github::GateSpec {
+            required: required.iter().map(|s| (*s).to_owned()).collect(),
+            allow_neutral: false,
+            allow_skipped: false,
+            timeout: Duration::from_secs(5),
+            interval: Duration::from_millis(20),
+        },
+    };
+    let quiet = |_: &str| {};
+    let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+
+    let mut red = world.plan("v1", true);
+    red.ci_gate = Some(gate(&["build", "test"]));
+    let summary = shipgate_pipeline::run(
+        &red,
+        &world.ledger,
+        &mut runner,
+        &quiet,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.outcome, summary.exit_code), (Outcome::Failed, 1));
+    assert_eq!(
+        summary.message,
+        "CI failed for ce587453ced0: test (failure); nothing was deployed"
+    );
+    assert!(
+        world.provider().current().await.unwrap().is_empty(),
+        "nothing was deployed"
+    );
+
+    let mut green = world.plan("v1", true);
+    green.ci_gate = Some(gate(&["build"]));
+    let summary = shipgate_pipeline::run(
+        &green,
+        &world.ledger,
+        &mut runner,
+        &quiet,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(summary.steps[1].name, "ci-gate");
     world.provider().shutdown().await.unwrap();
 }
