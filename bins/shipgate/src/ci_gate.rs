@@ -190,6 +190,14 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         }
         Err(err) => return usage_error(err),
     };
+    if code != exit_code::OK && args.format == Format::Text {
+        crate::annotate(
+            vars,
+            "error",
+            &format!("shipgate ci-gate {verdict}"),
+            &detail.join("; "),
+        );
+    }
     match args.format {
         Format::Json => println!(
             "{}",

@@ -515,6 +515,16 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             log_redactor().redact(&render(&summary, &args.summary))
         ),
     }
+    let level = match summary.outcome {
+        shipgate_pipeline::Outcome::Succeeded => None,
+        shipgate_pipeline::Outcome::RolledBack => Some("warning"),
+        _ => Some("error"),
+    };
+    // Annotations go to stdout with the text report (JSON output stays parseable).
+    if let (Some(level), Format::Text) = (level, args.format) {
+        let title = format!("shipgate deploy {}", summary.outcome.as_str());
+        crate::annotate(vars, level, &title, &summary.message);
+    }
     summary.exit_code
 }
 

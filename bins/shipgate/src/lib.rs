@@ -156,6 +156,26 @@ fn init_logging(vars: &BTreeMap<String, String>) {
         .try_init();
 }
 
+/// In GitHub Actions (`GITHUB_ACTIONS=true`), prints a workflow annotation (`::error` or
+/// `::warning`) so that the outcome shows on the run's page; the message is redacted and
+/// escaped as the workflow-command syntax requires.
+fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: &str) {
+    if vars.get("GITHUB_ACTIONS").map(String::as_str) != Some("true") {
+        return;
+    }
+    let escape = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let message = log_redactor().redact(message).into_owned();
+    println!(
+        "::{level} title={}::{}",
+        escape(title).replace(':', "%3A").replace(',', "%2C"),
+        escape(&message)
+    );
+}
+
 /// The async runtime of a command.
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_multi_thread()

@@ -113,3 +113,26 @@ fn bad_input_is_a_usage_error() {
     assert_eq!(code, 2);
     assert!(stderr.contains("(404)"), "{stderr}");
 }
+
+#[test]
+fn in_github_actions_a_failure_is_annotated() {
+    let fixture = github(&[("lint", "failure", 0)]);
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .env_clear()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_TOKEN", fixture.token.value())
+        .env("GITHUB_API_URL", &fixture.url)
+        .env("GITHUB_REPOSITORY", "acme/backend")
+        .env("GITHUB_SHA", SHA)
+        .args(["ci-gate", "--require", "lint", "-q"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout.starts_with("::error title=shipgate ci-gate failed::lint: failure (https://github.com/acme/backend/runs/1)\n"),
+        "{stdout}"
+    );
+    fixture.token.assert_absent("stdout", &stdout);
+}
