@@ -15,14 +15,14 @@
 //! images as a new revision, the same way.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // `config` is `[targets.local]` as shipgate_config::load returns it.
+//! # async fn demo(config: shipgate_config::LocalTarget) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::collections::BTreeMap;
 //! use std::time::{Duration, Instant};
 //! use shipgate_local::{LocalOptions, LocalProvider};
 //! use shipgate_provider::{DeployRequest, Provider, Verdict, previous_good};
 //! use tokio_util::sync::CancellationToken;
 //!
-//! let config: shipgate_config::LocalTarget = todo_config();
 //! let provider = LocalProvider::new(&config, LocalOptions::beside_current_exe()?)?;
 //! let request = DeployRequest {
 //!     images: BTreeMap::from([("api".parse()?, "demo/api:v2".parse()?)]),
@@ -40,7 +40,6 @@
 //!     }
 //! }
 //! # Ok(()) }
-//! # fn todo_config() -> shipgate_config::LocalTarget { unimplemented!() }
 //! ```
 
 mod process;
