@@ -201,19 +201,11 @@ async fn helm_provider(
         .get(&helm.kubeconfig_env)
         .filter(|v| !v.trim().is_empty())
     {
-        Some(raw) if raw.contains("apiVersion") || raw.contains("clusters:") => Some(raw.clone()),
-        Some(raw) => {
-            let bytes = shipgate_env::decode_base64(raw.trim()).map_err(|_| {
-                format!(
-                    "{} is neither kubeconfig YAML nor base64",
-                    helm.kubeconfig_env
-                )
-            })?;
-            Some(
-                String::from_utf8(bytes)
-                    .map_err(|_| format!("{} decodes to non-UTF-8 bytes", helm.kubeconfig_env))?,
-            )
-        }
+        Some(raw) => Some(
+            shipgate_env::kubeconfig_text(raw)
+                .map_err(|e| format!("{} {e}", helm.kubeconfig_env))?
+                .0,
+        ),
         None => match &helm.kubeconfig_path {
             Some(path) => Some(
                 std::fs::read_to_string(path)

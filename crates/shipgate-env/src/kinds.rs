@@ -208,19 +208,25 @@ fn looks_like_yaml(value: &str) -> bool {
         || value.contains('\n') && value.contains(": ")
 }
 
+/// The YAML of a kubeconfig given as plain YAML or base64 of it (seed 000's
+/// `KUBE_CONFIG_DATA`), with the encoding found (`plain YAML` or `base64`). The error
+/// completes a sentence about the value (`KUBE_CONFIG_DATA is neither …`) and never quotes it.
+pub fn kubeconfig_text(value: &str) -> Result<(String, &'static str), String> {
+    if looks_like_yaml(value) {
+        return Ok((value.to_owned(), "plain YAML"));
+    }
+    let bytes = decode_base64(value)
+        .map_err(|e| format!("is neither kubeconfig YAML nor base64 of it: it {e}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "is base64 of binary data, not of a kubeconfig".to_owned())?;
+    Ok((text, "base64"))
+}
+
 /// Checks a kubeconfig given as plain YAML or base64 of it: it parses, names at least one
 /// cluster with a server URL, its contexts point at defined clusters and users, and the
 /// current (or requested) context exists.
 pub fn check_kubeconfig(value: &str, context: Option<&str>) -> Result<(), String> {
-    let (text, encoding) = if looks_like_yaml(value) {
-        (value.to_owned(), "plain YAML")
-    } else {
-        let bytes = decode_base64(value)
-            .map_err(|e| format!("is neither kubeconfig YAML nor base64 of it: it {e}"))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| "is base64 of binary data, not of a kubeconfig".to_owned())?;
-        (text, "base64")
-    };
+    let (text, encoding) = kubeconfig_text(value)?;
     let config: Kubeconfig = serde_saphyr::from_str(&text).map_err(|e| {
         // The parser's own message quotes the document; report only the position.
         match e.location() {

@@ -28,7 +28,9 @@ use shipgate_config::{Config, VarKind, VarRule, is_variable_name};
 use shipgate_core::{Classification, Environment, EnvironmentKind};
 
 pub use dotenv::{DotenvError, DotenvFile, looks_like_real_secret};
-pub use kinds::{KindOptions, check as check_value, check_kubeconfig, decode_base64, parse_bool};
+pub use kinds::{
+    KindOptions, check as check_value, check_kubeconfig, decode_base64, kubeconfig_text, parse_bool,
+};
 
 /// Seed 002's default required set for production-like environments.
 pub const DEFAULT_REQUIRED: &[&str] = &[

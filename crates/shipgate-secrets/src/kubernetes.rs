@@ -80,13 +80,8 @@ mod imp {
             secret: &str,
             raw: &str,
         ) -> Result<Self, String> {
-            let text = match shipgate_env::decode_base64(raw.trim()) {
-                Ok(bytes) if !raw.trim_start().starts_with("apiVersion") => {
-                    String::from_utf8(bytes)
-                        .map_err(|_| "the kubeconfig is base64 but not UTF-8 text".to_owned())?
-                }
-                _ => raw.to_owned(),
-            };
+            let (text, _) =
+                shipgate_env::kubeconfig_text(raw).map_err(|e| format!("the kubeconfig {e}"))?;
             // Parse errors quote the input; report only that it failed.
             let kubeconfig = Kubeconfig::from_yaml(&text)
                 .map_err(|_| "the kubeconfig is not valid YAML".to_owned())?;
