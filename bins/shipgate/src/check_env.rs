@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use shipgate_config::{LoadOptions, Origin};
+use shipgate_config::Origin;
 use shipgate_core::exit_code;
 use shipgate_env::{CheckInput, DotenvFile, Report, SecretValues, Severity, VarStatus};
 use shipgate_secrets::Resolution;
 
-use crate::{Format, config_path, usage_error};
+use crate::{Format, load_config, usage_error};
 
 /// Arguments of `check-env`.
 #[derive(Debug, clap::Args)]
@@ -44,20 +44,9 @@ pub struct Args {
 
 /// Runs the command and returns its exit code.
 pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let file = config_path(args.config, vars);
-    let overrides: Vec<(&str, &str, &str)> = args
-        .environment
-        .as_deref()
-        .map(|env| ("environment", env, "--environment"))
-        .into_iter()
-        .collect();
-    let loaded = match shipgate_config::load(&LoadOptions {
-        file: file.as_deref(),
-        vars,
-        overrides: &overrides,
-    }) {
+    let (loaded, file) = match load_config(args.config, args.environment.as_deref(), vars) {
         Ok(loaded) => loaded,
-        Err(err) => return usage_error(err),
+        Err(code) => return code,
     };
 
     let env_file = match args.env_file.as_deref().map(DotenvFile::read).transpose() {

@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use shipgate_config::LoadOptions;
 use shipgate_core::{HumanDuration, exit_code};
 use shipgate_github::{GateOutcome, GateSpec, GithubClient, GithubError, run_gate};
 use shipgate_secrets::Resolution;
 
-use crate::{Format, config_path, log_redactor, runtime, shutdown_signal, usage_error};
+use crate::{Format, load_config, log_redactor, runtime, shutdown_signal, usage_error};
 
 /// Arguments of `ci-gate`.
 #[derive(Debug, clap::Args)]
@@ -61,14 +60,9 @@ pub struct Args {
 
 /// Runs `ci-gate`.
 pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let file = config_path(args.config.clone(), vars);
-    let loaded = match shipgate_config::load(&LoadOptions {
-        file: file.as_deref(),
-        vars,
-        overrides: &[],
-    }) {
+    let (loaded, file) = match load_config(args.config.clone(), None, vars) {
         Ok(loaded) => loaded,
-        Err(err) => return usage_error(err),
+        Err(code) => return code,
     };
     let config = loaded.config;
     let Some(repo) = args.repo.clone().or(config.github.repository.clone()) else {

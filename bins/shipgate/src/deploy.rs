@@ -735,18 +735,7 @@ fn load(
     environment: Option<&str>,
     vars: &BTreeMap<String, String>,
 ) -> Result<Config, u8> {
-    let file = config_path(config, vars);
-    let overrides: Vec<(&str, &str, &str)> = environment
-        .map(|e| ("environment", e, "--environment"))
-        .into_iter()
-        .collect();
-    shipgate_config::load(&LoadOptions {
-        file: file.as_deref(),
-        vars,
-        overrides: &overrides,
-    })
-    .map(|l| l.config)
-    .map_err(usage_error)
+    crate::load_config(config, environment, vars).map(|(loaded, _)| loaded.config)
 }
 
 fn with_ledger<T>(

@@ -208,6 +208,28 @@ fn shutdown_signal() -> tokio_util::sync::CancellationToken {
     token
 }
 
+/// Loads the configuration as every command does: `--config` (else `$SHIPGATE_CONFIG`, else
+/// `./shipgate.toml`), the variables, and `--environment` as the strongest override. Returns
+/// the file used, if any.
+fn load_config(
+    flag: Option<PathBuf>,
+    environment: Option<&str>,
+    vars: &BTreeMap<String, String>,
+) -> Result<(shipgate_config::Loaded, Option<PathBuf>), u8> {
+    let file = config_path(flag, vars);
+    let overrides: Vec<(&str, &str, &str)> = environment
+        .map(|env| ("environment", env, "--environment"))
+        .into_iter()
+        .collect();
+    let loaded = shipgate_config::load(&shipgate_config::LoadOptions {
+        file: file.as_deref(),
+        vars,
+        overrides: &overrides,
+    })
+    .map_err(usage_error)?;
+    Ok((loaded, file))
+}
+
 /// Prints an error to stderr as `shipgate: …` and returns the usage exit code.
 fn usage_error(message: impl std::fmt::Display) -> u8 {
     eprintln!("shipgate: {message}");

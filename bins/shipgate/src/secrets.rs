@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use shipgate_config::{Config, LoadOptions};
+use shipgate_config::Config;
 use shipgate_core::{Environment, exit_code};
 use shipgate_http::{ClientOptions, RetryPolicy, build_client};
 use shipgate_secrets::{BuildContext, KeyStatus, SecretResolver, build_sources};
 
-use crate::{Format, config_path, log_redactor, runtime, usage_error};
+use crate::{Format, load_config, log_redactor, runtime, usage_error};
 
 /// Builds the configured secret sources for `config` (loaded from `file`), sharing the log
 /// redactor so that every value found is masked in logs. A source that cannot be built is a
@@ -77,20 +77,9 @@ pub(crate) fn run(command: SecretsCommand, vars: &BTreeMap<String, String>) -> u
 }
 
 fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
-    let file = config_path(args.config, vars);
-    let overrides: Vec<(&str, &str, &str)> = args
-        .environment
-        .as_deref()
-        .map(|env| ("environment", env, "--environment"))
-        .into_iter()
-        .collect();
-    let loaded = match shipgate_config::load(&LoadOptions {
-        file: file.as_deref(),
-        vars,
-        overrides: &overrides,
-    }) {
+    let (loaded, file) = match load_config(args.config, args.environment.as_deref(), vars) {
         Ok(loaded) => loaded,
-        Err(err) => return usage_error(err),
+        Err(code) => return code,
     };
     let config = &loaded.config;
     let mut keys: Vec<String> = args
