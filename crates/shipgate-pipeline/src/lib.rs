@@ -364,6 +364,36 @@ pub async fn run(
     Ok(summary)
 }
 
+/// Waits for a target's verdict within its timeout, with throttled progress lines
+/// (`local: waiting (19 s left): …`); a provider error is a failed verdict.
+async fn watch(
+    target: &Target,
+    deployment: &Deployment,
+    label: &str,
+    events: Events<'_>,
+    cancel: &CancellationToken,
+) -> Verdict {
+    let throttle = Throttle::new(events);
+    let prefix = format!("{}: {label}", target.name);
+    let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
+    match target
+        .provider
+        .wait(
+            deployment,
+            Instant::now() + target.timeout,
+            &progress,
+            cancel,
+        )
+        .await
+    {
+        Ok(verdict) => verdict,
+        Err(err) => Verdict::Failed {
+            reason: err.to_string(),
+            diagnostics: Vec::new(),
+        },
+    }
+}
+
 /// Deploys every target, gates, rolls back; returns the outcome and its one-line message.
 async fn deploy_and_gate(
     plan: &Plan,
@@ -499,25 +529,7 @@ async fn deploy_and_gate(
                 );
             }
         };
-        let throttle = Throttle::new(events);
-        let prefix = format!("{}: waiting", target.name);
-        let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
-        let verdict = match target
-            .provider
-            .wait(
-                &deployment,
-                Instant::now() + target.timeout,
-                &progress,
-                cancel,
-            )
-            .await
-        {
-            Ok(verdict) => verdict,
-            Err(err) => Verdict::Failed {
-                reason: err.to_string(),
-                diagnostics: Vec::new(),
-            },
-        };
+        let verdict = watch(target, &deployment, "waiting", events, cancel).await;
         rec.deployment(
             &target.name,
             "deploy",
@@ -674,6 +686,22 @@ async fn decide_after_gate(
     .await
 }
 
+/// A rollback that cannot proceed: records the failed step and the decision so far.
+async fn give_up(
+    rec: &mut Recorder<'_>,
+    rollback: RollbackSummary,
+    reasons: Vec<String>,
+    target: &str,
+    started: i64,
+    detail: String,
+    message: String,
+) -> (Outcome, String) {
+    rec.step(&format!("rollback {target}"), started, "failed", detail)
+        .await;
+    rec.summary.rollback = Some(rollback.with_reasons(reasons));
+    (Outcome::RollbackFailed, message)
+}
+
 /// Rolls every live deployment back to its newest good earlier revision, then smokes it.
 async fn rollback(
     plan: &Plan,
@@ -692,21 +720,20 @@ async fn rollback(
         let history = match target.provider.history().await {
             Ok(history) => history,
             Err(err) => {
-                rec.step(
-                    &format!("rollback {}", target.name),
+                let message = format!(
+                    "{}: cannot read history to roll back: {err}; {} is live",
+                    target.name, plan.image_tag
+                );
+                return give_up(
+                    rec,
+                    rollback,
+                    reasons,
+                    &target.name,
                     step_started,
-                    "failed",
                     err.to_string(),
+                    message,
                 )
                 .await;
-                rec.summary.rollback = Some(rollback.with_reasons(reasons));
-                return (
-                    Outcome::RollbackFailed,
-                    format!(
-                        "{}: cannot read history to roll back: {err}; {} is live",
-                        target.name, plan.image_tag
-                    ),
-                );
             }
         };
         let Some(good) = previous_good(&history, &deployment.revision) else {
@@ -714,21 +741,20 @@ async fn rollback(
                 "{}: no deployed or superseded revision before {}",
                 target.name, deployment.revision
             ));
-            rec.step(
-                &format!("rollback {}", target.name),
+            let message = format!(
+                "{}: nothing to roll back to; {} is live",
+                target.name, plan.image_tag
+            );
+            return give_up(
+                rec,
+                rollback,
+                reasons,
+                &target.name,
                 step_started,
-                "failed",
                 "no earlier healthy revision".to_owned(),
+                message,
             )
             .await;
-            rec.summary.rollback = Some(rollback.with_reasons(reasons));
-            return (
-                Outcome::RollbackFailed,
-                format!(
-                    "{}: nothing to roll back to; {} is live",
-                    target.name, plan.image_tag
-                ),
-            );
         };
         reasons.push(format!(
             "{}: candidate revision {} ({}), the newest deployed or superseded revision before {}",
@@ -748,38 +774,23 @@ async fn rollback(
         let back = match target.provider.rollback(&good.id).await {
             Ok(back) => back,
             Err(err) => {
-                rec.step(
-                    &format!("rollback {}", target.name),
+                let message = format!(
+                    "{}: rollback refused: {err}; {} is live",
+                    target.name, plan.image_tag
+                );
+                return give_up(
+                    rec,
+                    rollback,
+                    reasons,
+                    &target.name,
                     step_started,
-                    "failed",
                     err.to_string(),
+                    message,
                 )
                 .await;
-                rec.summary.rollback = Some(rollback.with_reasons(reasons));
-                return (
-                    Outcome::RollbackFailed,
-                    format!(
-                        "{}: rollback refused: {err}; {} is live",
-                        target.name, plan.image_tag
-                    ),
-                );
             }
         };
-        let events = rec.events;
-        let throttle = Throttle::new(events);
-        let prefix = format!("{}: rollback waiting", target.name);
-        let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
-        let verdict = match target
-            .provider
-            .wait(&back, Instant::now() + target.timeout, &progress, cancel)
-            .await
-        {
-            Ok(verdict) => verdict,
-            Err(err) => Verdict::Failed {
-                reason: err.to_string(),
-                diagnostics: Vec::new(),
-            },
-        };
+        let verdict = watch(target, &back, "rollback waiting", rec.events, cancel).await;
         rec.deployment(
             &target.name,
             "rollback",
