@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use shipgate_config::{Config, LoadOptions, TargetKind};
 use shipgate_core::{Environment, ImageRef, Secret, ServiceName, exit_code};
-use shipgate_ledger::Ledger;
+use shipgate_ledger::{Ledger, now_ms};
 use shipgate_local::{LocalOptions, LocalProvider};
 use shipgate_pipeline::{Plan, Summary, Target};
 use shipgate_provider::{DeployRequest, Provider, previous_good};
@@ -869,12 +869,6 @@ pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 
         }
     }
     exit_code::OK
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `shipgate local …`.

@@ -20,7 +20,7 @@ use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
-pub use lock::{LockHolder, LockRequest, LockWait};
+pub use lock::{LockHolder, LockRequest, LockWait, now_ms};
 
 /// Ledger errors. Messages name the database (never its password) and the operation.
 #[derive(Debug, thiserror::Error)]

@@ -64,7 +64,8 @@ pub struct LockWait {
     pub waited: Duration,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// Now, in unix milliseconds: the ledger's timestamps.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

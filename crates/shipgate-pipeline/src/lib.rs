@@ -8,10 +8,10 @@
 mod summary;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use shipgate_core::{ImageRef, ServiceName};
-use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord};
+use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord, now_ms};
 use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict, previous_good};
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
@@ -143,12 +143,6 @@ impl<'a> Throttle<'a> {
             *last = (p.waiting_for.clone(), Some(Instant::now()));
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 struct Recorder<'a> {

@@ -222,7 +222,7 @@ impl Summary {
             app: plan.app.clone(),
             environment: plan.environment.clone(),
             image_tag: plan.image_tag.clone(),
-            started_ms: crate::now_ms(),
+            started_ms: shipgate_ledger::now_ms(),
             ..Summary::default()
         }
     }

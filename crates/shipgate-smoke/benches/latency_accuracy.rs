@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -29,24 +28,6 @@ async fn delayed(Query(q): Query<HashMap<String, u64>>) -> &'static str {
     "ok"
 }
 
-fn serve() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, Router::new().route("/delay", get(delayed)))
-                .await
-                .unwrap();
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick check.
     let samples: u32 = if std::env::args().any(|a| a == "--bench") {
@@ -54,7 +35,7 @@ fn main() {
     } else {
         3
     };
-    let addr = serve();
+    let addr = shipgate_testkit::serve_on_thread(Router::new().route("/delay", get(delayed)));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spec.toml");
     let mut toml = String::from("concurrency = 1\n");

@@ -378,7 +378,7 @@ name = "down"
 path = "/healthz"
 retry = { attempts = 2, interval = "10ms" }
 "#;
-    let spec = spec(toml, &local(server::closed_port())).unwrap();
+    let spec = spec(toml, &local(shipgate_testkit::closed_port())).unwrap();
     let run = run_with(&spec, Redactor::default()).await;
     let c = check(&run.report, "down");
     assert_eq!(c.attempts, 2);

@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use shipgate_testkit::serve;
 use tokio::io::AsyncWriteExt;
 
 pub(crate) const API_KEY: &str = "canary-api-key-7d41e0";
@@ -147,13 +148,6 @@ pub(crate) async fn start() -> SocketAddr {
     serve(app).await
 }
 
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
 /// A server that answers every connection with a status line and then header lines forever.
 pub(crate) async fn endless_headers() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -179,10 +173,4 @@ pub(crate) async fn endless_headers() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A loopback address where nothing listens.
-pub(crate) fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
 }
