@@ -185,7 +185,7 @@ pub fn classify_error(err: &reqwest::Error) -> (FailureKind, String) {
     let mut tls = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        tls |= e.downcast_ref::<rustls::Error>().is_some();
+        tls |= is_rustls(e);
         let text = e.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
@@ -206,6 +206,23 @@ pub fn classify_error(err: &reqwest::Error) -> (FailureKind, String) {
         FailureKind::Other
     };
     (kind, parts.join(": "))
+}
+
+/// Whether `e` is a rustls error, possibly inside (nested) io::Errors: hyper-rustls reports a
+/// failed handshake as io::Error(Other, io::Error(InvalidData, rustls::Error)), and
+/// io::Error::source skips the wrapped error itself.
+fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        current = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    false
 }
 
 /// Statuses worth another attempt: 408, 429 and every 5xx. Other 4xx are final.

@@ -145,3 +145,17 @@ async fn send_with_retry_retries_5xx_and_429_then_returns_the_final_response() {
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_tls_handshake_is_classified_as_tls_and_not_transient() {
+    let addr = serve(Router::new().route("/", get(|| async { "plain http" }))).await;
+    let client = build_client(&ClientOptions::default()).unwrap();
+    let err = client
+        .get(format!("https://{addr}/"))
+        .send()
+        .await
+        .unwrap_err();
+    let (kind, message) = shipgate_http::classify_error(&err);
+    assert_eq!(kind, shipgate_http::FailureKind::Tls, "{message}");
+    assert!(!kind.is_transient());
+}

@@ -667,3 +667,27 @@ fn spec_files_report_unknown_keys_and_duplicate_names_with_lines() {
         .to_string();
     assert!(err.contains("used twice") && err.contains(":5"), "{err}");
 }
+
+#[tokio::test]
+async fn a_tls_failure_fails_the_check_and_is_not_retried() {
+    // https to a plain-HTTP server: the handshake fails.
+    let addr = server::start().await;
+    let options = SpecOptions {
+        base_url: Some(format!("https://{addr}")),
+        ..SpecOptions::default()
+    };
+    let toml = "[[checks]]\nname = \"tls\"\npath = \"/healthz\"\nretry = { attempts = 3, interval = \"10ms\" }\n";
+    let run = run_with(&spec(toml, &options).unwrap(), Redactor::default()).await;
+    let c = check(&run.report, "tls");
+    assert_eq!(
+        (c.outcome, c.attempts),
+        (CheckOutcome::Failed, 1),
+        "{:?}",
+        c.failure
+    );
+    assert!(
+        c.failure.as_deref().unwrap().starts_with("TLS failure"),
+        "{:?}",
+        c.failure
+    );
+}
