@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod fakes;
+pub mod graphql;
+pub mod railway;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,932 @@
+//! The Railway provider: deploys a pinned image to one Railway service through Railway's public
+//! GraphQL API (no CLI), waits on the deployment's own status with a deadline, and rolls back
+//! with `deploymentRollback` or by re-pinning the previous image.
+//!
+//! One [`RailwayProvider`] drives one service in one environment (the seeds' api and worker
+//! services are two providers, deployed in order). Every operation it sends is a file in
+//! `graphql/`, validated against Railway's schema in the tests.
+//!
+//! What it does differently from `railway up` and the usual scripts:
+//! - the verdict comes from the deployment status, never from a log stream ending;
+//! - a `SUCCESS` deployment whose `meta.image` is not the requested image is a failure (a
+//!   redeploy of the old image looks green otherwise);
+//! - `NEEDS_APPROVAL` stops the wait with a clear message instead of hanging;
+//! - a deployment shipgate stops waiting for is cancelled, so it cannot go live later;
+//! - variables are written with `skipDeploys: true`, so Railway starts no racing deployment.
+
+mod client;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shipgate_core::{ImageRef, Redactor, Secret, ServiceName};
+use shipgate_provider::{
+    DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
+    Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use client::RailwayToken;
+use client::{Client, ops};
+pub use status::{Phase, phase};
+
+/// Errors talking to Railway. Messages never contain the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RailwayError {
+    /// The configuration cannot work (names that match nothing or several things, a
+    /// GitHub-sourced service, both token kinds). Nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Railway refused the token for this operation.
+    #[error(
+        "Railway refused {operation}: {message}. shipgate sent {token}; check that the token is valid and that its scope covers this project and environment (a project token covers one environment; `apiToken` and workspace listing need an account or workspace token)"
+    )]
+    NotAuthorized {
+        /// The operation.
+        operation: &'static str,
+        /// Which token kind and header were used.
+        token: &'static str,
+        /// Railway's message.
+        message: String,
+    },
+    /// The workspace requires two-factor authentication for this token's user.
+    #[error(
+        "Railway refused {operation}: workspace `{workspace}` requires two-factor authentication; enable 2FA for the token's user or use a workspace token"
+    )]
+    TwoFactorRequired {
+        /// The operation.
+        operation: &'static str,
+        /// The workspace.
+        workspace: String,
+    },
+    /// What was asked for does not exist.
+    #[error("Railway {operation}: {message}")]
+    NotFound {
+        /// The operation.
+        operation: &'static str,
+        /// Railway's message.
+        message: String,
+    },
+    /// 429 beyond the retries.
+    #[error("Railway {operation}: {message}")]
+    RateLimited {
+        /// The operation.
+        operation: &'static str,
+        /// When to try again.
+        message: String,
+    },
+    /// Any other GraphQL error.
+    #[error("Railway {operation} failed: {message}")]
+    Graphql {
+        /// The operation.
+        operation: &'static str,
+        /// Railway's message.
+        message: String,
+    },
+    /// No usable answer (network, 5xx, unreadable body) after the retries.
+    #[error("Railway {operation} unavailable: {message}")]
+    Unavailable {
+        /// The operation.
+        operation: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl From<RailwayError> for ProviderError {
+    fn from(err: RailwayError) -> Self {
+        let message = err.to_string();
+        match err {
+            RailwayError::Invalid(_) => ProviderError::Invalid(message),
+            RailwayError::NotAuthorized { .. } | RailwayError::TwoFactorRequired { .. } => {
+                ProviderError::Unauthorized(message)
+            }
+            RailwayError::NotFound { .. } => ProviderError::NotFound(message),
+            RailwayError::RateLimited { .. } | RailwayError::Unavailable { .. } => {
+                ProviderError::Unavailable(message)
+            }
+            RailwayError::Graphql { .. } => ProviderError::Platform(message),
+        }
+    }
+}
+
+/// How to reach and identify one Railway service.
+#[derive(Debug, Clone)]
+pub struct RailwaySettings {
+    /// GraphQL endpoint (`https://backboard.railway.com/graphql/v2`).
+    pub api_url: String,
+    /// The token, whose kind decides the header.
+    pub token: RailwayToken,
+    /// Project ID or name (`RAILWAY_PROJECT`). A project token knows its own; given anyway, it
+    /// must match.
+    pub project: Option<String>,
+    /// Environment ID or name (`RAILWAY_ENVIRONMENT`); as for `project`.
+    pub environment: Option<String>,
+    /// Workspace ID or name (`RAILWAY_WORKSPACE`), to narrow a project name lookup.
+    pub workspace: Option<String>,
+    /// shipgate's name for the service (the key in deploy requests).
+    pub service: ServiceName,
+    /// The Railway service's ID or name (`RAILWAY_API_SERVICE`).
+    pub railway_service: String,
+    /// Disconnect a GitHub-sourced service's repo and point it at the image. Off by default:
+    /// such a service is refused with guidance.
+    pub switch_source_to_image: bool,
+    /// Refuse images that are not pinned (production-like environments).
+    pub require_pinned: bool,
+    /// Time between status polls (Railway's CLI polls every 5 s).
+    pub poll_interval: Duration,
+    /// Masks the token and every secret the run knows in messages and logs.
+    pub redactor: Redactor,
+}
+
+/// The IDs and names a [`RailwayProvider`] resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedService {
+    /// Project ID.
+    pub project_id: String,
+    /// Project name.
+    pub project_name: String,
+    /// Environment ID.
+    pub environment_id: String,
+    /// Environment name.
+    pub environment_name: String,
+    /// Service ID.
+    pub service_id: String,
+    /// Service name.
+    pub service_name: String,
+    /// The GitHub repo it deploys from, when it is GitHub-sourced.
+    pub repo: Option<String>,
+}
+
+/// The Railway provider for one service.
+pub struct RailwayProvider {
+    client: Client,
+    service: ServiceName,
+    resolved: ResolvedService,
+    switch_source_to_image: bool,
+    require_pinned: bool,
+    poll_interval: Duration,
+}
+
+impl std::fmt::Debug for RailwayProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RailwayProvider")
+            .field("service", &self.service)
+            .field("resolved", &self.resolved)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Named {
+    id: String,
+    name: String,
+    #[serde(default)]
+    deleted_at: Option<String>,
+    #[serde(default = "yes")]
+    can_access: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+struct Edges<T> {
+    edges: Vec<Edge<T>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Edge<T> {
+    node: T,
+}
+
+/// A deployment as shipgate reads it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentNode {
+    id: String,
+    status: String,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    can_rollback: bool,
+    #[serde(default)]
+    deployment_stopped: bool,
+    #[serde(default)]
+    meta: Option<Value>,
+}
+
+impl DeploymentNode {
+    fn image(&self) -> Option<ImageRef> {
+        self.meta.as_ref()?.get("image")?.as_str()?.parse().ok()
+    }
+
+    fn phase(&self) -> Phase {
+        phase(&self.status, self.deployment_stopped)
+    }
+}
+
+/// Matches `wanted` against `candidates` by exact ID or case-insensitive name; the error
+/// lists what exists, or the candidates when several match.
+fn pick<'a>(kind: &str, wanted: &str, candidates: &'a [Named]) -> Result<&'a Named, RailwayError> {
+    let live: Vec<&Named> = candidates
+        .iter()
+        .filter(|c| c.deleted_at.is_none())
+        .collect();
+    if let Some(by_id) = live.iter().find(|c| c.id == wanted) {
+        return Ok(by_id);
+    }
+    let matches: Vec<&&Named> = live
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(wanted))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            let known: Vec<String> = live.iter().map(|c| format!("`{}`", c.name)).collect();
+            Err(RailwayError::Invalid(format!(
+                "no Railway {kind} named `{wanted}`; there are: {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        many => {
+            let listed: Vec<String> = many
+                .iter()
+                .map(|c| format!("`{}` ({})", c.name, c.id))
+                .collect();
+            Err(RailwayError::Invalid(format!(
+                "the Railway {kind} name `{wanted}` is ambiguous: {}; use the ID instead",
+                listed.join(", ")
+            )))
+        }
+    }
+}
+
+impl RailwayProvider {
+    /// Connects and resolves project, environment and service (by ID or name), and checks
+    /// that the service deploys from an image. Changes nothing.
+    pub async fn connect(settings: RailwaySettings) -> Result<RailwayProvider, RailwayError> {
+        let client = Client::new(
+            &settings.api_url,
+            settings.token.clone(),
+            settings.redactor.clone(),
+        )?;
+        let (project_id, environment_wanted) = match client.token() {
+            RailwayToken::Project(_) => {
+                let (project_id, environment_id) =
+                    resolve_project_token(&client, &settings).await?;
+                (project_id, environment_id)
+            }
+            RailwayToken::Account(_) => {
+                let project = settings.project.as_deref().ok_or_else(|| {
+                    RailwayError::Invalid("an account or workspace token needs the project: set RAILWAY_PROJECT (ID or name) or targets.railway.project".into())
+                })?;
+                let environment = settings.environment.clone().ok_or_else(|| {
+                    RailwayError::Invalid("an account or workspace token needs the environment: set RAILWAY_ENVIRONMENT (ID or name) or targets.railway.environment".into())
+                })?;
+                (
+                    resolve_project(&client, project, settings.workspace.as_deref()).await?,
+                    environment,
+                )
+            }
+        };
+
+        #[derive(Deserialize)]
+        struct Topology {
+            project: Project,
+        }
+        #[derive(Deserialize)]
+        struct Project {
+            name: String,
+            environments: Edges<Named>,
+            services: Edges<Named>,
+        }
+        let topology: Topology = client
+            .run(ops::ProjectTopology, json!({"projectId": project_id}))
+            .await?;
+        let environments: Vec<Named> = topology
+            .project
+            .environments
+            .edges
+            .into_iter()
+            .map(|e| e.node)
+            .collect();
+        let environment = pick("environment", &environment_wanted, &environments)?;
+        if !environment.can_access {
+            return Err(RailwayError::Invalid(format!(
+                "Railway environment `{}` is restricted for this token; ask a workspace admin for access",
+                environment.name
+            )));
+        }
+        let services: Vec<Named> = topology
+            .project
+            .services
+            .edges
+            .into_iter()
+            .map(|e| e.node)
+            .collect();
+        let service = pick("service", &settings.railway_service, &services)?;
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct InstanceData {
+            service_instance: Instance,
+        }
+        #[derive(Deserialize)]
+        struct Instance {
+            source: Option<Source>,
+        }
+        #[derive(Deserialize)]
+        struct Source {
+            image: Option<String>,
+            repo: Option<String>,
+        }
+        let instance: InstanceData = client
+            .run(
+                ops::ServiceInstance,
+                json!({"environmentId": environment.id, "serviceId": service.id}),
+            )
+            .await
+            .map_err(|e| match e {
+                RailwayError::NotFound { .. } => RailwayError::Invalid(format!(
+                    "Railway service `{}` does not exist in environment `{}`; add it to the environment first",
+                    service.name, environment.name
+                )),
+                other => other,
+            })?;
+        let repo = instance
+            .service_instance
+            .source
+            .filter(|s| s.image.is_none())
+            .and_then(|s| s.repo);
+        if let Some(repo) = &repo
+            && !settings.switch_source_to_image
+        {
+            return Err(RailwayError::Invalid(format!(
+                "Railway service `{}` (environment `{}`) deploys from GitHub repo `{repo}`, not from a container image; shipgate deploys pinned images. Point the service at an image in Railway (Settings → Source), or set targets.railway.switch_source_to_image = true to have shipgate disconnect the repo and set the image on the next deploy",
+                service.name, environment.name
+            )));
+        }
+        Ok(RailwayProvider {
+            resolved: ResolvedService {
+                project_id,
+                project_name: topology.project.name,
+                environment_id: environment.id.clone(),
+                environment_name: environment.name.clone(),
+                service_id: service.id.clone(),
+                service_name: service.name.clone(),
+                repo,
+            },
+            client,
+            service: settings.service,
+            switch_source_to_image: settings.switch_source_to_image,
+            require_pinned: settings.require_pinned,
+            poll_interval: settings.poll_interval,
+        })
+    }
+
+    /// What [`RailwayProvider::connect`] resolved.
+    pub fn resolved(&self) -> &ResolvedService {
+        &self.resolved
+    }
+
+    /// Sets the service's variables in its environment without starting a deployment
+    /// (`skipDeploys: true`); the next deploy picks them up. Values are sent, never logged.
+    pub async fn upsert_variables(
+        &self,
+        variables: &BTreeMap<String, Secret>,
+    ) -> Result<(), RailwayError> {
+        let values: serde_json::Map<String, Value> = variables
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.expose().to_owned())))
+            .collect();
+        for secret in variables.values() {
+            self.client.redactor().add(secret);
+        }
+        let ok: BoolField = self
+            .client
+            .run(
+                ops::UpsertVariables,
+                json!({"input": {
+                    "projectId": self.resolved.project_id,
+                    "environmentId": self.resolved.environment_id,
+                    "serviceId": self.resolved.service_id,
+                    "variables": values,
+                    "skipDeploys": true,
+                }}),
+            )
+            .await?;
+        ok.check("variableCollectionUpsert")
+    }
+
+    async fn deployments(&self) -> Result<Vec<DeploymentNode>, RailwayError> {
+        #[derive(Deserialize)]
+        struct Data {
+            deployments: Edges<DeploymentNode>,
+        }
+        let data: Data = self
+            .client
+            .run(
+                ops::Deployments,
+                json!({
+                    "projectId": self.resolved.project_id,
+                    "environmentId": self.resolved.environment_id,
+                    "serviceId": self.resolved.service_id,
+                    "first": 50,
+                }),
+            )
+            .await?;
+        let mut list: Vec<DeploymentNode> =
+            data.deployments.edges.into_iter().map(|e| e.node).collect();
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(list)
+    }
+
+    async fn deployment(&self, id: &str) -> Result<DeploymentNode, RailwayError> {
+        #[derive(Deserialize)]
+        struct Data {
+            deployment: DeploymentNode,
+        }
+        let data: Data = self.client.run(ops::Deployment, json!({"id": id})).await?;
+        Ok(data.deployment)
+    }
+
+    /// Points the service at `image` in this environment and deploys it.
+    async fn deploy_image(
+        &self,
+        image: &ImageRef,
+        description: &str,
+    ) -> Result<Deployment, RailwayError> {
+        if self.require_pinned && !image.pinning(&[]).is_pinned() {
+            return Err(RailwayError::Invalid(format!(
+                "image `{image}` is not pinned; production-like environments deploy a commit SHA tag or a digest"
+            )));
+        }
+        if let Some(repo) = &self.resolved.repo
+            && self.switch_source_to_image
+        {
+            tracing::warn!(service = %self.resolved.service_name, %repo, "disconnecting the GitHub repo to deploy an image (targets.railway.switch_source_to_image)");
+            let _: Value = self
+                .client
+                .run(
+                    ops::ServiceDisconnect,
+                    json!({"id": self.resolved.service_id}),
+                )
+                .await?;
+        }
+        let updated: BoolField = self
+            .client
+            .run(
+                ops::SetImage,
+                json!({
+                    "serviceId": self.resolved.service_id,
+                    "environmentId": self.resolved.environment_id,
+                    "input": {"source": {"image": image.to_string()}},
+                }),
+            )
+            .await?;
+        updated.check("serviceInstanceUpdate")?;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Deployed {
+            service_instance_deploy_v2: String,
+        }
+        let deployed: Deployed = self
+            .client
+            .run(
+                ops::DeployV2,
+                json!({
+                    "serviceId": self.resolved.service_id,
+                    "environmentId": self.resolved.environment_id,
+                }),
+            )
+            .await?;
+        tracing::info!(service = %self.service, deployment = %deployed.service_instance_deploy_v2, %image, "Railway deployment started");
+        Ok(Deployment {
+            revision: RevisionId(deployed.service_instance_deploy_v2),
+            request: DeployRequest {
+                images: BTreeMap::from([(self.service.clone(), image.clone())]),
+                description: description.to_owned(),
+            },
+        })
+    }
+
+    async fn poll(
+        &self,
+        id: &str,
+        expected: Option<&ImageRef>,
+    ) -> Poll<Result<Verdict, RailwayError>> {
+        let node = match self.deployment(id).await {
+            Ok(node) => node,
+            Err(
+                RailwayError::Unavailable { message, .. }
+                | RailwayError::RateLimited { message, .. },
+            ) => {
+                return Poll::Waiting(format!("{}: Railway unreachable ({message})", self.service));
+            }
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        match node.phase() {
+            Phase::InProgress(what) => {
+                Poll::Waiting(format!("{}: deployment {id} {what}", self.service))
+            }
+            Phase::Live => {
+                let ran = node.image();
+                match (expected, ran) {
+                    (Some(want), Some(ran)) if &ran != want => Poll::Ready(Ok(Verdict::Failed {
+                        reason: format!(
+                            "Railway deployment {id} is live with image `{ran}`, not the requested `{want}`; the service's source did not take the new image"
+                        ),
+                        diagnostics: Vec::new(),
+                    })),
+                    _ => Poll::Ready(Ok(Verdict::Healthy)),
+                }
+            }
+            Phase::Blocked(why) | Phase::Failed(why) => Poll::Ready(Ok(Verdict::Failed {
+                reason: format!("Railway deployment {id} {why}"),
+                diagnostics: Vec::new(),
+            })),
+        }
+    }
+
+    /// Cancels a deployment shipgate stopped waiting for; failures are logged, not raised.
+    async fn cancel(&self, id: &str) {
+        let result: Result<Value, _> = self.client.run(ops::Cancel, json!({"id": id})).await;
+        if let Err(err) = result {
+            tracing::warn!(
+                deployment = id,
+                "could not cancel the Railway deployment: {err}"
+            );
+        }
+    }
+
+    async fn logs(&self, id: &str) -> Result<Vec<String>, RailwayError> {
+        let mut lines = Vec::new();
+        let node = self.deployment(id).await?;
+        lines.push(format!("deployment {id}: status {}", node.status));
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Events {
+            deployment_events: Edges<Event>,
+        }
+        #[derive(Deserialize)]
+        struct Event {
+            step: String,
+            payload: Option<Payload>,
+        }
+        #[derive(Deserialize)]
+        struct Payload {
+            error: Option<String>,
+            reason: Option<String>,
+        }
+        let events: Events = self
+            .client
+            .run(ops::DeploymentEvents, json!({"id": id}))
+            .await?;
+        for event in events.deployment_events.edges {
+            if let Some(payload) = event.node.payload
+                && let Some(error) = payload.error.or(payload.reason)
+            {
+                lines.push(format!("{}: {error}", event.node.step));
+            }
+        }
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Logs {
+            deployment_logs: Vec<Log>,
+        }
+        #[derive(Deserialize)]
+        struct Log {
+            timestamp: String,
+            message: String,
+        }
+        let logs: Logs = self
+            .client
+            .run(
+                ops::DeploymentLogs,
+                json!({"deploymentId": id, "limit": 50}),
+            )
+            .await?;
+        lines.extend(
+            logs.deployment_logs
+                .into_iter()
+                .map(|l| format!("{} {}", l.timestamp, l.message)),
+        );
+        let redactor = self.client.redactor();
+        Ok(lines
+            .into_iter()
+            .map(|l| redactor.redact(&l).into_owned())
+            .collect())
+    }
+}
+
+/// A mutation answering `Boolean!`.
+#[derive(Deserialize)]
+struct BoolField(BTreeMap<String, bool>);
+
+impl BoolField {
+    fn check(&self, field: &'static str) -> Result<(), RailwayError> {
+        if self.0.get(field).copied().unwrap_or(false) {
+            Ok(())
+        } else {
+            Err(RailwayError::Graphql {
+                operation: field,
+                message: "Railway answered false".into(),
+            })
+        }
+    }
+}
+
+async fn resolve_project_token(
+    client: &Client,
+    settings: &RailwaySettings,
+) -> Result<(String, String), RailwayError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        project_token: Scope,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Scope {
+        project_id: String,
+        environment_id: String,
+        project: Named,
+        environment: Named,
+    }
+    let data: Data = client.run(ops::ProjectToken, json!({})).await?;
+    let scope = data.project_token;
+    for (kind, wanted, bound) in [
+        ("project", &settings.project, &scope.project),
+        ("environment", &settings.environment, &scope.environment),
+    ] {
+        if let Some(wanted) = wanted
+            && wanted != &bound.id
+            && !wanted.eq_ignore_ascii_case(&bound.name)
+        {
+            return Err(RailwayError::Invalid(format!(
+                "RAILWAY_TOKEN is a project token for {kind} `{}` ({}), but the configuration names {kind} `{wanted}`; use a token of that {kind} or fix the name",
+                bound.name, bound.id
+            )));
+        }
+    }
+    Ok((scope.project_id, scope.environment_id))
+}
+
+async fn resolve_project(
+    client: &Client,
+    wanted: &str,
+    workspace: Option<&str>,
+) -> Result<String, RailwayError> {
+    // An ID answers directly; "Project not found" means it was a name.
+    #[derive(Deserialize)]
+    struct ById {
+        project: Named,
+    }
+    match client
+        .run::<ById>(ops::ProjectTopology, json!({"projectId": wanted}))
+        .await
+    {
+        Ok(found) if found.project.deleted_at.is_none() => return Ok(found.project.id),
+        Ok(_) | Err(RailwayError::NotFound { .. }) => {}
+        Err(err) => return Err(err),
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Token {
+        api_token: Workspaces,
+    }
+    #[derive(Deserialize)]
+    struct Workspaces {
+        workspaces: Vec<Named>,
+    }
+    let token: Token = client.run(ops::ApiTokenWorkspaces, json!({})).await?;
+    let mut workspaces = token.api_token.workspaces;
+    if let Some(only) = workspace {
+        let chosen = pick("workspace", only, &workspaces)?;
+        let id = chosen.id.clone();
+        workspaces.retain(|w| w.id == id);
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        projects: Connection,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Connection {
+        edges: Vec<Edge<Named>>,
+        page_info: PageInfo,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PageInfo {
+        has_next_page: bool,
+        end_cursor: Option<String>,
+    }
+    let mut projects = Vec::new();
+    for ws in &workspaces {
+        let mut after: Option<String> = None;
+        for _ in 0..20 {
+            let page: Page = client
+                .run(
+                    ops::WorkspaceProjects,
+                    json!({"workspaceId": ws.id, "after": after}),
+                )
+                .await?;
+            projects.extend(page.projects.edges.into_iter().map(|e| e.node));
+            match (
+                page.projects.page_info.has_next_page,
+                page.projects.page_info.end_cursor,
+            ) {
+                (true, Some(cursor)) => after = Some(cursor),
+                _ => break,
+            }
+        }
+    }
+    pick("project", wanted, &projects).map(|p| p.id.clone())
+}
+
+#[async_trait::async_trait]
+impl Provider for RailwayProvider {
+    fn kind(&self) -> &'static str {
+        "railway"
+    }
+
+    async fn current(&self) -> Result<Vec<Running>, ProviderError> {
+        let deployments = self.deployments().await?;
+        Ok(deployments
+            .iter()
+            .find(|d| d.phase() == Phase::Live)
+            .and_then(|d| {
+                Some(Running {
+                    service: self.service.clone(),
+                    image: d.image()?,
+                    revision: RevisionId(d.id.clone()),
+                })
+            })
+            .into_iter()
+            .collect())
+    }
+
+    async fn plan(&self, request: &DeployRequest) -> Result<Vec<PlannedChange>, ProviderError> {
+        let Some(to) = request.images.get(&self.service) else {
+            return Ok(Vec::new());
+        };
+        let from = self.current().await?.into_iter().next().map(|r| r.image);
+        Ok(vec![PlannedChange {
+            service: self.service.clone(),
+            from,
+            to: to.clone(),
+        }])
+    }
+
+    async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
+        let image = request.images.get(&self.service).ok_or_else(|| {
+            ProviderError::Invalid(format!(
+                "the deploy names no image for service `{}`",
+                self.service
+            ))
+        })?;
+        Ok(self.deploy_image(image, &request.description).await?)
+    }
+
+    async fn wait(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<Verdict, ProviderError> {
+        let id = deployment.revision.0.as_str();
+        let expected = deployment.request.images.get(&self.service);
+        let outcome = wait_until(
+            deadline,
+            self.poll_interval,
+            self.poll_interval * 2,
+            progress,
+            cancel,
+            || self.poll(id, expected),
+        )
+        .await;
+        match outcome {
+            Ok(Some(Ok(Verdict::Failed { reason, .. }))) => Ok(Verdict::Failed {
+                reason,
+                diagnostics: self.logs(id).await.unwrap_or_else(|e| vec![e.to_string()]),
+            }),
+            Ok(Some(verdict)) => Ok(verdict?),
+            Ok(None) => {
+                self.cancel(id).await;
+                Ok(Verdict::Cancelled)
+            }
+            Err(waiting_for) => {
+                self.cancel(id).await;
+                Ok(Verdict::TimedOut {
+                    waiting_for: format!("{waiting_for} (cancelled so it cannot go live later)"),
+                    diagnostics: self.logs(id).await.unwrap_or_else(|e| vec![e.to_string()]),
+                })
+            }
+        }
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>, ProviderError> {
+        let deployments = self.deployments().await?;
+        let mut live_seen = false;
+        Ok(deployments
+            .into_iter()
+            .map(|d| {
+                let status = match d.phase() {
+                    Phase::Live if !live_seen => {
+                        live_seen = true;
+                        RevisionStatus::Deployed
+                    }
+                    Phase::Live => RevisionStatus::Superseded,
+                    Phase::InProgress(_) | Phase::Blocked(_) => RevisionStatus::Pending,
+                    Phase::Failed(_) if status::was_live(&d.status) => RevisionStatus::Superseded,
+                    Phase::Failed(_) => RevisionStatus::Failed,
+                };
+                Revision {
+                    id: RevisionId(d.id.clone()),
+                    images: d
+                        .image()
+                        .map(|i| BTreeMap::from([(self.service.clone(), i)]))
+                        .unwrap_or_default(),
+                    status,
+                    created_at: humantime::parse_rfc3339_weak(d.created_at.trim_end_matches('Z'))
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
+                    description: format!("Railway deployment ({})", d.status),
+                }
+            })
+            .collect())
+    }
+
+    async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
+        let target = self.deployment(&to.0).await?;
+        if matches!(target.phase(), Phase::Failed(_)) && !status::was_live(&target.status) {
+            return Err(ProviderError::Invalid(format!(
+                "Railway deployment {to} ended {}; roll back to one that was live",
+                target.status
+            )));
+        }
+        let image = target.image();
+        if !target.can_rollback {
+            let image = image.ok_or_else(|| {
+                ProviderError::Invalid(format!(
+                    "Railway deployment {to} cannot be rolled back (its image is past the plan's retention) and its image is unknown"
+                ))
+            })?;
+            return Ok(self
+                .deploy_image(&image, &format!("rollback to {to}"))
+                .await?);
+        }
+        let before: BTreeSet<String> = self
+            .deployments()
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        let ok: BoolField = self.client.run(ops::Rollback, json!({"id": to.0})).await?;
+        ok.check("deploymentRollback")?;
+        // The mutation answers a Boolean: the new deployment is the one that was not there
+        // before (with the target's image, when Railway reports it).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self
+                .deployments()
+                .await?
+                .into_iter()
+                .find(|d| !before.contains(&d.id) && (image.is_none() || d.image() == image));
+            if let Some(found) = found {
+                return Ok(Deployment {
+                    revision: RevisionId(found.id),
+                    request: DeployRequest {
+                        images: image
+                            .map(|i| BTreeMap::from([(self.service.clone(), i)]))
+                            .unwrap_or_default(),
+                        description: format!("rollback to {to}"),
+                    },
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(ProviderError::Platform(format!(
+                    "Railway accepted the rollback to {to} but no new deployment appeared within 60 s"
+                )));
+            }
+            tokio::time::sleep(self.poll_interval).await;
+        }
+    }
+
+    async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
+        Ok(self.logs(&deployment.revision.0).await?)
+    }
+}
