@@ -291,11 +291,15 @@ pub struct RetryPolicy {
     pub max_wait: Duration,
     /// Body bytes read at most.
     pub body_cap: usize,
+    /// Whether the request may be sent again after it may have reached the server (a 5xx,
+    /// a 408, a timeout, a broken connection). False for a deploy or a rollback: only a 429,
+    /// which says the server did nothing, is retried then.
+    pub idempotent: bool,
 }
 
 impl Default for RetryPolicy {
     /// 3 attempts, exponential backoff from 250 ms with jitter, 10 s per attempt, waits of at
-    /// most 30 s, bodies up to 4 MiB.
+    /// most 30 s, bodies up to 4 MiB, idempotent.
     fn default() -> Self {
         RetryPolicy {
             attempts: 3,
@@ -306,6 +310,7 @@ impl Default for RetryPolicy {
             timeout: Duration::from_secs(10),
             max_wait: Duration::from_secs(30),
             body_cap: 4 * 1024 * 1024,
+            idempotent: true,
         }
     }
 }
@@ -336,7 +341,8 @@ pub struct CallFailed {
 }
 
 /// Sends the request `build` makes, retrying transport failures and retryable statuses
-/// (408, 429, 5xx) with `policy`'s backoff, lengthened by `Retry-After`. Returns the first
+/// (408, 429, 5xx; only 429 when the policy is not idempotent) with `policy`'s backoff,
+/// lengthened by `Retry-After`. Returns the first
 /// non-retryable response, or the last one when attempts run out; an error only when no
 /// response arrived at all. `build` is called once per attempt.
 pub async fn send_with_retry<F>(build: F, policy: &RetryPolicy) -> Result<Fetched, CallFailed>
@@ -377,10 +383,11 @@ where
         };
         let (retry, server_wait) = match &outcome {
             Ok(fetched) => (
-                is_retryable_status(fetched.status),
+                fetched.status == StatusCode::TOO_MANY_REQUESTS
+                    || (policy.idempotent && is_retryable_status(fetched.status)),
                 retry_after(&fetched.headers, SystemTime::now()),
             ),
-            Err(failed) => (failed.kind.is_transient(), None),
+            Err(failed) => (policy.idempotent && failed.kind.is_transient(), None),
         };
         let next = if retry { delays.next() } else { None };
         let Some(planned) = next else {

@@ -127,6 +127,16 @@ async fn send_with_retry_retries_5xx_and_429_then_returns_the_final_response() {
     assert_eq!((fetched.status.as_u16(), fetched.attempts), (200, 3));
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
+    // A request that is not idempotent is sent again after a 429 (nothing happened), never
+    // after a 5xx (something may have).
+    hits.store(0, Ordering::SeqCst);
+    let once = RetryPolicy {
+        idempotent: false,
+        ..policy
+    };
+    let fetched = send_with_retry(|| client.get(&url), &once).await.unwrap();
+    assert_eq!((fetched.status.as_u16(), fetched.attempts), (502, 2));
+
     let url = format!("http://{addr}/gone");
     let fetched = send_with_retry(|| client.get(&url), &policy).await.unwrap();
     assert_eq!((fetched.status.as_u16(), fetched.attempts), (404, 1));

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shipgate_core::{Redactor, Secret};
-use shipgate_http::{Backoff, RetryPolicy, next_wait, retry_after, send_with_retry};
+use shipgate_http::{Backoff, RetryPolicy, retry_after, send_with_retry};
 
 use crate::RailwayError;
 
@@ -135,11 +135,15 @@ impl Client {
             url,
             token,
             redactor,
-            // Railway's CLI allows 90 s: some mutations are slow. One attempt per send; the
-            // loop below decides about retries.
+            // Railway's CLI allows 90 s: some mutations are slow.
             policy: RetryPolicy {
-                attempts: 1,
+                attempts: ATTEMPTS,
+                backoff: Backoff::Exponential {
+                    initial: Duration::from_millis(500),
+                    max: Duration::from_secs(10),
+                },
                 timeout: Duration::from_secs(90),
+                max_wait: Duration::from_secs(60),
                 ..RetryPolicy::default()
             },
         })
@@ -161,87 +165,47 @@ impl Client {
     ) -> Result<T, RailwayError> {
         let body = json!({"query": op.document, "operationName": op.name, "variables": variables})
             .to_string();
-        let mut delays = Backoff::Exponential {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(10),
+        let policy = RetryPolicy {
+            idempotent: op.idempotent,
+            ..self.policy
+        };
+        let build = || {
+            let request = self
+                .http
+                .post(self.url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+            match &self.token {
+                RailwayToken::Project(t) => request.header("Project-Access-Token", t.expose()),
+                RailwayToken::Account(t) => request.bearer_auth(t.expose()),
+            }
+        };
+        let fetched =
+            send_with_retry(build, &policy)
+                .await
+                .map_err(|failed| RailwayError::Unavailable {
+                    operation: op.name,
+                    message: self.redactor.redact(&failed.to_string()).into_owned(),
+                })?;
+        let status = fetched.status.as_u16();
+        if status == 429 {
+            let message = match retry_after(&fetched.headers, SystemTime::now()) {
+                Some(w) => format!("Railway rate limit; try again in {} s", w.as_secs()),
+                None => "Railway rate limit".to_owned(),
+            };
+            return Err(RailwayError::RateLimited {
+                operation: op.name,
+                message,
+            });
         }
-        .delays(ATTEMPTS);
-        loop {
-            let build = || {
-                let request = self
-                    .http
-                    .post(self.url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-                match &self.token {
-                    RailwayToken::Project(t) => request.header("Project-Access-Token", t.expose()),
-                    RailwayToken::Account(t) => request.bearer_auth(t.expose()),
-                }
-            };
-            let (retry, server_wait, failure) = match send_with_retry(build, &self.policy).await {
-                Ok(fetched) => {
-                    let status = fetched.status.as_u16();
-                    if status == 429 {
-                        let wait = retry_after(&fetched.headers, SystemTime::now());
-                        let message = match wait {
-                            Some(w) => {
-                                format!("Railway rate limit; try again in {} s", w.as_secs())
-                            }
-                            None => "Railway rate limit".to_owned(),
-                        };
-                        (
-                            true,
-                            wait,
-                            RailwayError::RateLimited {
-                                operation: op.name,
-                                message,
-                            },
-                        )
-                    } else {
-                        if header_u64(&fetched.headers, "x-ratelimit-remaining") == Some(0) {
-                            tracing::warn!(
-                                operation = op.name,
-                                "Railway rate limit exhausted; the next request waits for the window to reset"
-                            );
-                        }
-                        let text = String::from_utf8_lossy(&fetched.body.bytes).into_owned();
-                        match self.decode(op, status, &text) {
-                            Ok(value) => return Ok(value),
-                            Err(err) => {
-                                let retry = op.idempotent
-                                    && matches!(err, RailwayError::Unavailable { .. });
-                                (retry, None, err)
-                            }
-                        }
-                    }
-                }
-                Err(failed) => {
-                    // A request that may have reached Railway (a deploy, a rollback) is never
-                    // sent twice: the caller reports the failure instead.
-                    let retry = failed.kind.is_transient() && op.idempotent;
-                    let message = self.redactor.redact(&failed.message).into_owned();
-                    (
-                        retry,
-                        None,
-                        RailwayError::Unavailable {
-                            operation: op.name,
-                            message,
-                        },
-                    )
-                }
-            };
-            let next = if retry { delays.next() } else { None };
-            let Some(planned) = next else {
-                return Err(failure);
-            };
-            let wait = next_wait(planned, server_wait, Duration::from_secs(60));
-            tracing::debug!(
+        if header_u64(&fetched.headers, "x-ratelimit-remaining") == Some(0) {
+            tracing::warn!(
                 operation = op.name,
-                wait_ms = wait.as_millis() as u64,
-                "retrying Railway call: {failure}"
+                "Railway rate limit exhausted; the next request waits for the window to reset"
             );
-            tokio::time::sleep(wait).await;
         }
+        let text = String::from_utf8_lossy(&fetched.body.bytes);
+        self.decode(op, status, &text)
     }
 
     fn decode<T: DeserializeOwned>(
