@@ -9,7 +9,9 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod fakes;
+pub mod fly;
 pub mod graphql;
+pub mod openapi;
 pub mod railway;
 
 use std::net::SocketAddr;

@@ -1,0 +1,595 @@
+//! A loopback fake of Fly's Machines API, checked against Fly's OpenAPI description.
+//!
+//! Every request (path, query parameters, body) and every answer is checked with
+//! [`crate::openapi::fly_spec`]; a mismatch is recorded in [`FakeFly::violations`]. Behaviour
+//! follows `shared/notes/fly.md`: leases with nonces (409 when held by someone else, the
+//! `{"status","data"}` wrapper), full-config updates with `current_version` (409 when stale),
+//! `/wait` answering 408 before the machine is there, fresh machines without check results,
+//! the documented per-machine, per-action rate limit (more than 3 calls in a second → 429 and a
+//! violation), secrets with versions.
+//!
+//! Images decide what happens after an update: `unhealthy` starts but its checks stay
+//! `critical`; `revert` is silently reverted by "flyd" to the previous version while `/wait`
+//! still says started (Fly's real failure mode); anything else becomes healthy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::openapi::fly_spec;
+use crate::serve;
+
+#[derive(Debug, Clone)]
+struct Machine {
+    id: String,
+    state: String,
+    version: String,
+    config: Value,
+    /// Older (version, config) pairs, oldest first.
+    versions: Vec<(String, Value)>,
+    /// (nonce, owner)
+    lease: Option<(String, String)>,
+    /// Answer `/wait` with 408 this many more times.
+    not_ready_waits: u32,
+    /// Reads left before check results appear.
+    checks_after: u32,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    machines: Vec<Machine>,
+    seq: u64,
+    secrets_version: u64,
+    secrets: BTreeMap<String, String>,
+    calls: Vec<(String, String, Value)>,
+    violations: Vec<String>,
+    recent: HashMap<(String, String), Vec<Instant>>,
+    min_secrets_versions: Vec<u64>,
+}
+
+/// The fake. Cheap to clone; clones share the world.
+#[derive(Clone)]
+pub struct FakeFly {
+    app: String,
+    authorization: String,
+    world: Arc<Mutex<World>>,
+}
+
+impl std::fmt::Debug for FakeFly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakeFly")
+    }
+}
+
+fn version_id(seq: u64) -> String {
+    format!("01JD{seq:022}")
+}
+
+impl FakeFly {
+    /// An app `app` that accepts exactly `authorization` (`FlyV1 fm2_…` or `Bearer …`) and
+    /// has no machines yet.
+    pub fn new(app: &str, authorization: &str) -> FakeFly {
+        FakeFly {
+            app: app.to_owned(),
+            authorization: authorization.to_owned(),
+            world: Arc::default(),
+        }
+    }
+
+    /// Adds `count` started Fly Launch machines of `group` running `image`, each with one
+    /// HTTP check.
+    pub fn machines(&self, group: &str, count: usize, image: &str) -> &Self {
+        self.add(group, count, image, true)
+    }
+
+    /// Adds a machine without `fly_platform_version=v2` (created by hand, not by Fly Launch).
+    pub fn unmanaged_machine(&self, group: &str, image: &str) -> &Self {
+        self.add(group, 1, image, false)
+    }
+
+    fn add(&self, group: &str, count: usize, image: &str, managed: bool) -> &Self {
+        let mut w = self.world.lock().unwrap();
+        for _ in 0..count {
+            w.seq += 1;
+            let mut metadata = json!({"fly_process_group": group});
+            if managed {
+                metadata["fly_platform_version"] = json!("v2");
+            }
+            let id = format!("{:014x}", 0x1d8e_0000_0000_u64 + w.seq);
+            let version = version_id(w.seq);
+            w.machines.push(Machine {
+                id,
+                state: "started".into(),
+                version,
+                config: json!({
+                    "image": image,
+                    "metadata": metadata,
+                    "env": {"PORT": "8080"},
+                    "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256},
+                    "services": [{"protocol": "tcp", "internal_port": 8080, "ports": [{"port": 443, "handlers": ["tls", "http"]}]}],
+                    "checks": {"http": {"type": "http", "port": 8080, "path": "/healthz", "interval": "15s", "timeout": "2s"}},
+                }),
+                versions: Vec::new(),
+                lease: None,
+                not_ready_waits: 0,
+                checks_after: 0,
+            });
+        }
+        self
+    }
+
+    /// Marks machine number `index` (in id order) as leased by someone else.
+    pub fn lease_elsewhere(&self, index: usize) {
+        let mut w = self.world.lock().unwrap();
+        w.machines[index].lease = Some(("foreign-nonce".into(), "someone@example.com".into()));
+    }
+
+    /// Images the machines of `group` run, in id order.
+    pub fn images(&self, group: &str) -> Vec<String> {
+        let w = self.world.lock().unwrap();
+        w.machines
+            .iter()
+            .filter(|m| m.config["metadata"]["fly_process_group"] == group)
+            .map(|m| m.config["image"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Leases currently held.
+    pub fn leases_held(&self) -> usize {
+        self.world
+            .lock()
+            .unwrap()
+            .machines
+            .iter()
+            .filter(|m| m.lease.is_some())
+            .count()
+    }
+
+    /// `min_secrets_version` values sent with updates.
+    pub fn min_secrets_versions(&self) -> Vec<u64> {
+        self.world.lock().unwrap().min_secrets_versions.clone()
+    }
+
+    /// Secrets set, by name.
+    pub fn secrets(&self) -> BTreeMap<String, String> {
+        self.world.lock().unwrap().secrets.clone()
+    }
+
+    /// Spec violations seen so far; must stay empty.
+    pub fn violations(&self) -> Vec<String> {
+        self.world.lock().unwrap().violations.clone()
+    }
+
+    /// (method, path template, body) of every call, in order.
+    pub fn calls(&self) -> Vec<(String, String, Value)> {
+        self.world.lock().unwrap().calls.clone()
+    }
+
+    /// Serves it; returns the base URL.
+    pub async fn start(self) -> String {
+        let m = "/v1/apps/{app_name}/machines/{machine_id}";
+        let router = Router::new()
+            .route(
+                "/v1/apps/{app_name}",
+                get(|s, p, q, h, b| handle(s, "/v1/apps/{app_name}", Method::GET, p, q, h, b)),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines",
+                get(|s, p, q, h, b| {
+                    handle(s, "/v1/apps/{app_name}/machines", Method::GET, p, q, h, b)
+                }),
+            )
+            .route(
+                m,
+                get(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}",
+                        Method::GET,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                })
+                .post(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}",
+                        Method::POST,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines/{machine_id}/wait",
+                get(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/wait",
+                        Method::GET,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines/{machine_id}/versions",
+                get(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/versions",
+                        Method::GET,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines/{machine_id}/lease",
+                post(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/lease",
+                        Method::POST,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                })
+                .delete(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/lease",
+                        Method::DELETE,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/secrets",
+                post(|s, p, q, h, b| {
+                    handle(s, "/v1/apps/{app_name}/secrets", Method::POST, p, q, h, b)
+                }),
+            )
+            .with_state(self);
+        format!("http://{}", serve(router).await)
+    }
+}
+
+fn machine_json(m: &Machine, with_checks: bool) -> Value {
+    let image = m.config["image"].as_str().unwrap_or_default();
+    let (repository, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+    let checks = if !with_checks || m.state != "started" {
+        json!([])
+    } else if image.contains("unhealthy") {
+        json!([{"name": "http", "status": "critical", "output": "GET /healthz: 503 Service Unavailable", "updated_at": "2026-11-23T10:00:00Z"}])
+    } else {
+        json!([{"name": "http", "status": "passing", "output": "200 OK", "updated_at": "2026-11-23T10:00:00Z"}])
+    };
+    json!({
+        "id": m.id, "name": format!("m-{}", m.id), "state": m.state, "region": "ams",
+        "instance_id": m.version, "version": m.version, "private_ip": "fdaa::3",
+        "config": m.config,
+        "image_ref": {"registry": "ghcr.io", "repository": repository, "tag": tag, "digest": format!("sha256:{:064x}", image.len())},
+        "checks": checks,
+        "events": [{"id": "ev1", "type": "start", "status": "started", "source": "flyd", "timestamp": 1_763_892_000_000_u64}],
+        "host_status": "ok",
+        "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z",
+    })
+}
+
+fn error(status: StatusCode, message: &str) -> (StatusCode, Value) {
+    (status, json!({"error": message}))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    State(fake): State<FakeFly>,
+    template: &'static str,
+    method: Method,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_str(&body).ok()
+    };
+    let spec = fly_spec();
+    let mut w = fake.world.lock().unwrap();
+    if let Err(problem) = spec.check_request(method.as_str(), template, &query, body.as_ref()) {
+        w.violations.push(problem);
+    }
+    w.calls.push((
+        method.to_string(),
+        template.to_owned(),
+        body.clone().unwrap_or(Value::Null),
+    ));
+    let (status, answer) = if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(fake.authorization.as_str())
+    {
+        error(StatusCode::UNAUTHORIZED, "unauthorized")
+    } else if params.get("app_name") != Some(&fake.app) {
+        error(StatusCode::NOT_FOUND, "app not found")
+    } else {
+        // The documented rate limits as token buckets (1 req/s with bursts of 3 per action per
+        // machine; 5 req/s with bursts of 10 for reads): at most burst + rate in any second.
+        let machine = params.get("machine_id").cloned().unwrap_or_default();
+        let key = (machine, format!("{method} {template}"));
+        let now = Instant::now();
+        let recent = w.recent.entry(key.clone()).or_default();
+        recent.retain(|t| now.duration_since(*t) < Duration::from_secs(1));
+        recent.push(now);
+        let limit = if method == Method::GET { 10 + 5 } else { 3 + 1 };
+        if recent.len() > limit && !template.ends_with("/wait") {
+            w.violations.push(format!("rate limit exceeded: {key:?}"));
+            let response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({"error": "rate limit exceeded"})),
+            )
+                .into_response();
+            return response;
+        }
+        let nonce = headers
+            .get("fly-machine-lease-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        route(
+            &mut w,
+            template,
+            &method,
+            &params,
+            &query,
+            body.as_ref(),
+            nonce,
+        )
+    };
+    let checked = if spec
+        .check_response(method.as_str(), template, status.as_u16(), &answer)
+        .is_ok()
+    {
+        Ok(())
+    } else if status.as_u16() >= 400 {
+        spec.check(
+            &json!({"$ref": "#/components/schemas/ErrorResponse"}),
+            &answer,
+            template,
+        )
+    } else {
+        spec.check_response(method.as_str(), template, status.as_u16(), &answer)
+    };
+    if let Err(problem) = checked {
+        w.violations.push(format!("answer: {problem}"));
+    }
+    (
+        status,
+        [("fly-request-id", "01FAKEREQUEST")],
+        axum::Json(answer),
+    )
+        .into_response()
+}
+
+fn route(
+    w: &mut World,
+    template: &str,
+    method: &Method,
+    params: &HashMap<String, String>,
+    query: &[(String, String)],
+    body: Option<&Value>,
+    nonce: Option<String>,
+) -> (StatusCode, Value) {
+    let q = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let id = params.get("machine_id").cloned().unwrap_or_default();
+    match (
+        method.as_str(),
+        template.rsplit('/').next().unwrap_or_default(),
+    ) {
+        ("GET", "{app_name}") => (
+            StatusCode::OK,
+            json!({"id": "app1", "name": params["app_name"], "status": "deployed", "machine_count": w.machines.len()}),
+        ),
+        ("GET", "machines") => {
+            let group = q("metadata.fly_process_group");
+            let list: Vec<Value> = w
+                .machines
+                .iter()
+                .filter(|m| {
+                    group
+                        .as_deref()
+                        .is_none_or(|g| m.config["metadata"]["fly_process_group"] == g)
+                })
+                .map(|m| machine_json(m, true))
+                .collect();
+            (StatusCode::OK, Value::Array(list))
+        }
+        ("POST", "secrets") => {
+            let values = body
+                .and_then(|b| b["values"].as_object())
+                .cloned()
+                .unwrap_or_default();
+            for (k, v) in values {
+                match v.as_str() {
+                    Some(v) => w.secrets.insert(k, v.to_owned()),
+                    None => w.secrets.remove(&k),
+                };
+            }
+            w.secrets_version += 1;
+            let secrets: Vec<Value> = w.secrets.keys().map(|k| json!({"name": k, "digest": "d", "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z"})).collect();
+            (
+                StatusCode::OK,
+                json!({"secrets": secrets, "version": w.secrets_version}),
+            )
+        }
+        _ => {
+            let seq = w.seq + 1;
+            let Some(m) = w.machines.iter_mut().find(|m| m.id == id) else {
+                return error(StatusCode::NOT_FOUND, "machine not found");
+            };
+            machine_route(
+                m,
+                seq,
+                template,
+                method,
+                query,
+                body,
+                nonce,
+                &mut w.seq,
+                &mut w.min_secrets_versions,
+            )
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn machine_route(
+    m: &mut Machine,
+    seq: u64,
+    template: &str,
+    method: &Method,
+    query: &[(String, String)],
+    body: Option<&Value>,
+    nonce: Option<String>,
+    counter: &mut u64,
+    min_secrets: &mut Vec<u64>,
+) -> (StatusCode, Value) {
+    let q = |k: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    match (
+        method.as_str(),
+        template.rsplit('/').next().unwrap_or_default(),
+    ) {
+        ("GET", "{machine_id}") => {
+            let with_checks = m.checks_after == 0;
+            m.checks_after = m.checks_after.saturating_sub(1);
+            (StatusCode::OK, machine_json(m, with_checks))
+        }
+        ("GET", "versions") => {
+            let mut all: Vec<Value> = m
+                .versions
+                .iter()
+                .map(|(v, c)| json!({"version": v, "user_config": c}))
+                .collect();
+            all.push(json!({"version": m.version, "user_config": m.config}));
+            (StatusCode::OK, Value::Array(all))
+        }
+        ("GET", "wait") => {
+            if m.not_ready_waits > 0 {
+                m.not_ready_waits -= 1;
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "machine failed to reach desired state, started, currently starting",
+                );
+            }
+            (
+                StatusCode::OK,
+                json!({"ok": true, "state": m.state, "version": q("version").unwrap_or_else(|| m.version.clone())}),
+            )
+        }
+        ("POST", "lease") => match (&m.lease, nonce) {
+            (Some((held, owner)), sent) if sent.as_deref() != Some(held.as_str()) => error(
+                StatusCode::CONFLICT,
+                &format!("lease currently held by {owner}"),
+            ),
+            (_, _) => {
+                let nonce = m
+                    .lease
+                    .as_ref()
+                    .map_or_else(|| format!("nonce-{seq}"), |l| l.0.clone());
+                m.lease = Some((nonce.clone(), "shipgate@ci".into()));
+                let ttl = body.and_then(|b| b["ttl"].as_u64()).unwrap_or(30);
+                (
+                    StatusCode::CREATED,
+                    json!({"status": "success", "data": {"nonce": nonce, "expires_at": 1_763_892_000 + ttl, "owner": "shipgate@ci", "description": body.and_then(|b| b["description"].as_str()).unwrap_or_default(), "version": m.version}}),
+                )
+            }
+        },
+        ("DELETE", "lease") => match (&m.lease, nonce) {
+            (Some((held, _)), Some(sent)) if *held == sent => {
+                m.lease = None;
+                (
+                    StatusCode::OK,
+                    json!({"status": "success", "data": {"ok": true}}),
+                )
+            }
+            _ => error(StatusCode::NOT_FOUND, "lease not found"),
+        },
+        ("POST", "{machine_id}") => {
+            if let Some((held, _)) = &m.lease
+                && nonce.as_deref() != Some(held.as_str())
+            {
+                return error(
+                    StatusCode::CONFLICT,
+                    "machine is leased; send fly-machine-lease-nonce",
+                );
+            }
+            let Some(body) = body else {
+                return error(StatusCode::BAD_REQUEST, "body required");
+            };
+            if let Some(current) = body["current_version"].as_str()
+                && current != m.version
+            {
+                return error(
+                    StatusCode::CONFLICT,
+                    &format!("current_version {current} does not match {}", m.version),
+                );
+            }
+            if let Some(v) = body["min_secrets_version"].as_u64() {
+                min_secrets.push(v);
+            }
+            *counter = seq;
+            let new_version = version_id(seq);
+            let previous = (m.version.clone(), m.config.clone());
+            m.versions.push(previous.clone());
+            m.version = new_version.clone();
+            m.config = body["config"].clone();
+            if body["skip_launch"] != json!(true) {
+                m.state = "started".into();
+                m.not_ready_waits = 1;
+                m.checks_after = 1;
+            }
+            let answer = machine_json(m, false);
+            if m.config["image"]
+                .as_str()
+                .is_some_and(|i| i.contains("revert"))
+            {
+                // flyd could not run the new config and put the previous one back.
+                m.versions.push((m.version.clone(), m.config.clone()));
+                m.version = previous.0;
+                m.config = previous.1;
+            }
+            (StatusCode::OK, answer)
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such route"),
+    }
+}
