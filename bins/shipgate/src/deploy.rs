@@ -13,6 +13,7 @@ use shipgate_provider::{DeployRequest, Provider, previous_good};
 use shipgate_secrets::Resolution;
 use shipgate_smoke::{SmokeRunner, SpecOptions};
 
+use crate::platforms;
 use crate::{Format, config_path, log_redactor, runtime, shutdown_signal, usage_error};
 
 /// Arguments of `deploy`.
@@ -106,15 +107,6 @@ fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8>
         return Err(usage_error(
             "no target is enabled: set ENABLE_*_DEPLOY, runtime_target, --target, or [targets.X] enabled = true",
         ));
-    }
-    if let Some(kind) = targets
-        .iter()
-        .find(|k| !matches!(k, TargetKind::Local | TargetKind::Helm))
-    {
-        return Err(usage_error(format!(
-            "target `{}` cannot be deployed by this version of shipgate yet (only `local` and `helm` can); nothing was changed",
-            kind.as_str()
-        )));
     }
     let Some(tag) = config.image.tag.clone() else {
         return Err(usage_error(
@@ -286,32 +278,45 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Err(code) => return code,
     };
     let mut targets: Vec<Target> = Vec::new();
+    let services: Vec<ServiceName> = resolved.images.iter().map(|(s, _)| s.clone()).collect();
+    let production_like = resolved.environment.kind().is_prod_like();
     for kind in &resolved.targets {
-        let target = match kind {
+        match kind {
             TargetKind::Local => match local_provider(config) {
-                Ok(provider) => Target {
+                Ok(provider) => targets.push(Target {
                     name: "local".into(),
                     provider: Box::new(provider),
                     timeout: config.targets.local.timeout.as_duration(),
-                },
+                }),
                 Err(code) => return code,
             },
             TargetKind::Helm => match rt.block_on(helm_provider(config, &resolved.images, vars)) {
-                Ok(provider) => Target {
+                Ok(provider) => targets.push(Target {
                     name: "helm".into(),
                     provider: Box::new(provider),
                     timeout: config.targets.helm.timeout.as_duration(),
-                },
+                }),
                 Err(message) => return usage_error(message),
             },
-            other => {
-                return usage_error(format!(
-                    "target `{}` cannot be deployed by this version of shipgate yet",
-                    other.as_str()
-                ));
+            TargetKind::Railway | TargetKind::Fly => {
+                let resolver = match crate::secrets::resolver(config, None, vars) {
+                    Ok(resolver) => resolver,
+                    Err(code) => return code,
+                };
+                let built = rt.block_on(async {
+                    if *kind == TargetKind::Railway {
+                        platforms::railway_targets(config, &services, &resolver, production_like)
+                            .await
+                    } else {
+                        platforms::fly_targets(config, &services, &resolver, production_like).await
+                    }
+                });
+                match built {
+                    Ok(built) => targets.extend(built),
+                    Err(message) => return usage_error(log_redactor().redact(&message)),
+                }
             }
-        };
-        targets.push(target);
+        }
     }
     if args.dry_run {
         return rt.block_on(dry_run(&resolved, &targets, args.format));
@@ -408,14 +413,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             Ok(resolver) => resolver,
             Err(code) => return code,
         };
-        let token = match rt.block_on(resolver.resolve("GITHUB_TOKEN")) {
-            Resolution::Found { secret, .. } => Some(secret),
-            Resolution::Missing { .. } => None,
-            Resolution::SourceFailed { source, reason } => {
-                return usage_error(format!(
-                    "GITHUB_TOKEN could not be read from secret source {source}: {reason}"
-                ));
-            }
+        let token = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
+            Ok(token) => token,
+            Err(message) => return usage_error(message),
         };
         let client = match shipgate_github::GithubClient::new(&config.github.api_url, token) {
             Ok(client) => client,
@@ -526,14 +526,11 @@ fn api_key(
     rt: &tokio::runtime::Runtime,
 ) -> Result<Option<Secret>, u8> {
     let resolver = crate::secrets::resolver(config, None, vars)?;
-    match rt.block_on(resolver.resolve(&config.smoke.api_key_secret)) {
-        Resolution::Found { secret, .. } => Ok(Some(secret)),
-        Resolution::Missing { .. } => Ok(None),
-        Resolution::SourceFailed { source, reason } => Err(usage_error(format!(
-            "the smoke API key {} could not be read from secret source {source}: {reason}",
-            config.smoke.api_key_secret
-        ))),
-    }
+    rt.block_on(platforms::optional_secret(
+        &resolver,
+        &config.smoke.api_key_secret,
+    ))
+    .map_err(|e| usage_error(format!("the smoke API key: {e}")))
 }
 
 async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 {

@@ -189,10 +189,7 @@ fn usage_errors_change_nothing_and_exit_2() {
 
     let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "fly"]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("target `fly` cannot be deployed by this version"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[targets.fly] needs the app"), "{stderr}");
 
     let (code, _, stderr) = demo.run(&["deploy", "--image-tag", "v1", "--target", "helm"]);
     assert_eq!(code, 2);

@@ -260,6 +260,17 @@ pub struct RailwayTarget {
     /// How long one deployment may take to become healthy. Default 15m.
     #[serde(default = "default_platform_timeout")]
     pub timeout: HumanDuration,
+    /// Time between deployment status polls. Default 5s (what Railway's CLI uses).
+    #[serde(default = "default_railway_poll")]
+    pub poll_interval: HumanDuration,
+    /// Disconnect a GitHub-sourced service's repo and deploy the image instead. Default false:
+    /// such a service is refused with guidance.
+    #[serde(default)]
+    pub switch_source_to_image: bool,
+}
+
+fn default_railway_poll() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 
 fn default_railway_api() -> String {
@@ -280,6 +291,8 @@ impl Default for RailwayTarget {
             services: BTreeMap::new(),
             api_url: default_railway_api(),
             timeout: default_platform_timeout(),
+            poll_interval: default_railway_poll(),
+            switch_source_to_image: false,
         }
     }
 }
@@ -302,6 +315,36 @@ pub struct FlyTarget {
     /// How long one rollout may take. Default 15m.
     #[serde(default = "default_platform_timeout")]
     pub timeout: HumanDuration,
+    /// `rolling` (the first machine alone, then batches) or `immediate` (all at once; each
+    /// machine is still verified). Default rolling.
+    #[serde(default)]
+    pub strategy: FlyStrategy,
+    /// Rolling batch size: a fraction of the group below 1, or a machine count. Default 0.33
+    /// (flyctl's).
+    #[serde(default = "default_max_unavailable")]
+    pub max_unavailable: f64,
+    /// Lease TTL on each machine while it is updated (refreshed every third). Default 13s.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl: HumanDuration,
+}
+
+/// How Fly machines are updated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlyStrategy {
+    /// The first machine alone, then batches of `max_unavailable`.
+    #[default]
+    Rolling,
+    /// Every machine at once.
+    Immediate,
+}
+
+fn default_max_unavailable() -> f64 {
+    0.33
+}
+
+fn default_lease_ttl() -> HumanDuration {
+    HumanDuration::from_secs(13)
 }
 
 fn default_fly_api() -> String {
@@ -316,6 +359,9 @@ impl Default for FlyTarget {
             process_groups: BTreeMap::new(),
             api_url: default_fly_api(),
             timeout: default_platform_timeout(),
+            strategy: FlyStrategy::Rolling,
+            max_unavailable: default_max_unavailable(),
+            lease_ttl: default_lease_ttl(),
         }
     }
 }

@@ -152,6 +152,16 @@ impl FakeRailway {
         self.world.lock().unwrap().calls.clone()
     }
 
+    /// The image live for a service in an environment (its newest `SUCCESS` deployment).
+    pub fn live_image(&self, environment: &str, service: &str) -> Option<String> {
+        let w = self.world.lock().unwrap();
+        w.deployments
+            .iter()
+            .rev()
+            .find(|d| d.environment == environment && d.service == service && d.status == "SUCCESS")
+            .and_then(|d| d.image.clone())
+    }
+
     /// A service's variables in an environment.
     pub fn variables(&self, environment: &str, service: &str) -> BTreeMap<String, String> {
         self.world
