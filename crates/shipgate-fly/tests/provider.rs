@@ -252,3 +252,23 @@ async fn bad_input_is_refused_before_anything_changes() {
         "nothing was changed"
     );
 }
+
+#[tokio::test]
+async fn rate_limits_are_waited_out() {
+    let fake = fake();
+    let url = fake.clone().start().await;
+    fake.rate_limit_next(2);
+    let started = Instant::now();
+    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1 was honoured twice"
+    );
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api:8888888",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(verdict, Verdict::Healthy);
+}

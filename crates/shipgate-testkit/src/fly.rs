@@ -52,6 +52,7 @@ struct World {
     violations: Vec<String>,
     recent: HashMap<(String, String), Vec<Instant>>,
     min_secrets_versions: Vec<u64>,
+    rate_limit_next: u32,
 }
 
 /// The fake. Cheap to clone; clones share the world.
@@ -123,6 +124,11 @@ impl FakeFly {
             });
         }
         self
+    }
+
+    /// Answers the next `n` requests with 429 and `Retry-After: 1`.
+    pub fn rate_limit_next(&self, n: u32) {
+        self.world.lock().unwrap().rate_limit_next = n;
     }
 
     /// Marks machine number `index` (in id order) as leased by someone else.
@@ -318,6 +324,15 @@ async fn handle(
     };
     let spec = fly_spec();
     let mut w = fake.world.lock().unwrap();
+    if w.rate_limit_next > 0 {
+        w.rate_limit_next -= 1;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            axum::Json(json!({"error": "rate limit exceeded"})),
+        )
+            .into_response();
+    }
     if let Err(problem) = spec.check_request(method.as_str(), template, &query, body.as_ref()) {
         w.violations.push(problem);
     }
