@@ -97,6 +97,7 @@ pub fn main_impl() -> ExitCode {
     };
     let vars = process_vars();
     init_logging(&vars);
+    mask_secrets_in_actions(&vars);
     let code = match cli.command {
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
@@ -137,6 +138,19 @@ fn config_path(flag: Option<PathBuf>, vars: &BTreeMap<String, String>) -> Option
 fn log_redactor() -> &'static shipgate_core::Redactor {
     static REDACTOR: std::sync::OnceLock<shipgate_core::Redactor> = std::sync::OnceLock::new();
     REDACTOR.get_or_init(shipgate_core::Redactor::default)
+}
+
+/// In GitHub Actions, tells the runner about every secret value shipgate loads
+/// (`::add-mask::VALUE` on stdout, before anything could print it), so the runner masks it in
+/// every later line of the job, child processes' output included.
+fn mask_secrets_in_actions(vars: &BTreeMap<String, String>) {
+    if vars.get("GITHUB_ACTIONS").map(String::as_str) == Some("true") {
+        log_redactor().observe(|secret| {
+            for line in secret.expose().lines().filter(|l| !l.trim().is_empty()) {
+                println!("::add-mask::{line}");
+            }
+        });
+    }
 }
 
 /// Logs to stderr at the level of SHIPGATE_LOG (`error` by default; `debug`, `trace`, or an

@@ -292,3 +292,38 @@ fn no_canary_reaches_any_output_of_check_env_or_secrets_check() {
         "{stdout}"
     );
 }
+
+#[test]
+fn in_github_actions_every_loaded_secret_is_masked_with_add_mask_first() {
+    let canary = Canary::new("mask");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipgate.toml");
+    std::fs::write(&config, "app = \"shop\"\nenvironment = \"production\"\n").unwrap();
+    let run = |actions: bool| {
+        let mut cmd = Command::cargo_bin("shipgate").unwrap();
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("MY_SECRET", canary.value())
+            .args(["secrets", "check", "--key", "MY_SECRET", "--config"])
+            .arg(&config);
+        if actions {
+            cmd.env("GITHUB_ACTIONS", "true");
+        }
+        let output = cmd.output().unwrap();
+        (
+            output.status.code().unwrap(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    let (code, stdout) = run(true);
+    assert_eq!(code, 0, "{stdout}");
+    let first = stdout.lines().next().unwrap_or_default();
+    assert_eq!(first, format!("::add-mask::{}", canary.value()));
+    let rest: Vec<&str> = stdout.lines().skip(1).collect();
+    canary.assert_absent("stdout after the mask command", &rest.join("\n"));
+
+    // Outside GitHub Actions nothing is printed about it at all.
+    let (code, stdout) = run(false);
+    assert_eq!(code, 0, "{stdout}");
+    canary.assert_absent("stdout", &stdout);
+}

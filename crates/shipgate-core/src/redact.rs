@@ -2,7 +2,7 @@
 //! an error from an upstream service that echoed a token back).
 
 use std::borrow::Cow;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::secret::{REDACTED, Secret};
 
@@ -19,9 +19,19 @@ pub const MIN_REDACTED_LEN: usize = 4;
 /// redactor.add(&Secret::new("s3cr3t-token"));
 /// assert_eq!(redactor.redact("Bearer s3cr3t-token failed"), "Bearer [redacted] failed");
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Redactor {
     values: Arc<RwLock<Vec<Secret>>>,
+    observer: Arc<OnceLock<Observer>>,
+}
+
+/// Told about every value registered (see [`Redactor::observe`]).
+type Observer = Box<dyn Fn(&Secret) + Send + Sync>;
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").finish_non_exhaustive()
+    }
 }
 
 impl Redactor {
@@ -38,6 +48,27 @@ impl Redactor {
             values.push(secret.clone());
             // Longest first, so a secret that contains another is masked whole.
             values.sort_by_key(|v| std::cmp::Reverse(v.expose().len()));
+            drop(values);
+            if let Some(observer) = self.observer.get() {
+                observer(secret);
+            }
+        }
+    }
+
+    /// Calls `observer` with every value registered from now on, and at once with those
+    /// registered so far (the CLI uses it to emit GitHub Actions `::add-mask::` commands, so
+    /// the runner masks the values in the output of child processes too). Only the first
+    /// observer of a redactor (and its clones) is kept.
+    pub fn observe(&self, observer: impl Fn(&Secret) + Send + Sync + 'static) {
+        if self.observer.set(Box::new(observer)).is_err() {
+            return;
+        }
+        let values = match self.values.read() {
+            Ok(values) => values.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        if let Some(observer) = self.observer.get() {
+            values.iter().for_each(|v| observer(v));
         }
     }
 
@@ -68,6 +99,21 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_observer_sees_each_value_once_including_earlier_ones() {
+        let redactor = Redactor::default();
+        redactor.add(&Secret::new("first-secret"));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        redactor
+            .clone()
+            .observe(move |s| sink.lock().unwrap().push(s.expose().to_owned()));
+        redactor.add(&Secret::new("second-secret"));
+        redactor.add(&Secret::new("second-secret"));
+        redactor.add(&Secret::new("ab"));
+        assert_eq!(*seen.lock().unwrap(), vec!["first-secret", "second-secret"]);
+    }
 
     #[test]
     fn masks_every_occurrence_longest_first_and_skips_short_values() {
