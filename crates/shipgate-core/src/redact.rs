@@ -68,7 +68,7 @@ impl Redactor {
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         if let Some(observer) = self.observer.get() {
-            values.iter().for_each(|v| observer(v));
+            values.iter().for_each(observer);
         }
     }
 
