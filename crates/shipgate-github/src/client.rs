@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use shipgate_core::{Redactor, Secret};
 use shipgate_http::{Backoff, read_body_capped, retry_after};
@@ -78,6 +78,8 @@ pub struct GithubClient {
     base: url::Url,
     token: Option<Secret>,
     redactor: Redactor,
+    /// When the last write was sent: GitHub asks for at least a second between writes.
+    last_write: std::sync::Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -161,6 +163,7 @@ impl GithubClient {
             base,
             token,
             redactor,
+            last_write: std::sync::Arc::default(),
         })
     }
 
@@ -180,6 +183,42 @@ impl GithubClient {
         path_or_url: &str,
         deadline: Instant,
     ) -> Result<(T, HeaderMap), GithubError> {
+        let (value, headers) = self.call(Method::GET, path_or_url, None, deadline).await?;
+        let value = serde_json::from_value(value).map_err(|e| GithubError::Unavailable {
+            path: path_or_url.to_owned(),
+            message: format!("unexpected response body: {e}"),
+        })?;
+        Ok((value, headers))
+    }
+
+    /// Sends a write (`POST`, `PATCH`) with a JSON body, at least a second after the previous
+    /// write, and returns the parsed answer. Rate limits are waited out; a 5xx is retried only
+    /// for `PATCH` (sending a `POST` twice could create two issues or deployments).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, GithubError> {
+        {
+            let mut last = self.last_write.lock().await;
+            if let Some(at) = *last {
+                let gap = Duration::from_secs(1).saturating_sub(at.elapsed());
+                tokio::time::sleep(gap).await;
+            }
+            *last = Some(Instant::now());
+        }
+        Ok(self.call(method, path, Some(body), deadline).await?.0)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        body: Option<&serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<(serde_json::Value, HeaderMap), GithubError> {
         let url = if path_or_url.starts_with("http") {
             url::Url::parse(path_or_url).map_err(|e| GithubError::Unavailable {
                 path: path_or_url.to_owned(),
@@ -198,12 +237,17 @@ impl GithubClient {
         for _ in 0..ATTEMPTS {
             let mut request = self
                 .http
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .header(reqwest::header::ACCEPT, "application/vnd.github+json")
                 .header("X-GitHub-Api-Version", "2022-11-28")
                 .timeout(Duration::from_secs(30));
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token.expose());
+            }
+            if let Some(body) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string());
             }
             let wait = match request.send().await {
                 Ok(response) => {
@@ -222,11 +266,14 @@ impl GithubClient {
                         .unwrap_or_else(|| text.chars().take(200).collect());
                     let message = self.redactor.redact(&message).into_owned();
                     if status.is_success() {
-                        let value =
+                        let value = if text.trim().is_empty() {
+                            serde_json::Value::Null
+                        } else {
                             serde_json::from_str(&text).map_err(|e| GithubError::Unavailable {
                                 path: path.clone(),
                                 message: format!("unexpected response body: {e}"),
-                            })?;
+                            })?
+                        };
                         return Ok((value, headers));
                     }
                     if let Some(wait) =
@@ -247,10 +294,10 @@ impl GithubClient {
                     } else {
                         match status.as_u16() {
                             401 => return Err(GithubError::Unauthorized { path, message }),
-                            403 => return Err(GithubError::Forbidden { path, message, scope: "read access to checks, statuses and contents (`checks: read`, `statuses: read` in GitHub Actions)".into() }),
+                            403 => return Err(GithubError::Forbidden { path, message, scope: if method == Method::GET { "read access to checks, statuses and contents (`checks: read`, `statuses: read` in GitHub Actions)" } else { "write access (`issues: write`, `pull-requests: write` or `deployments: write` in GitHub Actions)" }.into() }),
                             404 => return Err(GithubError::NotFound { path }),
                             422 => return Err(GithubError::Unprocessable { path, message }),
-                            _ if status.is_server_error() => {
+                            _ if status.is_server_error() && method != Method::POST => {
                                 last = format!("{status}: {message}");
                                 delays.next().unwrap_or(Duration::from_secs(1))
                             }
@@ -263,6 +310,13 @@ impl GithubClient {
                         .redactor
                         .redact(&shipgate_http::classify_error(&err).1)
                         .into_owned();
+                    if method == Method::POST {
+                        // It may have arrived: never create twice.
+                        return Err(GithubError::Unavailable {
+                            path,
+                            message: last,
+                        });
+                    }
                     delays.next().unwrap_or(Duration::from_secs(1))
                 }
             };

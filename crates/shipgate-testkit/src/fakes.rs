@@ -312,6 +312,8 @@ pub struct FakeGithub {
     pub statuses: Arc<Mutex<Vec<(String, String)>>>,
     /// Answer the first request with a primary rate limit that resets in one second.
     pub rate_limit_first: Arc<std::sync::atomic::AtomicBool>,
+    /// Issues, comments, pull requests and deployments (see [`crate::github`]).
+    pub repo: Arc<Mutex<crate::github::RepoState>>,
     polls: Arc<AtomicU32>,
 }
 
@@ -324,6 +326,7 @@ impl FakeGithub {
             checks: Arc::default(),
             statuses: Arc::default(),
             rate_limit_first: Arc::default(),
+            repo: Arc::default(),
             polls: Arc::default(),
         }
     }
@@ -349,6 +352,7 @@ impl FakeGithub {
                     "/repos/{owner}/{repo}/commits/{sha}/status",
                     get(github_status),
                 )
+                .merge(crate::github::routes())
                 .with_state(self),
         )
         .await;
@@ -356,13 +360,18 @@ impl FakeGithub {
     }
 }
 
-fn github_examples() -> Value {
+pub(crate) fn github_examples() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shipgate-github/tests/fixtures/github-examples.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn github_guard(gh: &FakeGithub, owner: &str, repo: &str, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn github_guard(
+    gh: &FakeGithub,
+    owner: &str,
+    repo: &str,
+    headers: &HeaderMap,
+) -> Option<Response> {
     if gh.rate_limit_first.swap(false, Ordering::SeqCst) {
         let reset = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

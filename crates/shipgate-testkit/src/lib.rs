@@ -10,6 +10,7 @@
 
 pub mod fakes;
 pub mod fly;
+pub mod github;
 pub mod graphql;
 pub mod openapi;
 pub mod railway;

@@ -1,0 +1,325 @@
+//! The write side of the fake GitHub: issues (listing by label returns pull requests too, as
+//! GitHub does), comments (create, list, update), closing, the pull request of a commit, and
+//! deployments with statuses. Answers are GitHub's own example bodies adapted per call.
+//! Protocol rules GitHub documents are checked and recorded in [`RepoState::violations`]:
+//! writes at least a second apart, `auto_merge: false` on deployments, status descriptions
+//! of at most 140 characters.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use serde_json::{Value, json};
+
+use crate::fakes::{FakeGithub, github_examples, github_guard};
+
+/// What the fake repository holds.
+#[derive(Debug, Default)]
+pub struct RepoState {
+    /// Issues by number (each the example `issue` body, adapted). Pull requests listed as
+    /// issues carry a `pull_request` key.
+    pub issues: Vec<Value>,
+    /// (issue number, comment body) by comment id − 1.
+    pub comments: Vec<(u64, String)>,
+    /// Merged pull request number for a commit SHA.
+    pub pulls: Vec<(String, u64)>,
+    /// Created deployments (request bodies).
+    pub deployments: Vec<Value>,
+    /// (deployment id, status request body).
+    pub deployment_statuses: Vec<(u64, Value)>,
+    /// Drop labels on issue creation, as GitHub does for a token without push access.
+    pub drop_labels: bool,
+    /// Rule breaks seen.
+    pub violations: Vec<String>,
+    last_write: Option<Instant>,
+}
+
+pub(crate) fn routes() -> Router<FakeGithub> {
+    Router::new()
+        .route("/repos/{owner}/{repo}/commits/{sha}/pulls", get(pulls))
+        .route(
+            "/repos/{owner}/{repo}/issues",
+            get(list_issues).post(create_issue),
+        )
+        .route("/repos/{owner}/{repo}/issues/{number}", patch(update_issue))
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            get(list_comments).post(create_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/comments/{id}",
+            patch(update_comment),
+        )
+        .route("/repos/{owner}/{repo}/deployments", post(create_deployment))
+        .route(
+            "/repos/{owner}/{repo}/deployments/{id}/statuses",
+            post(create_status),
+        )
+}
+
+fn example(name: &str) -> Value {
+    github_examples()[name]["value"].clone()
+}
+
+/// Records a write and checks it came at least a second after the previous one.
+fn write(gh: &FakeGithub) {
+    let mut state = gh.repo.lock().unwrap();
+    let now = Instant::now();
+    if let Some(last) = state.last_write
+        && now.duration_since(last).as_millis() < 990
+    {
+        state
+            .violations
+            .push("two writes less than a second apart".into());
+    }
+    state.last_write = Some(now);
+}
+
+fn comment_json(id: usize, number: u64, body: &str) -> Value {
+    let mut c = example("issue-comment");
+    c["id"] = json!(id);
+    c["body"] = json!(body);
+    c["issue_url"] = json!(format!("https://api.github.com/repos/o/r/issues/{number}"));
+    c
+}
+
+async fn pulls(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let state = gh.repo.lock().unwrap();
+    let list: Vec<Value> = state
+        .pulls
+        .iter()
+        .filter(|(s, _)| *s == sha)
+        .map(|(_, number)| {
+            let mut pr = example("pull-request-simple-items")[0].clone();
+            pr["number"] = json!(number);
+            pr["merge_commit_sha"] = json!(sha);
+            pr["merged_at"] = json!("2026-11-23T10:00:00Z");
+            pr["html_url"] = json!(format!("https://github.com/{owner}/{repo}/pull/{number}"));
+            pr
+        })
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn list_issues(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo)): Path<(String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let wanted: Vec<&str> = query
+        .get("labels")
+        .map(|l| l.split(',').collect())
+        .unwrap_or_default();
+    let state_filter = query.get("state").map_or("open", String::as_str);
+    let state = gh.repo.lock().unwrap();
+    let list: Vec<Value> = state
+        .issues
+        .iter()
+        .filter(|i| state_filter == "all" || i["state"] == state_filter)
+        .filter(|i| {
+            wanted.iter().all(|w| {
+                i["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|l| l["name"] == *w)
+            })
+        })
+        .cloned()
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn create_issue(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    let number = state.issues.len() as u64 + 1;
+    let mut issue = example("issue");
+    issue["number"] = json!(number);
+    issue["title"] = body["title"].clone();
+    issue["body"] = body["body"].clone();
+    issue["state"] = json!("open");
+    issue["html_url"] = json!(format!("https://github.com/{owner}/{repo}/issues/{number}"));
+    if let Some(map) = issue.as_object_mut() {
+        map.remove("pull_request");
+    }
+    let template = example("issue")["labels"][0].clone();
+    let labels: Vec<Value> = if state.drop_labels {
+        Vec::new()
+    } else {
+        body["labels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|name| {
+                let mut label = template.clone();
+                label["name"] = name.clone();
+                label
+            })
+            .collect()
+    };
+    issue["labels"] = Value::Array(labels);
+    state.issues.push(issue.clone());
+    (StatusCode::CREATED, axum::Json(issue)).into_response()
+}
+
+async fn update_issue(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    let Some(issue) = state.issues.iter_mut().find(|i| i["number"] == number) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response();
+    };
+    if let Some(s) = body.get("state") {
+        issue["state"] = s.clone();
+    }
+    axum::Json(issue.clone()).into_response()
+}
+
+async fn list_comments(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let state = gh.repo.lock().unwrap();
+    let list: Vec<Value> = state
+        .comments
+        .iter()
+        .enumerate()
+        .filter(|(_, (n, _))| *n == number)
+        .map(|(i, (n, body))| comment_json(i + 1, *n, body))
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn create_comment(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, number)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    let text = body["body"].as_str().unwrap_or_default().to_owned();
+    state.comments.push((number, text.clone()));
+    let id = state.comments.len();
+    (
+        StatusCode::CREATED,
+        axum::Json(comment_json(id, number, &text)),
+    )
+        .into_response()
+}
+
+async fn update_comment(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, id)): Path<(String, String, usize)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    let Some(comment) = id.checked_sub(1).and_then(|i| state.comments.get_mut(i)) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response();
+    };
+    comment.1 = body["body"].as_str().unwrap_or_default().to_owned();
+    let (number, text) = comment.clone();
+    axum::Json(comment_json(id, number, &text)).into_response()
+}
+
+async fn create_deployment(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    if body["auto_merge"] != json!(false) {
+        state.violations.push("deployment without auto_merge: false (GitHub would merge the default branch into the ref)".into());
+    }
+    state.deployments.push(body.clone());
+    let id = state.deployments.len() as u64;
+    let mut deployment = example("deployment-simple-example");
+    deployment["id"] = json!(id);
+    deployment["sha"] = body["ref"].clone();
+    deployment["ref"] = body["ref"].clone();
+    deployment["environment"] = body["environment"].clone();
+    (StatusCode::CREATED, axum::Json(deployment)).into_response()
+}
+
+async fn create_status(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    write(&gh);
+    let mut state = gh.repo.lock().unwrap();
+    if body["description"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 140)
+    {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"message": "Validation Failed", "errors": [{"field": "description", "code": "too_long"}]})),
+        )
+            .into_response();
+    }
+    state.deployment_statuses.push((id, body.clone()));
+    let mut status = example("deployment-status");
+    status["state"] = body["state"].clone();
+    status["description"] = body["description"].clone();
+    (StatusCode::CREATED, axum::Json(status)).into_response()
+}
