@@ -13,8 +13,8 @@ use shipgate_provider::{DeployRequest, Provider, previous_good};
 use shipgate_secrets::Resolution;
 use shipgate_smoke::{SmokeRunner, SpecOptions};
 
-use crate::platforms;
 use crate::{Format, config_path, log_redactor, runtime, shutdown_signal, usage_error};
+use crate::{github_report, platforms};
 
 /// Arguments of `deploy`.
 #[derive(Debug, clap::Args)]
@@ -398,28 +398,14 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                 "the CI gate ([ci_gate] enabled) needs the repository: set [github] repository or GITHUB_REPOSITORY",
             );
         };
-        let full = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());
-        let Some(sha) = vars
-            .get("GITHUB_SHA")
-            .filter(|s| full(s))
-            .cloned()
-            .or_else(|| full(&resolved.tag).then(|| resolved.tag.clone()))
-        else {
+        let Some(sha) = full_sha(vars, &resolved.tag) else {
             return usage_error(
                 "the CI gate needs the full 40-character commit SHA: set GITHUB_SHA, or deploy a full SHA as the image tag",
             );
         };
-        let resolver = match crate::secrets::resolver(config, None, vars) {
-            Ok(resolver) => resolver,
-            Err(code) => return code,
-        };
-        let token = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
-            Ok(token) => token,
-            Err(message) => return usage_error(message),
-        };
-        let client = match shipgate_github::GithubClient::new(&config.github.api_url, token) {
+        let client = match github_client(config, vars, &rt) {
             Ok(client) => client,
-            Err(err) => return usage_error(err),
+            Err(code) => return code,
         };
         Some(shipgate_pipeline::CiGate {
             client,
@@ -468,8 +454,36 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         lock_timeout: config.ledger.lock_timeout.as_duration(),
         lock_ttl: config.ledger.lock_ttl.as_duration(),
     };
+    let reporting = if config.github.deployments || config.github.pr_comment {
+        let Some(sha) = full_sha(vars, &resolved.tag) else {
+            return usage_error(
+                "[github] deployments / pr_comment need the full 40-character commit SHA: set GITHUB_SHA, or deploy a full SHA as the image tag",
+            );
+        };
+        match github_client(config, vars, &rt) {
+            Ok(client) => Some((client, sha)),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
     let outcome = rt.block_on(async {
         let cancel = shutdown_signal();
+        let reporter = match reporting {
+            Some((client, sha)) => Some(
+                github_report::Reporter::start(
+                    config,
+                    client,
+                    sha,
+                    plan.environment.clone(),
+                    resolved.environment.kind().is_prod_like(),
+                    vars,
+                    &events,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let ledger = Ledger::open(&config.ledger.url)
             .await
             .map_err(|e| e.to_string())?;
@@ -486,9 +500,14 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        shipgate_pipeline::run(&plan, &ledger, &mut runner, &events, &cancel)
+        let summary = shipgate_pipeline::run(&plan, &ledger, &mut runner, &events, &cancel)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(reporter) = &reporter {
+            let markdown = log_redactor().redact(&summary.to_markdown()).into_owned();
+            reporter.finish(&summary, &markdown, &events).await;
+        }
+        Ok::<_, String>(summary)
     });
     let summary = match outcome {
         Ok(summary) => summary,
@@ -531,6 +550,28 @@ fn api_key(
         &config.smoke.api_key_secret,
     ))
     .map_err(|e| usage_error(format!("the smoke API key: {e}")))
+}
+
+/// The full commit SHA being deployed: GITHUB_SHA, or the image tag when it is one.
+fn full_sha(vars: &BTreeMap<String, String>, tag: &str) -> Option<String> {
+    let full = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());
+    vars.get("GITHUB_SHA")
+        .filter(|s| full(s))
+        .cloned()
+        .or_else(|| full(tag).then(|| tag.to_owned()))
+}
+
+/// A GitHub client for `[github] api_url` with GITHUB_TOKEN from the secret sources.
+fn github_client(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<shipgate_github::GithubClient, u8> {
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let token = rt
+        .block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
+        .map_err(usage_error)?;
+    shipgate_github::GithubClient::new(&config.github.api_url, token).map_err(usage_error)
 }
 
 async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 {

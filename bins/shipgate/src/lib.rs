@@ -9,6 +9,7 @@
 mod check_env;
 mod ci_gate;
 mod deploy;
+mod github_report;
 mod platforms;
 mod secrets;
 mod smoke;

@@ -48,12 +48,17 @@ impl Demo {
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
+        self.run_with(args, &[])
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let output = Command::cargo_bin("shipgate")
             .unwrap()
             .current_dir(self.dir.path())
             .env_clear()
             .env("PRODUCTION_API_KEY", self.canary.value())
             .env("SHIPGATE_LOG", "debug")
+            .envs(env.iter().copied())
             .args(args)
             .arg("--config")
             .arg(&self.config)
@@ -348,4 +353,68 @@ fn a_deploy_killed_with_sigkill_is_recovered_by_the_next_one() {
         stdout.contains("failed      demo/api:v2-unhealthy"),
         "the interrupted release was stopped: {stdout}"
     );
+}
+
+#[test]
+fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
+    const SHA: &str = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
+    let demo = Demo::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let github = shipgate_testkit::fakes::FakeGithub::new("acme/demo", "ghs_token");
+    github.repo.lock().unwrap().pulls.push((SHA.into(), 12));
+    let url = runtime.block_on(github.clone().start());
+    let mut text = std::fs::read_to_string(&demo.config).unwrap();
+    text.push_str(&format!(
+        "\n[github]\nrepository = \"acme/demo\"\napi_url = \"{url}\"\ndeployments = true\npr_comment = true\n"
+    ));
+    std::fs::write(&demo.config, text).unwrap();
+    let env = [
+        ("GITHUB_TOKEN", "ghs_token"),
+        ("GITHUB_SHA", SHA),
+        ("GITHUB_REPOSITORY", "acme/demo"),
+        ("GITHUB_RUN_ID", "99"),
+    ];
+    let (code, stdout, stderr) = demo.run_with(&["deploy", "--image-tag", "v1"], &env);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // The fake checks writes are a second apart; that spacing is per process, so two
+    // back-to-back runs need a second between them like any two GitHub clients.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (code, stdout, stderr) = demo.run_with(&["deploy", "--image-tag", "v2-broken"], &env);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+
+    let repo = github.repo.lock().unwrap();
+    assert_eq!(repo.deployments.len(), 2);
+    assert_eq!(repo.deployments[0]["ref"], SHA);
+    let states: Vec<&str> = repo
+        .deployment_statuses
+        .iter()
+        .map(|(_, b)| b["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["in_progress", "success", "in_progress", "failure"]);
+    let (_, last) = repo.deployment_statuses.last().unwrap();
+    assert!(
+        last["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("rolled_back"),
+        "{last}"
+    );
+    assert_eq!(
+        last["log_url"],
+        "https://github.com/acme/demo/actions/runs/99"
+    );
+    // One comment on PR 12, updated by the second deploy.
+    assert_eq!(repo.comments.len(), 1, "{:?}", repo.comments);
+    assert_eq!(repo.comments[0].0, 12);
+    assert!(
+        repo.comments[0].1.contains("rolled"),
+        "{}",
+        repo.comments[0].1
+    );
+    demo.canary.assert_absent("PR comment", &repo.comments[0].1);
+    assert_eq!(repo.violations, Vec::<String>::new());
 }

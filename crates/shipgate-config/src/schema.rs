@@ -916,6 +916,16 @@ pub struct GithubConfig {
     /// API base URL. Default `https://api.github.com`.
     #[serde(default = "default_github_api")]
     pub api_url: String,
+    /// Record each deploy as a GitHub deployment with statuses (in_progress, then success or
+    /// failure). Needs `GITHUB_TOKEN` with `deployments: write`. Default false.
+    #[serde(default)]
+    pub deployments: bool,
+    /// Keep one comment with the deploy summary on the pull request that merged the commit
+    /// (seed 004's notify step). Needs `pull-requests: write`. Default false.
+    #[serde(default)]
+    pub pr_comment: bool,
+    /// The live app's URL, shown on GitHub deployments.
+    pub environment_url: Option<String>,
 }
 
 fn default_github_api() -> String {
@@ -927,6 +937,9 @@ impl Default for GithubConfig {
         GithubConfig {
             repository: None,
             api_url: default_github_api(),
+            deployments: false,
+            pr_comment: false,
+            environment_url: None,
         }
     }
 }

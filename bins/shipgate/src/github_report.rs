@@ -1,0 +1,156 @@
+//! What `deploy` tells GitHub when `[github] deployments` / `pr_comment` are on: a deployment
+//! for the exact commit with an `in_progress` status before anything changes, the final
+//! status after, and one sticky comment with the summary on the pull request that merged the
+//! commit. Reporting never changes the deploy's outcome: a GitHub failure is a warning.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use shipgate_config::Config;
+use shipgate_github::{DeploymentState, GithubClient, NewDeployment, StatusUpdate};
+use shipgate_pipeline::{Outcome, Summary};
+
+/// A started report.
+pub(crate) struct Reporter {
+    client: GithubClient,
+    repository: String,
+    sha: String,
+    deployment: Option<u64>,
+    pr_comment: bool,
+    environment: String,
+    environment_url: Option<String>,
+    log_url: Option<String>,
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+/// The Actions run URL, when running in GitHub Actions.
+fn log_url(vars: &BTreeMap<String, String>) -> Option<String> {
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}",
+        get("GITHUB_SERVER_URL").map_or("https://github.com", String::as_str),
+        get("GITHUB_REPOSITORY")?,
+        get("GITHUB_RUN_ID")?
+    ))
+}
+
+impl Reporter {
+    /// Creates the deployment (when enabled) with an `in_progress` status. `None` when neither
+    /// feature is on; an error when they are on but cannot work (no repository, token, SHA).
+    pub(crate) async fn start(
+        config: &Config,
+        client: GithubClient,
+        sha: String,
+        environment: String,
+        production: bool,
+        vars: &BTreeMap<String, String>,
+        warn: &(dyn Fn(&str) + Sync),
+    ) -> Result<Reporter, String> {
+        let repository = config.github.repository.clone().ok_or(
+            "[github] deployments / pr_comment need the repository: set [github] repository or GITHUB_REPOSITORY",
+        )?;
+        let mut reporter = Reporter {
+            client,
+            repository,
+            sha,
+            deployment: None,
+            pr_comment: config.github.pr_comment,
+            environment,
+            environment_url: config.github.environment_url.clone(),
+            log_url: log_url(vars),
+        };
+        if config.github.deployments {
+            let new = NewDeployment {
+                sha: reporter.sha.clone(),
+                environment: reporter.environment.clone(),
+                description: format!("shipgate deploy of {}", &reporter.sha[..7]),
+                required_contexts: Vec::new(),
+                production,
+            };
+            match reporter
+                .client
+                .create_deployment(&reporter.repository, &new, deadline())
+                .await
+            {
+                Ok(id) => {
+                    reporter.deployment = Some(id);
+                    reporter
+                        .status(DeploymentState::InProgress, "deploying", warn)
+                        .await;
+                }
+                Err(err) => warn(&format!("GitHub deployment not recorded: {err}")),
+            }
+        }
+        Ok(reporter)
+    }
+
+    async fn status(
+        &self,
+        state: DeploymentState,
+        description: &str,
+        warn: &(dyn Fn(&str) + Sync),
+    ) {
+        let Some(id) = self.deployment else {
+            return;
+        };
+        let update = StatusUpdate {
+            state,
+            description: description.to_owned(),
+            environment_url: self.environment_url.clone(),
+            log_url: self.log_url.clone(),
+        };
+        if let Err(err) = self
+            .client
+            .deployment_status(&self.repository, id, &update, deadline())
+            .await
+        {
+            warn(&format!("GitHub deployment status not posted: {err}"));
+        }
+    }
+
+    /// Posts the final status and the PR comment.
+    pub(crate) async fn finish(
+        &self,
+        summary: &Summary,
+        markdown: &str,
+        warn: &(dyn Fn(&str) + Sync),
+    ) {
+        let state = match summary.outcome {
+            Outcome::Succeeded => DeploymentState::Success,
+            Outcome::Aborted => DeploymentState::Error,
+            Outcome::Failed
+            | Outcome::RolledBack
+            | Outcome::RollbackFailed
+            | Outcome::Unhealthy => DeploymentState::Failure,
+        };
+        self.status(
+            state,
+            &format!("{}: {}", summary.outcome.as_str(), summary.message),
+            warn,
+        )
+        .await;
+        if !self.pr_comment {
+            return;
+        }
+        let pr = match self
+            .client
+            .pull_request_for_commit(&self.repository, &self.sha, deadline())
+            .await
+        {
+            Ok(Some(pr)) => pr,
+            Ok(None) => return, // a direct push: no pull request to comment on
+            Err(err) => return warn(&format!("GitHub pull request lookup failed: {err}")),
+        };
+        let marker = format!("<!-- shipgate:deploy {} -->", self.environment);
+        if let Err(err) = self
+            .client
+            .upsert_sticky_comment(&self.repository, pr.number, &marker, markdown, deadline())
+            .await
+        {
+            warn(&format!("GitHub PR comment not posted: {err}"));
+        }
+    }
+}
