@@ -130,9 +130,14 @@ fn in_github_actions_a_failure_is_annotated() {
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(1));
+    // The runner is first told to mask the token, then gets the annotation.
+    let (mask, rest) = stdout.split_once('\n').unwrap();
+    assert_eq!(mask, format!("::add-mask::{}", fixture.token.value()));
     assert!(
-        stdout.starts_with("::error title=shipgate ci-gate failed::lint: failure (https://github.com/acme/backend/runs/1)\n"),
+        rest.starts_with("::error title=shipgate ci-gate failed::lint: failure (https://github.com/acme/backend/runs/1)\n"),
         "{stdout}"
     );
-    fixture.token.assert_absent("stdout", &stdout);
+    fixture
+        .token
+        .assert_absent("stdout after the mask command", rest);
 }
