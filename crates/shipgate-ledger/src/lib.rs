@@ -377,6 +377,71 @@ impl Ledger {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// Releases that went live and passed their gate: the newest `limit` succeeded runs of
+    /// `app` in `environment`, each with the (service, image) pairs it deployed. The rollback
+    /// resolver's "last known good".
+    pub async fn good_releases(
+        &self,
+        app: &str,
+        environment: &str,
+        limit: i64,
+    ) -> Result<Vec<(RunRecord, Vec<(String, String)>)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+             FROM runs WHERE app = $1 AND environment = $2 AND outcome = 'succeeded' \
+             ORDER BY started_ms DESC, id DESC LIMIT $3",
+        )
+        .bind(app)
+        .bind(environment)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list good releases"))?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let run = run_from_row(row)?;
+            let images = sqlx::query(
+                "SELECT service, to_image FROM deployments WHERE run_id = $1 AND kind = 'deploy' AND verdict = 'healthy' ORDER BY position",
+            )
+            .bind(&run.id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list good releases"))?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0).map_err(db("read deployment"))?,
+                    r.try_get::<String, _>(1).map_err(db("read deployment"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+            out.push((run, images));
+        }
+        Ok(out)
+    }
+
+    /// Every image of `app` in `environment` that failed: deployed without becoming healthy,
+    /// or part of a run that was rolled back, whose rollback failed, or left unhealthy.
+    pub async fn failed_images(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<std::collections::BTreeSet<String>, LedgerError> {
+        sqlx::query(
+            "SELECT DISTINCT d.to_image FROM deployments d JOIN runs r ON r.id = d.run_id \
+             WHERE r.app = $1 AND r.environment = $2 AND d.kind = 'deploy' \
+             AND (d.verdict <> 'healthy' OR r.outcome IN ('rolled_back', 'rollback_failed', 'unhealthy'))",
+        )
+        .bind(app)
+        .bind(environment)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list failed images"))?
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(db("read image")))
+        .collect()
+    }
+
     /// One run with its steps and deployments.
     pub async fn run(
         &self,

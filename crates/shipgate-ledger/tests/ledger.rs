@@ -354,3 +354,64 @@ async fn bad_urls_are_rejected_without_their_password() {
         .to_string();
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+#[tokio::test]
+async fn last_known_good_and_failed_images_for_the_rollback_resolver() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        good_and_failed(&url).await;
+    }
+}
+
+async fn good_and_failed(url: &str) {
+    let ledger = Ledger::open(url).await.unwrap();
+    // v1 succeeded, v2 failed its gate and was rolled back, v3 never became healthy.
+    for (id, tag, started, verdict, outcome) in [
+        ("g1", "v1", 1_000, "healthy", "succeeded"),
+        ("g2", "v2", 2_000, "healthy", "rolled_back"),
+        ("g3", "v3", 3_000, "failed", "failed"),
+    ] {
+        let mut new = run(id, started);
+        new.image_tag = tag.into();
+        ledger.start_run(&new).await.unwrap();
+        ledger
+            .record_deployment(&DeploymentRecord {
+                run_id: id.into(),
+                target: "helm".into(),
+                service: "api".into(),
+                from_image: None,
+                to_image: format!("ghcr.io/acme/api:{tag}"),
+                revision: id.into(),
+                kind: "deploy".into(),
+                verdict: verdict.into(),
+            })
+            .await
+            .unwrap();
+        ledger
+            .finish_run(id, outcome, started + 500, None)
+            .await
+            .unwrap();
+    }
+    let good = ledger
+        .good_releases("demo", "production", 10)
+        .await
+        .unwrap();
+    assert_eq!(good.len(), 1);
+    assert_eq!(good[0].0.image_tag, "v1");
+    assert_eq!(
+        good[0].1,
+        vec![("api".to_owned(), "ghcr.io/acme/api:v1".to_owned())]
+    );
+    let failed = ledger.failed_images("demo", "production").await.unwrap();
+    assert_eq!(
+        failed.into_iter().collect::<Vec<_>>(),
+        ["ghcr.io/acme/api:v2", "ghcr.io/acme/api:v3"]
+    );
+    assert!(
+        ledger
+            .good_releases("demo", "staging", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
