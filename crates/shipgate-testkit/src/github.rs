@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::fakes::{FakeGithub, github_examples, github_guard};
 
+/// A workflow run: (head SHA, run number, conclusion, branch).
+pub type WorkflowRun = (String, u64, String, String);
+
 /// What the fake repository holds.
 #[derive(Debug, Default)]
 pub struct RepoState {
@@ -30,6 +33,8 @@ pub struct RepoState {
     pub deployments: Vec<Value>,
     /// (deployment id, status request body).
     pub deployment_statuses: Vec<(u64, Value)>,
+    /// Workflow file name → its runs.
+    pub workflows: Vec<(String, Vec<WorkflowRun>)>,
     /// Drop labels on issue creation, as GitHub does for a token without push access.
     pub drop_labels: bool,
     /// Rule breaks seen.
@@ -52,6 +57,14 @@ pub(crate) fn routes() -> Router<FakeGithub> {
         .route(
             "/repos/{owner}/{repo}/issues/comments/{id}",
             patch(update_comment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}",
+            get(workflow),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}/runs",
+            get(workflow_runs),
         )
         .route("/repos/{owner}/{repo}/deployments", post(create_deployment))
         .route(
@@ -322,4 +335,55 @@ async fn create_status(
     status["state"] = body["state"].clone();
     status["description"] = body["description"].clone();
     (StatusCode::CREATED, axum::Json(status)).into_response()
+}
+
+async fn workflow(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let state = gh.repo.lock().unwrap();
+    if !state.workflows.iter().any(|(f, _)| *f == file) {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/actions/workflows#get-a-workflow"}))).into_response();
+    }
+    let mut body = example("workflow");
+    body["path"] = json!(format!(".github/workflows/{file}"));
+    axum::Json(body).into_response()
+}
+
+/// Runs of a workflow, filtered by `status` (a conclusion) and `branch` as GitHub does, in
+/// an order that is not by run number (clients must sort).
+async fn workflow_runs(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, file)): Path<(String, String, String)>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
+        return refused;
+    }
+    let state = gh.repo.lock().unwrap();
+    let template = example("workflow-run-paginated")["workflow_runs"][0].clone();
+    let runs: Vec<Value> = state
+        .workflows
+        .iter()
+        .filter(|(f, _)| *f == file)
+        .flat_map(|(_, runs)| runs.iter())
+        .filter(|(_, _, conclusion, _)| query.get("status").is_none_or(|s| s == conclusion))
+        .filter(|(_, _, _, branch)| query.get("branch").is_none_or(|b| b == branch))
+        .map(|(sha, number, conclusion, branch)| {
+            let mut run = template.clone();
+            run["head_sha"] = json!(sha);
+            run["run_number"] = json!(number);
+            run["conclusion"] = json!(conclusion);
+            run["status"] = json!("completed");
+            run["head_branch"] = json!(branch);
+            run["event"] = json!("push");
+            run
+        })
+        .collect();
+    axum::Json(json!({"total_count": runs.len(), "workflow_runs": runs})).into_response()
 }

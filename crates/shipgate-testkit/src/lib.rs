@@ -14,6 +14,7 @@ pub mod github;
 pub mod graphql;
 pub mod openapi;
 pub mod railway;
+pub mod registry;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
