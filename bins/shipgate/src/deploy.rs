@@ -277,47 +277,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let mut targets: Vec<Target> = Vec::new();
-    let services: Vec<ServiceName> = resolved.images.iter().map(|(s, _)| s.clone()).collect();
-    let production_like = resolved.environment.kind().is_prod_like();
-    for kind in &resolved.targets {
-        match kind {
-            TargetKind::Local => match local_provider(config) {
-                Ok(provider) => targets.push(Target {
-                    name: "local".into(),
-                    provider: Box::new(provider),
-                    timeout: config.targets.local.timeout.as_duration(),
-                }),
-                Err(code) => return code,
-            },
-            TargetKind::Helm => match rt.block_on(helm_provider(config, &resolved.images, vars)) {
-                Ok(provider) => targets.push(Target {
-                    name: "helm".into(),
-                    provider: Box::new(provider),
-                    timeout: config.targets.helm.timeout.as_duration(),
-                }),
-                Err(message) => return usage_error(message),
-            },
-            TargetKind::Railway | TargetKind::Fly => {
-                let resolver = match crate::secrets::resolver(config, None, vars) {
-                    Ok(resolver) => resolver,
-                    Err(code) => return code,
-                };
-                let built = rt.block_on(async {
-                    if *kind == TargetKind::Railway {
-                        platforms::railway_targets(config, &services, &resolver, production_like)
-                            .await
-                    } else {
-                        platforms::fly_targets(config, &services, &resolver, production_like).await
-                    }
-                });
-                match built {
-                    Ok(built) => targets.extend(built),
-                    Err(message) => return usage_error(log_redactor().redact(&message)),
-                }
-            }
-        }
-    }
+    let targets = match build_targets(&resolved, vars, &rt) {
+        Ok(targets) => targets,
+        Err(code) => return code,
+    };
     if args.dry_run {
         return rt.block_on(dry_run(&resolved, &targets, args.format));
     }
@@ -537,6 +500,55 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         crate::annotate(vars, level, &title, &summary.message);
     }
     summary.exit_code
+}
+
+/// One target per enabled kind (per service for Railway and Fly), each provider connected and
+/// checked; nothing is changed.
+fn build_targets(
+    resolved: &Resolved,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<Target>, u8> {
+    let config = &resolved.config;
+    let mut targets: Vec<Target> = Vec::new();
+    let services: Vec<ServiceName> = resolved.images.iter().map(|(s, _)| s.clone()).collect();
+    let production_like = resolved.environment.kind().is_prod_like();
+    for kind in &resolved.targets {
+        match kind {
+            TargetKind::Local => match local_provider(config) {
+                Ok(provider) => targets.push(Target {
+                    name: "local".into(),
+                    provider: Box::new(provider),
+                    timeout: config.targets.local.timeout.as_duration(),
+                }),
+                Err(code) => return Err(code),
+            },
+            TargetKind::Helm => match rt.block_on(helm_provider(config, &resolved.images, vars)) {
+                Ok(provider) => targets.push(Target {
+                    name: "helm".into(),
+                    provider: Box::new(provider),
+                    timeout: config.targets.helm.timeout.as_duration(),
+                }),
+                Err(message) => return Err(usage_error(message)),
+            },
+            TargetKind::Railway | TargetKind::Fly => {
+                let resolver = crate::secrets::resolver(config, None, vars)?;
+                let built = rt.block_on(async {
+                    if *kind == TargetKind::Railway {
+                        platforms::railway_targets(config, &services, &resolver, production_like)
+                            .await
+                    } else {
+                        platforms::fly_targets(config, &services, &resolver, production_like).await
+                    }
+                });
+                match built {
+                    Ok(built) => targets.extend(built),
+                    Err(message) => return Err(usage_error(log_redactor().redact(&message))),
+                }
+            }
+        }
+    }
+    Ok(targets)
 }
 
 fn api_key(
@@ -980,4 +992,188 @@ pub(crate) fn local(command: LocalCommand, vars: &BTreeMap<String, String>) -> u
         }
         exit_code::OK
     })
+}
+
+/// `shipgate rollback …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RollbackCommand {
+    /// Decide which release to roll back to, and say why, without changing anything.
+    ///
+    /// Candidates come from [rollback] sources in order (ledger, github-workflow, provider); each
+    /// is skipped if it is the failing release, if one of its images was recorded as failed in
+    /// the ledger, or (with [rollback] verify_image) if an image is missing in its registry.
+    /// Exit codes: 0 a candidate was chosen, 1 none qualifies, 2 usage.
+    #[command(after_help = "Examples:
+  shipgate rollback plan --failing 3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a
+  shipgate rollback plan --failing $GITHUB_SHA --environment production --format json")]
+    Plan {
+        /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The commit (or image tag) being rolled back from; short SHAs match as prefixes.
+        #[arg(long, value_name = "SHA")]
+        failing: String,
+        /// Environment name.
+        #[arg(long, value_name = "NAME")]
+        environment: Option<String>,
+        /// Targets whose history the provider source reads (as for deploy).
+        #[arg(long, value_name = "TARGETS")]
+        target: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+/// Runs `rollback plan`.
+pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>) -> u8 {
+    let RollbackCommand::Plan {
+        config,
+        failing,
+        environment,
+        target,
+        format,
+    } = command;
+    if failing.trim().is_empty() || failing.contains(char::is_whitespace) {
+        return usage_error(
+            "--failing: give the commit SHA (full, or at least 7 characters) or the image tag being rolled back from",
+        );
+    }
+    let args = Args {
+        config,
+        target,
+        image_tag: Some(failing.clone()),
+        environment,
+        summary: PathBuf::from(".shipgate/summary.json"),
+        dry_run: true,
+        format,
+        quiet: true,
+    };
+    let resolved = match resolve(&args, vars) {
+        Ok(resolved) => resolved,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let config = &resolved.config;
+    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
+    let environment = resolved
+        .environment
+        .name()
+        .unwrap_or("production")
+        .to_owned();
+    let mut notes: Vec<String> = Vec::new();
+    let mut sources: Vec<Box<dyn shipgate_rollback::CandidateSource>> = Vec::new();
+    let ledger = rt
+        .block_on(Ledger::open(&config.ledger.url))
+        .map_err(|e| e.to_string());
+    for source in &config.rollback.sources {
+        match source {
+            shipgate_config::RollbackSource::Ledger => match &ledger {
+                Ok(ledger) => sources.push(Box::new(shipgate_rollback::LedgerSource {
+                    ledger: ledger.clone(),
+                    app: app.clone(),
+                    environment: environment.clone(),
+                })),
+                Err(e) => notes.push(format!("ledger: {e}")),
+            },
+            shipgate_config::RollbackSource::GithubWorkflow => {
+                let (Some(workflow), Some(repository)) =
+                    (&config.rollback.workflow, &config.github.repository)
+                else {
+                    notes.push("github-workflow: not configured (set [rollback] workflow and [github] repository)".into());
+                    continue;
+                };
+                let client = match github_client(config, vars, &rt) {
+                    Ok(client) => client,
+                    Err(code) => return code,
+                };
+                let images = resolved.images.clone();
+                sources.push(Box::new(shipgate_rollback::WorkflowSource {
+                    client,
+                    repository: repository.clone(),
+                    workflow: workflow.clone(),
+                    branch: config.rollback.branch.clone(),
+                    images: Box::new(move |sha: &str| {
+                        images
+                            .iter()
+                            .map(|(s, i)| {
+                                Ok((s.clone(), i.with_tag(sha).map_err(|e| e.to_string())?))
+                            })
+                            .collect()
+                    }),
+                }));
+            }
+            shipgate_config::RollbackSource::Provider => {
+                let targets = match build_targets(&resolved, vars, &rt) {
+                    Ok(targets) => targets,
+                    Err(code) => return code,
+                };
+                for target in targets {
+                    sources.push(Box::new(shipgate_rollback::ProviderSource {
+                        target: target.name,
+                        provider: target.provider,
+                    }));
+                }
+            }
+        }
+    }
+    let failures: Option<Box<dyn shipgate_rollback::FailureRecord>> = ledger.ok().map(|ledger| {
+        Box::new(shipgate_rollback::LedgerFailures {
+            ledger,
+            app: app.clone(),
+            environment: environment.clone(),
+        }) as Box<dyn shipgate_rollback::FailureRecord>
+    });
+    let check: Option<Box<dyn shipgate_rollback::ImageCheck>> = if config.rollback.verify_image {
+        // GHCR accepts the workflow's GITHUB_TOKEN for pulls of the repository's packages.
+        let resolver = match crate::secrets::resolver(config, None, vars) {
+            Ok(resolver) => resolver,
+            Err(code) => return code,
+        };
+        let logins = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
+            Ok(Some(token)) => vec![shipgate_rollback::RegistryLogin {
+                host: "ghcr.io".into(),
+                username: vars
+                    .get("GITHUB_ACTOR")
+                    .cloned()
+                    .unwrap_or_else(|| "shipgate".into()),
+                password: token,
+            }],
+            Ok(None) => Vec::new(),
+            Err(message) => return usage_error(message),
+        };
+        match shipgate_rollback::OciRegistry::new(logins, log_redactor().clone()) {
+            Ok(registry) => Some(Box::new(registry)),
+            Err(message) => return usage_error(message),
+        }
+    } else {
+        None
+    };
+    let resolver = shipgate_rollback::Resolver::new(sources, failures, check);
+    let mut decision = rt.block_on(resolver.resolve(&failing));
+    decision.source_errors.extend(notes);
+    match format {
+        Format::Json => match serde_json::to_string_pretty(&decision) {
+            Ok(json) => println!("{}", log_redactor().redact(&json)),
+            Err(err) => return usage_error(format!("cannot render the decision: {err}")),
+        },
+        Format::Text => {
+            for line in decision.reasons() {
+                println!("{}", log_redactor().redact(&line));
+            }
+            if let Some(chosen) = &decision.chosen {
+                for (service, image) in &chosen.images {
+                    println!("  {service}: {image}");
+                }
+            }
+        }
+    }
+    if decision.chosen.is_some() {
+        shipgate_core::exit_code::OK
+    } else {
+        shipgate_core::exit_code::CHECK_FAILED
+    }
 }

@@ -61,6 +61,9 @@ pub enum Command {
     /// The deploy lock of an app and environment.
     #[command(subcommand)]
     Lock(deploy::LockCommand),
+    /// Rollback decisions: `rollback plan --failing SHA`.
+    #[command(subcommand)]
+    Rollback(deploy::RollbackCommand),
     /// The local provider's processes.
     #[command(subcommand)]
     Local(deploy::LocalCommand),
@@ -106,6 +109,7 @@ pub fn main_impl() -> ExitCode {
         Command::Deploy(args) => deploy::run(args, &vars),
         Command::Ledger(command) => deploy::ledger(command, &vars),
         Command::Lock(command) => deploy::lock(command, &vars),
+        Command::Rollback(command) => deploy::rollback(command, &vars),
         Command::Local(command) => deploy::local(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };
