@@ -21,7 +21,7 @@ use crate::{github_report, platforms};
 #[command(after_help = "\
 Flow: lock (one deploy per app and environment; a second one waits) → deploy each enabled
 target → wait for its verdict → smoke gate ([smoke] / ENABLE_DEPLOY_SMOKE_GATE) → on failure
-and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest good revision and smoke
+and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest verified good revision and smoke
 it → summary (always written) → ledger.
 
 Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage or configuration error,
@@ -385,6 +385,16 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     } else {
         None
     };
+    // Local images are process versions, not registry images: nothing to check for them.
+    let image_check =
+        if config.rollback.verify_image && !resolved.targets.contains(&TargetKind::Local) {
+            match registry_check(config, vars, &rt) {
+                Ok(check) => Some(check),
+                Err(code) => return code,
+            }
+        } else {
+            None
+        };
     let quiet = args.quiet;
     let events = move |line: &str| {
         if !quiet {
@@ -408,6 +418,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         redactor: log_redactor().clone(),
         auto_rollback: config.rollback.auto,
         smoke_after_rollback: config.rollback.smoke,
+        image_check,
         owner: ["GITHUB_ACTOR", "USER"]
             .iter()
             .find_map(|k| vars.get(*k).filter(|v| !v.is_empty()).cloned())
@@ -1025,6 +1036,31 @@ pub enum RollbackCommand {
     },
 }
 
+/// The registry check for rollback candidates; GHCR is asked with GITHUB_TOKEN (it accepts
+/// the workflow's token for pulls of the repository's packages), other registries anonymously.
+fn registry_check(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Box<dyn shipgate_rollback::ImageCheck>, u8> {
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let logins = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
+        Ok(Some(token)) => vec![shipgate_rollback::RegistryLogin {
+            host: "ghcr.io".into(),
+            username: vars
+                .get("GITHUB_ACTOR")
+                .cloned()
+                .unwrap_or_else(|| "shipgate".into()),
+            password: token,
+        }],
+        Ok(None) => Vec::new(),
+        Err(message) => return Err(usage_error(message)),
+    };
+    shipgate_rollback::OciRegistry::new(logins, log_redactor().clone())
+        .map(|r| Box::new(r) as Box<dyn shipgate_rollback::ImageCheck>)
+        .map_err(usage_error)
+}
+
 /// Runs `rollback plan`.
 pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>) -> u8 {
     let RollbackCommand::Plan {
@@ -1127,27 +1163,10 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
             environment: environment.clone(),
         }) as Box<dyn shipgate_rollback::FailureRecord>
     });
-    let check: Option<Box<dyn shipgate_rollback::ImageCheck>> = if config.rollback.verify_image {
-        // GHCR accepts the workflow's GITHUB_TOKEN for pulls of the repository's packages.
-        let resolver = match crate::secrets::resolver(config, None, vars) {
-            Ok(resolver) => resolver,
+    let check = if config.rollback.verify_image {
+        match registry_check(config, vars, &rt) {
+            Ok(check) => Some(check),
             Err(code) => return code,
-        };
-        let logins = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
-            Ok(Some(token)) => vec![shipgate_rollback::RegistryLogin {
-                host: "ghcr.io".into(),
-                username: vars
-                    .get("GITHUB_ACTOR")
-                    .cloned()
-                    .unwrap_or_else(|| "shipgate".into()),
-                password: token,
-            }],
-            Ok(None) => Vec::new(),
-            Err(message) => return usage_error(message),
-        };
-        match shipgate_rollback::OciRegistry::new(logins, log_redactor().clone()) {
-            Ok(registry) => Some(Box::new(registry)),
-            Err(message) => return usage_error(message),
         }
     } else {
         None

@@ -108,6 +108,7 @@ fn main() {
             redactor: Redactor::default(),
             auto_rollback: true,
             smoke_after_rollback: true,
+            image_check: None,
             owner: "bench".into(),
             host: "localhost".into(),
             pid: i64::from(std::process::id()),

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord, now_ms};
-use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict, previous_good};
+use shipgate_provider::{
+    DeployRequest, Deployment, Provider, Revision, RevisionId, RevisionStatus, Verdict,
+};
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
 
@@ -87,6 +89,10 @@ pub struct Plan {
     pub auto_rollback: bool,
     /// Smoke-test the rolled-back release.
     pub smoke_after_rollback: bool,
+    /// Checks that a rollback candidate's images still exist in their registries
+    /// (`[rollback] verify_image`); a candidate with a missing image is skipped for the next
+    /// older good revision.
+    pub image_check: Option<Box<dyn shipgate_rollback::ImageCheck>>,
     /// Who runs it (`$GITHUB_ACTOR`, the user).
     pub owner: String,
     /// This host.
@@ -697,6 +703,82 @@ async fn give_up(
 }
 
 /// Rolls every live deployment back to its newest good earlier revision, then smokes it.
+/// The newest revision before `current` that was healthy, none of whose images the ledger
+/// recorded as failed, and (with an image check) whose images all still exist. Each skipped
+/// candidate and the choice are added to `reasons`.
+async fn choose_rollback(
+    plan: &Plan,
+    ledger: &Ledger,
+    history: &[Revision],
+    current: &RevisionId,
+    target: &str,
+    reasons: &mut Vec<String>,
+) -> Option<Revision> {
+    let failed = match ledger.failed_images(&plan.app, &plan.environment).await {
+        Ok(failed) => failed,
+        Err(err) => {
+            reasons.push(format!(
+                "{target}: recorded failures unavailable ({err}); not used"
+            ));
+            Default::default()
+        }
+    };
+    // Like `previous_good`, but going on to older revisions when one fails verification.
+    let candidates = history
+        .iter()
+        .skip_while(|r| &r.id != current)
+        .skip(1)
+        .filter(|r| {
+            matches!(
+                r.status,
+                RevisionStatus::Deployed | RevisionStatus::Superseded
+            )
+        });
+    for candidate in candidates {
+        if let Some(image) = candidate
+            .images
+            .values()
+            .find(|i| failed.contains(&i.to_string()))
+        {
+            reasons.push(format!(
+                "{target}: skipped revision {}: image {image} was recorded as failed",
+                candidate.id
+            ));
+            continue;
+        }
+        let mut missing = None;
+        if let Some(check) = &plan.image_check {
+            for image in candidate.images.values() {
+                match check.exists(image).await {
+                    Ok(shipgate_rollback::Existence::Exists(_)) => {}
+                    Ok(shipgate_rollback::Existence::Missing) => {
+                        missing = Some(format!("image {image} missing in its registry"));
+                        break;
+                    }
+                    Err(err) => {
+                        missing = Some(format!("image {image} could not be checked: {err}"));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(why) = missing {
+            reasons.push(format!(
+                "{target}: skipped revision {}: {why}",
+                candidate.id
+            ));
+            continue;
+        }
+        reasons.push(format!(
+            "{target}: candidate revision {} ({}), the newest verified deployed or superseded revision before {current}",
+            candidate.id,
+            describe_images(&candidate.images),
+        ));
+        return Some(candidate.clone());
+    }
+    None
+}
+
 async fn rollback(
     plan: &Plan,
     rec: &mut Recorder<'_>,
@@ -730,9 +812,18 @@ async fn rollback(
                 .await;
             }
         };
-        let Some(good) = previous_good(&history, &deployment.revision) else {
+        let Some(good) = choose_rollback(
+            plan,
+            rec.ledger,
+            &history,
+            &deployment.revision,
+            &target.name,
+            &mut reasons,
+        )
+        .await
+        else {
             reasons.push(format!(
-                "{}: no deployed or superseded revision before {}",
+                "{}: no verified deployed or superseded revision before {}",
                 target.name, deployment.revision
             ));
             let message = format!(
@@ -750,13 +841,6 @@ async fn rollback(
             )
             .await;
         };
-        reasons.push(format!(
-            "{}: candidate revision {} ({}), the newest deployed or superseded revision before {}",
-            target.name,
-            good.id,
-            describe_images(&good.images),
-            deployment.revision
-        ));
         if rollback.first_action_ms.is_none() {
             rollback.first_action_ms = Some((decided.elapsed().as_secs_f64() * 1e6).round() / 1e3);
         }

@@ -112,6 +112,7 @@ impl World {
             redactor: Redactor::default(),
             auto_rollback,
             smoke_after_rollback: true,
+            image_check: None,
             owner: "tests".into(),
             host: "localhost".into(),
             pid: i64::from(std::process::id()),
@@ -131,7 +132,10 @@ impl World {
         auto_rollback: bool,
         cancel: &CancellationToken,
     ) -> Summary {
-        let plan = self.plan(tag, auto_rollback);
+        self.run_plan(self.plan(tag, auto_rollback), cancel).await
+    }
+
+    async fn run_plan(&self, plan: Plan, cancel: &CancellationToken) -> Summary {
         let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
         let quiet = |_: &str| {};
         let summary = shipgate_pipeline::run(&plan, &self.ledger, &mut runner, &quiet, cancel)
@@ -466,4 +470,68 @@ async fn the_ci_gate_runs_first_and_a_red_commit_deploys_nothing() {
     assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
     assert_eq!(summary.steps[1].name, "ci-gate");
     world.provider().shutdown().await.unwrap();
+}
+
+/// A registry in which some images are gone (pruned by retention, deleted by hand).
+struct Registry {
+    missing: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl shipgate_rollback::ImageCheck for Registry {
+    async fn exists(
+        &self,
+        image: &shipgate_core::ImageRef,
+    ) -> Result<shipgate_rollback::Existence, String> {
+        Ok(if self.missing.contains(&image.to_string()) {
+            shipgate_rollback::Existence::Missing
+        } else {
+            shipgate_rollback::Existence::Exists(None)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_skips_revisions_whose_image_is_gone_or_recorded_as_failed() {
+    let world = World::new().await;
+    for tag in ["v0", "v1"] {
+        assert_eq!(world.deploy(tag, true).await.outcome, Outcome::Succeeded);
+    }
+    // v1's image was pruned from the registry: the rollback goes to v0, and says why.
+    let mut plan = world.plan("v2-broken", true);
+    plan.image_check = Some(Box::new(Registry {
+        missing: vec!["demo/api:v1".into()],
+    }));
+    let summary = world.run_plan(plan, &CancellationToken::new()).await;
+    assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
+    assert_eq!(world.live_version().await, "v0");
+    let reasons = &summary.rollback.as_ref().unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("skipped revision")
+                && r.contains("demo/api:v1 missing in its registry")),
+        "{reasons:#?}"
+    );
+
+    // v3-broken goes live with rollback disabled (unhealthy). The provider only saw it go
+    // live; the ledger knows its run ended unhealthy. When v4 breaks with rollback on, v3 is
+    // skipped as recorded failed and the restored v0 is chosen.
+    let unhealthy = world.deploy("v3-broken", false).await;
+    assert_eq!(
+        unhealthy.outcome,
+        Outcome::Unhealthy,
+        "{}",
+        unhealthy.message
+    );
+    let summary = world.deploy("v4-broken", true).await;
+    assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
+    assert_eq!(world.live_version().await, "v0");
+    let reasons = &summary.rollback.as_ref().unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("demo/api:v3-broken was recorded as failed")),
+        "{reasons:#?}"
+    );
 }
