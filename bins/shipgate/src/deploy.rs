@@ -428,10 +428,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         lock_timeout: config.ledger.lock_timeout.as_duration(),
         lock_ttl: config.ledger.lock_ttl.as_duration(),
     };
-    let reporting = if config.github.deployments || config.github.pr_comment {
+    let reporting = if config.notify.github_deployments || config.notify.github_pr_comment {
         let Some(sha) = full_sha(vars, &resolved.tag) else {
             return usage_error(
-                "[github] deployments / pr_comment need the full 40-character commit SHA: set GITHUB_SHA, or deploy a full SHA as the image tag",
+                "[notify] github_deployments / github_pr_comment need the full 40-character commit SHA: set GITHUB_SHA, or deploy a full SHA as the image tag",
             );
         };
         match github_client(config, vars, &rt) {

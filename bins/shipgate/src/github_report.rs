@@ -1,4 +1,4 @@
-//! What `deploy` tells GitHub when `[github] deployments` / `pr_comment` are on: a deployment
+//! What `deploy` tells GitHub when `[notify] github_deployments` / `github_pr_comment` are on: a deployment
 //! for the exact commit with an `in_progress` status before anything changes, the final
 //! status after, and one sticky comment with the summary on the pull request that merged the
 //! commit. Reporting never changes the deploy's outcome: a GitHub failure is a warning.
@@ -50,19 +50,19 @@ impl Reporter {
         warn: &(dyn Fn(&str) + Sync),
     ) -> Result<Reporter, String> {
         let repository = config.github.repository.clone().ok_or(
-            "[github] deployments / pr_comment need the repository: set [github] repository or GITHUB_REPOSITORY",
+            "[notify] github_deployments / github_pr_comment need the repository: set [github] repository or GITHUB_REPOSITORY",
         )?;
         let mut reporter = Reporter {
             client,
             repository,
             sha,
             deployment: None,
-            pr_comment: config.github.pr_comment,
+            pr_comment: config.notify.github_pr_comment,
             environment,
             environment_url: config.github.environment_url.clone(),
             log_url: log_url(vars),
         };
-        if config.github.deployments {
+        if config.notify.github_deployments {
             let new = NewDeployment {
                 sha: reporter.sha.clone(),
                 environment: reporter.environment.clone(),

@@ -369,7 +369,7 @@ fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
     let url = runtime.block_on(github.clone().start());
     let mut text = std::fs::read_to_string(&demo.config).unwrap();
     text.push_str(&format!(
-        "\n[github]\nrepository = \"acme/demo\"\napi_url = \"{url}\"\ndeployments = true\npr_comment = true\n"
+        "\n[github]\nrepository = \"acme/demo\"\napi_url = \"{url}\"\n[notify]\ngithub_deployments = true\ngithub_pr_comment = true\n"
     ));
     std::fs::write(&demo.config, text).unwrap();
     let env = [

@@ -916,15 +916,7 @@ pub struct GithubConfig {
     /// API base URL. Default `https://api.github.com`.
     #[serde(default = "default_github_api")]
     pub api_url: String,
-    /// Record each deploy as a GitHub deployment with statuses (in_progress, then success or
-    /// failure). Needs `GITHUB_TOKEN` with `deployments: write`. Default false.
-    #[serde(default)]
-    pub deployments: bool,
-    /// Keep one comment with the deploy summary on the pull request that merged the commit
-    /// (seed 004's notify step). Needs `pull-requests: write`. Default false.
-    #[serde(default)]
-    pub pr_comment: bool,
-    /// The live app's URL, shown on GitHub deployments.
+    /// The live app's URL, shown on GitHub deployments (`[notify] github_deployments`).
     pub environment_url: Option<String>,
 }
 
@@ -937,8 +929,6 @@ impl Default for GithubConfig {
         GithubConfig {
             repository: None,
             api_url: default_github_api(),
-            deployments: false,
-            pr_comment: false,
             environment_url: None,
         }
     }
@@ -1036,10 +1026,12 @@ pub struct NotifyConfig {
     /// Generic JSON webhooks, signed with HMAC-SHA256.
     #[serde(default)]
     pub webhooks: Vec<WebhookNotifier>,
-    /// Keep one sticky comment on the PR of the deployed commit. Default false.
+    /// Keep one comment with the deploy summary on the pull request that merged the commit
+    /// (seed 004's notify step). Needs `pull-requests: write`. Default false.
     #[serde(default)]
     pub github_pr_comment: bool,
-    /// Create GitHub Deployments and statuses. Default false.
+    /// Record each deploy as a GitHub deployment with statuses (in_progress, then success,
+    /// failure or error). Needs `deployments: write`. Default false.
     #[serde(default)]
     pub github_deployments: bool,
 }
