@@ -96,7 +96,10 @@ pub enum Backend {
 
 /// Embedded schema migrations, in order. Portable SQL: the same text runs on SQLite and
 /// Postgres.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_outbox.sql")),
+];
 
 /// A new run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -182,6 +185,34 @@ pub struct DeploymentRecord {
     pub verdict: String,
 }
 
+/// A notification to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Unique id (the run id and the channel name).
+    pub id: String,
+    /// The run it reports.
+    pub run_id: String,
+    /// The channel's configured name (never its URL or key).
+    pub channel: String,
+    /// The JSON body to send, built from a redacted summary.
+    pub payload: String,
+}
+
+/// A claimed notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Its id.
+    pub id: String,
+    /// The run it reports.
+    pub run_id: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The JSON body.
+    pub payload: String,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
 /// The ledger.
 #[derive(Debug, Clone)]
 pub struct Ledger {
@@ -254,6 +285,12 @@ impl Ledger {
                 continue;
             }
             let mut tx = self.pool.begin().await.map_err(db("migrate"))?;
+            // Comment lines go first, so a `;` in a comment never splits a statement.
+            let sql: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
             for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
                 sqlx::query(statement)
                     .execute(&mut *tx)
@@ -440,6 +477,118 @@ impl Ledger {
         .iter()
         .map(|r| r.try_get::<String, _>(0).map_err(db("read image")))
         .collect()
+    }
+
+    /// Queues a notification for delivery.
+    pub async fn enqueue(&self, message: &OutboxMessage, now_ms: i64) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO outbox (id, run_id, channel, payload, created_ms, attempts, next_attempt_ms) VALUES ($1, $2, $3, $4, $5, 0, $5)",
+        )
+        .bind(&message.id)
+        .bind(&message.run_id)
+        .bind(&message.channel)
+        .bind(&message.payload)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(db("queue a notification"))?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` undelivered messages that are due, for `lease_ms`: a message is
+    /// claimed by one caller at a time (a conditional update, on SQLite and Postgres alike),
+    /// and a claim that is never settled expires so another worker can retry it.
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxItem>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, run_id, channel, payload, attempts FROM outbox \
+             WHERE delivered_ms IS NULL AND next_attempt_ms <= $1 \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) \
+             ORDER BY created_ms, id LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list due notifications"))?;
+        let mut claimed = Vec::new();
+        for row in &rows {
+            let item = OutboxItem {
+                id: row.try_get(0).map_err(db("read notification"))?,
+                run_id: row.try_get(1).map_err(db("read notification"))?,
+                channel: row.try_get(2).map_err(db("read notification"))?,
+                payload: row.try_get(3).map_err(db("read notification"))?,
+                attempts: row.try_get(4).map_err(db("read notification"))?,
+            };
+            let won = sqlx::query(
+                "UPDATE outbox SET claimed_until_ms = $1 WHERE id = $2 AND delivered_ms IS NULL \
+                 AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
+            )
+            .bind(now_ms + lease_ms)
+            .bind(&item.id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(db("claim a notification"))?
+            .rows_affected()
+                == 1;
+            if won {
+                claimed.push(item);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Marks a claimed message delivered.
+    pub async fn delivered(&self, id: &str, now_ms: i64) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE outbox SET delivered_ms = $1, attempts = attempts + 1, claimed_until_ms = NULL, last_error = NULL WHERE id = $2")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("mark a notification delivered"))?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn delivery_failed(
+        &self,
+        id: &str,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = $1, claimed_until_ms = NULL, last_error = $2 WHERE id = $3")
+            .bind(next_attempt_ms)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("record a failed delivery"))?;
+        Ok(())
+    }
+
+    /// Messages not delivered yet: (id, channel, attempts, last error), oldest first.
+    pub async fn undelivered(
+        &self,
+    ) -> Result<Vec<(String, String, i64, Option<String>)>, LedgerError> {
+        sqlx::query("SELECT id, channel, attempts, last_error FROM outbox WHERE delivered_ms IS NULL ORDER BY created_ms, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("list undelivered notifications"))?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(db("read notification"))?,
+                    r.try_get(1).map_err(db("read notification"))?,
+                    r.try_get(2).map_err(db("read notification"))?,
+                    r.try_get(3).map_err(db("read notification"))?,
+                ))
+            })
+            .collect()
     }
 
     /// One run with its steps and deployments.

@@ -415,3 +415,72 @@ async fn good_and_failed(url: &str) {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn the_outbox_claims_each_message_once_and_retries_failures_later() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        outbox(&url).await;
+    }
+}
+
+async fn outbox(url: &str) {
+    use shipgate_ledger::OutboxMessage;
+    let ledger = Ledger::open(url).await.unwrap();
+    let other = Ledger::open(url).await.unwrap();
+    for channel in ["slack", "ops-webhook"] {
+        ledger
+            .enqueue(
+                &OutboxMessage {
+                    id: format!("r1:{channel}"),
+                    run_id: "r1".into(),
+                    channel: channel.into(),
+                    payload: "{}".into(),
+                },
+                1_000,
+            )
+            .await
+            .unwrap();
+    }
+    // Two workers at the same moment: each message goes to exactly one.
+    let (a, b) = tokio::join!(
+        ledger.claim_due(1_000, 10, 30_000),
+        other.claim_due(1_000, 10, 30_000)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 2, "{a:?} {b:?}");
+    assert!(
+        ledger
+            .claim_due(2_000, 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed ones are not handed out again"
+    );
+
+    ledger.delivered("r1:slack", 2_000).await.unwrap();
+    ledger
+        .delivery_failed("r1:ops-webhook", "HTTP 503", 61_000)
+        .await
+        .unwrap();
+    assert!(
+        ledger
+            .claim_due(60_000, 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before its retry time"
+    );
+    let retry = ledger.claim_due(61_000, 10, 30_000).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(
+        (retry[0].channel.as_str(), retry[0].attempts),
+        ("ops-webhook", 1)
+    );
+    // A claim that is never settled (the worker died) expires and the message comes back.
+    let again = other.claim_due(61_000 + 30_001, 10, 30_000).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let undelivered = ledger.undelivered().await.unwrap();
+    assert_eq!(undelivered.len(), 1);
+    assert_eq!(undelivered[0].3.as_deref(), Some("HTTP 503"));
+}
