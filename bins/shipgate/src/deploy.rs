@@ -395,6 +395,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         } else {
             None
         };
+    let notifier = match crate::notify::notifier(config, vars, &rt) {
+        Ok(notifier) => notifier,
+        Err(code) => return code,
+    };
     let quiet = args.quiet;
     let events = move |line: &str| {
         if !quiet {
@@ -480,6 +484,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         if let Some(reporter) = &reporter {
             let markdown = log_redactor().redact(&summary.to_markdown()).into_owned();
             reporter.finish(&summary, &markdown, &events).await;
+        }
+        if let Some(notifier) = &notifier {
+            let notification = crate::notify::notification(&summary, vars);
+            crate::notify::after_deploy(notifier, &ledger, &notification, &events).await;
         }
         Ok::<_, String>(summary)
     });

@@ -10,6 +10,7 @@ mod check_env;
 mod ci_gate;
 mod deploy;
 mod github_report;
+mod notify;
 mod platforms;
 mod secrets;
 mod smoke;
@@ -61,6 +62,9 @@ pub enum Command {
     /// The deploy lock of an app and environment.
     #[command(subcommand)]
     Lock(deploy::LockCommand),
+    /// Notifications: `notify deliver` retries queued ones.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Rollback decisions: `rollback plan --failing SHA`.
     #[command(subcommand)]
     Rollback(deploy::RollbackCommand),
@@ -110,6 +114,7 @@ pub fn main_impl() -> ExitCode {
         Command::Ledger(command) => deploy::ledger(command, &vars),
         Command::Lock(command) => deploy::lock(command, &vars),
         Command::Rollback(command) => deploy::rollback(command, &vars),
+        Command::Notify(command) => notify::run(command, &vars),
         Command::Local(command) => deploy::local(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };

@@ -418,3 +418,66 @@ fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
     demo.canary.assert_absent("PR comment", &repo.comments[0].1);
     assert_eq!(repo.violations, Vec::<String>::new());
 }
+
+#[test]
+fn notifications_are_signed_queued_in_the_ledger_and_failures_stay_queued() {
+    let demo = Demo::new();
+    let key = Canary::new("hmac-key");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let sink = received.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    let signature = headers["shipgate-signature"].to_str().unwrap().to_owned();
+                    sink.lock().unwrap().push((signature, body));
+                    axum::http::StatusCode::OK
+                },
+            ),
+        )
+        .route(
+            "/down",
+            axum::routing::post(|| async { axum::http::StatusCode::BAD_GATEWAY }),
+        );
+    let addr = runtime.block_on(shipgate_testkit::serve(app));
+    let mut text = std::fs::read_to_string(&demo.config).unwrap();
+    text.push_str(&format!(
+        "\n[[notify.webhooks]]\nurl = \"http://{addr}/hook\"\n[[notify.webhooks]]\nurl = \"http://{addr}/down\"\n"
+    ));
+    std::fs::write(&demo.config, text).unwrap();
+    let env = [("WEBHOOK_SIGNING_SECRET", key.value())];
+    let (code, stdout, stderr) = demo.run_with(&["deploy", "--image-tag", "v1"], &env);
+    assert_eq!(
+        code, 0,
+        "a failed notification never changes the outcome: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("notification to webhook-2") && stderr.contains("stays queued"),
+        "{stderr}"
+    );
+    key.assert_absent("stdout", &stdout);
+    key.assert_absent("stderr", &stderr);
+    let (signature, body) = received.lock().unwrap()[0].clone();
+    shipgate_notify::verify(
+        &shipgate_core::Secret::new(key.value()),
+        &signature,
+        &body,
+        std::time::SystemTime::now(),
+        std::time::Duration::from_secs(300),
+    )
+    .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(sent["outcome"], "succeeded");
+    demo.canary.assert_absent("the webhook body", &body);
+
+    // The failed one is queued with backoff: not due yet.
+    let (code, stdout, _) = demo.run_with(&["notify", "deliver"], &env);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout.trim(), "0 delivered, 0 failed");
+}
