@@ -52,7 +52,7 @@ fn config(dir: &Path, services: &str, target: &str, smoke: std::net::SocketAddr)
             "app = \"shop\"\nenvironment = \"dev\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n{services}\n{target}\n\
              [smoke]\nenabled = true\nbase_url = \"http://{smoke}\"\nallow_insecure = true\n\
              [[smoke.checks]]\nname = \"health\"\npath = \"/healthz\"\nstatus = 200\n\
-             [rollback]\nauto = true\n[ledger]\nurl = \"sqlite://{}\"\n",
+             [rollback]\nauto = true\nverify_image = false\n[ledger]\nurl = \"sqlite://{}\"\n",
             dir.join("ledger.db").display()
         ),
     )

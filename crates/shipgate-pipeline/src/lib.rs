@@ -91,7 +91,7 @@ pub struct Plan {
     pub smoke_after_rollback: bool,
     /// Checks that a rollback candidate's images still exist in their registries
     /// (`[rollback] verify_image`); a candidate with a missing image is skipped for the next
-    /// older good revision.
+    /// older good revision. A registry that cannot answer does not block the rollback.
     pub image_check: Option<Box<dyn shipgate_rollback::ImageCheck>>,
     /// Who runs it (`$GITHUB_ACTOR`, the user).
     pub owner: String,
@@ -756,8 +756,12 @@ async fn choose_rollback(
                         break;
                     }
                     Err(err) => {
-                        missing = Some(format!("image {image} could not be checked: {err}"));
-                        break;
+                        // The registry could not tell: the provider still holds the revision,
+                        // so an unanswered check does not block the way back.
+                        reasons.push(format!(
+                            "{target}: revision {}: image {image} could not be checked ({err}); used anyway",
+                            candidate.id
+                        ));
                     }
                 }
             }

@@ -472,9 +472,11 @@ async fn the_ci_gate_runs_first_and_a_red_commit_deploys_nothing() {
     world.provider().shutdown().await.unwrap();
 }
 
-/// A registry in which some images are gone (pruned by retention, deleted by hand).
+/// A registry in which some images are gone (pruned by retention, deleted by hand) and some
+/// cannot be checked (the registry does not answer for them).
 struct Registry {
     missing: Vec<String>,
+    unanswered: Vec<String>,
 }
 
 #[async_trait::async_trait]
@@ -483,6 +485,9 @@ impl shipgate_rollback::ImageCheck for Registry {
         &self,
         image: &shipgate_core::ImageRef,
     ) -> Result<shipgate_rollback::Existence, String> {
+        if self.unanswered.contains(&image.to_string()) {
+            return Err("connection refused".into());
+        }
         Ok(if self.missing.contains(&image.to_string()) {
             shipgate_rollback::Existence::Missing
         } else {
@@ -497,10 +502,12 @@ async fn the_rollback_skips_revisions_whose_image_is_gone_or_recorded_as_failed(
     for tag in ["v0", "v1"] {
         assert_eq!(world.deploy(tag, true).await.outcome, Outcome::Succeeded);
     }
-    // v1's image was pruned from the registry: the rollback goes to v0, and says why.
+    // v1's image was pruned from the registry: the rollback goes to v0 (whose registry does
+    // not answer: used anyway), and says why.
     let mut plan = world.plan("v2-broken", true);
     plan.image_check = Some(Box::new(Registry {
         missing: vec!["demo/api:v1".into()],
+        unanswered: vec!["demo/api:v0".into()],
     }));
     let summary = world.run_plan(plan, &CancellationToken::new()).await;
     assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
