@@ -1,7 +1,8 @@
 //! `shipgate-demo-service --port PORT --version VERSION`: the service of the README demo. Its
 //! behaviour depends on its version (the image tag), so that a deploy can go wrong on purpose:
 //!
-//! - `/healthz`: 200 `ok`; 503 when the version contains `unhealthy`.
+//! - `/healthz` (liveness) and `/readyz` (readiness, seed 002's pair): 200 `ok`; 503 when the
+//!   version contains `unhealthy`.
 //! - `/api/orders`: 200 JSON `{"orders": [...], "version": …}`; 500 when the version contains
 //!   `broken` (healthy, but failing the critical API path the smoke gate checks).
 //! - `/version`: the version.
@@ -34,19 +35,18 @@ async fn main() {
             std::process::exit(3);
         });
     }
-    let health_version = version.clone();
+    let unhealthy = version.contains("unhealthy");
+    let health = move || async move {
+        if unhealthy {
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        } else {
+            "ok".into_response()
+        }
+    };
     let orders_version = version.clone();
     let app = Router::new()
-        .route(
-            "/healthz",
-            get(move || async move {
-                if health_version.contains("unhealthy") {
-                    (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-                } else {
-                    "ok".into_response()
-                }
-            }),
-        )
+        .route("/healthz", get(health))
+        .route("/readyz", get(health))
         .route(
             "/api/orders",
             get(move || async move {
