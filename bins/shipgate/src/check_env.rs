@@ -122,6 +122,69 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     }
 }
 
+/// check-env as the first step of `deploy`: the configured rules (and `[env] sample`, relative
+/// to the configuration file), secrets from the configured sources; the step fails when the
+/// report does (an error in a production-like environment).
+pub(crate) fn preflight(
+    config: &shipgate_config::Config,
+    file: Option<&std::path::Path>,
+    vars: &BTreeMap<String, String>,
+) -> Result<shipgate_pipeline::Preflight, u8> {
+    let started_ms = shipgate_ledger::now_ms();
+    let sample_path = config.env.sample.clone().map(|sample| {
+        let base = file
+            .and_then(|f| f.parent())
+            .unwrap_or(std::path::Path::new(""));
+        if sample.is_absolute() {
+            sample
+        } else {
+            base.join(sample)
+        }
+    });
+    let sample = sample_path
+        .as_deref()
+        .map(DotenvFile::read)
+        .transpose()
+        .map_err(usage_error)?;
+    let mut input = CheckInput {
+        config,
+        vars,
+        environment_origin: None,
+        config_origin: file.map(|f| f.display().to_string()),
+        // Without `[env] required`, a deploy checks what the configuration implies (targets,
+        // `[env.vars]`, the sample), not seed 002's default set that bare `check-env` uses.
+        required_override: config.env.required.is_none().then(Vec::new),
+        required_origin: None,
+        env_file: None,
+        sample: sample.as_ref(),
+        secrets: None,
+    };
+    let secrets = resolve_missing(&input, file, vars)?;
+    input.secrets = secrets.as_ref();
+    let report = shipgate_env::check(&input).map_err(usage_error)?;
+    let problems: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == shipgate_env::Severity::Error)
+        .map(|f| format!("{}: {}", f.variable, f.message))
+        .collect();
+    let detail = if problems.is_empty() {
+        format!(
+            "{} variables checked ({})",
+            report.variables.len(),
+            report.required_set
+        )
+    } else {
+        problems.join("; ")
+    };
+    Ok(shipgate_pipeline::Preflight {
+        name: "check-env".into(),
+        started_ms,
+        passed: report.passed(),
+        detail,
+    })
+}
+
 /// Resolves the rule variables missing from the environment (and env file) through the
 /// configured secret sources; `None` when only the environment is configured.
 fn resolve_missing(

@@ -19,7 +19,8 @@ use crate::{github_report, platforms};
 /// Arguments of `deploy`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Flow: lock (one deploy per app and environment; a second one waits) → deploy each enabled
+Flow: check-env → lock (one deploy per app and environment; a second one waits) → CI gate
+and migration when configured → deploy each enabled
 target → wait for its verdict → smoke gate ([smoke] / ENABLE_DEPLOY_SMOKE_GATE) → on failure
 and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest verified good revision and smoke
 it → summary (always written) → ledger.
@@ -64,6 +65,8 @@ pub struct Args {
 /// What a deploy needs, resolved from the configuration.
 struct Resolved {
     config: Config,
+    /// The configuration file, if any.
+    file: Option<PathBuf>,
     environment: Environment,
     tag: String,
     images: Vec<(ServiceName, ImageRef)>,
@@ -168,6 +171,7 @@ fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8>
     }
     Ok(Resolved {
         config,
+        file,
         environment,
         tag,
         images,
@@ -395,6 +399,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         } else {
             None
         };
+    // check-env first (seed 002's check-prod-env): a failure stops the run, nothing changed.
+    let check_env = match crate::check_env::preflight(config, resolved.file.as_deref(), vars) {
+        Ok(check) => check,
+        Err(code) => return code,
+    };
     let notifier = match crate::notify::notifier(config, vars, &rt) {
         Ok(notifier) => notifier,
         Err(code) => return code,
@@ -417,6 +426,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         images: resolved.images.clone(),
         targets,
         smoke,
+        preflight: vec![check_env],
         ci_gate,
         migration,
         redactor: log_redactor().clone(),

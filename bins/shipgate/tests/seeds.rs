@@ -298,12 +298,13 @@ fn seed_002_waxwatch_checks_env_migrates_then_brings_the_release_up() {
             format!("sqlite://{}", dir.path().join("ledger.db").display()),
         ),
     ];
-    let run = |args: &[&str]| {
+    let run_with = |args: &[&str], extra: &[(&str, &str)]| {
         let output = Command::cargo_bin("shipgate")
             .unwrap()
             .current_dir(dir.path())
             .env_clear()
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().copied())
             .args(args)
             .arg("--config")
             .arg(&config_path)
@@ -317,6 +318,18 @@ fn seed_002_waxwatch_checks_env_migrates_then_brings_the_release_up() {
         password.assert_absent("output", &out);
         (output.status.code().unwrap(), out)
     };
+    let run = |args: &[&str]| run_with(args, &[]);
+    // deploy runs check-env first: a malformed variable stops it before the migration.
+    let (code, out) = run_with(
+        &["deploy", "--image-tag", "v0"],
+        &[("AUTH_ISSUER", "not a url")],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("check-env failed: AUTH_ISSUER"), "{out}");
+    assert!(
+        !dir.path().join("migrated").exists(),
+        "the migration did not run"
+    );
     // make check-prod-env
     let (code, out) = run(&["check-env"]);
     assert_eq!(code, 0, "{out}");

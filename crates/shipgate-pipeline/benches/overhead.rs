@@ -103,6 +103,7 @@ fn main() {
                 timeout: Duration::from_secs(10),
             }],
             smoke: Some(spec.clone()),
+            preflight: Vec::new(),
             ci_gate: None,
             migration: None,
             redactor: Redactor::default(),

@@ -63,6 +63,20 @@ pub struct Migration {
     pub timeout: Duration,
 }
 
+/// A check the caller ran before the pipeline (check-env), recorded as the run's first step;
+/// a failed one stops the run before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    /// The step name (`check-env`).
+    pub name: String,
+    /// When it started (ms since the epoch).
+    pub started_ms: i64,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What it found, in a line.
+    pub detail: String,
+}
+
 /// Everything a run needs, resolved by the caller.
 pub struct Plan {
     /// Unique run id.
@@ -79,6 +93,8 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// The smoke gate, when enabled.
     pub smoke: Option<Spec>,
+    /// Checks run before the pipeline, recorded first (a failed one stops the run).
+    pub preflight: Vec<Preflight>,
     /// The CI gate, run first (after the lock).
     pub ci_gate: Option<CiGate>,
     /// A migration to run after the lock and before the rollout.
@@ -318,6 +334,12 @@ pub async fn run(
     } else {
         notes.join("; ")
     };
+    for check in &plan.preflight {
+        let outcome = if check.passed { "ok" } else { "failed" };
+        recorder
+            .step(&check.name, check.started_ms, outcome, check.detail.clone())
+            .await;
+    }
     recorder.step("lock", lock_started, "ok", lock_detail).await;
 
     // Keep the lock alive while the run lasts.
@@ -405,6 +427,15 @@ async fn deploy_and_gate(
         images: plan.images.iter().cloned().collect(),
         description: format!("deploy {} (run {})", plan.image_tag, plan.run_id),
     };
+    if let Some(failed) = plan.preflight.iter().find(|c| !c.passed) {
+        return (
+            Outcome::Failed,
+            format!(
+                "{} failed: {}; nothing was changed",
+                failed.name, failed.detail
+            ),
+        );
+    }
     if let Some(gate) = &plan.ci_gate {
         let started = now_ms();
         let events = rec.events;

@@ -107,6 +107,7 @@ impl World {
                 timeout: Duration::from_secs(5),
             }],
             smoke: Some(spec),
+            preflight: Vec::new(),
             ci_gate: None,
             migration: None,
             redactor: Redactor::default(),
