@@ -179,6 +179,32 @@ fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8>
     })
 }
 
+/// The kubeconfig of `[targets.helm]`: the variable named by `kubeconfig_env` (plain YAML or
+/// base64, seed 000's KUBE_CONFIG_DATA), else `kubeconfig_path`, else none (the default
+/// kubeconfig or the pod's service account).
+fn kubeconfig_yaml(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
+    let helm = &config.targets.helm;
+    match vars
+        .get(&helm.kubeconfig_env)
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(raw) => Ok(Some(
+            shipgate_env::kubeconfig_text(raw)
+                .map_err(|e| format!("{} {e}", helm.kubeconfig_env))?
+                .0,
+        )),
+        None => match &helm.kubeconfig_path {
+            Some(path) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            None => Ok(None),
+        },
+    }
+}
+
 /// The Helm provider for `[targets.helm]`: release and namespace default to the app name,
 /// the kubeconfig comes from `kubeconfig_env` (plain or base64), else `kubeconfig_path`, else
 /// helm's own default; the binary from `helm_bin` / HELM_BIN, else `helm` on PATH.
@@ -193,23 +219,7 @@ async fn helm_provider(
         .chart
         .clone()
         .ok_or("[targets.helm] needs `chart` (a chart directory or repo/chart)")?;
-    let kubeconfig = match vars
-        .get(&helm.kubeconfig_env)
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(raw) => Some(
-            shipgate_env::kubeconfig_text(raw)
-                .map_err(|e| format!("{} {e}", helm.kubeconfig_env))?
-                .0,
-        ),
-        None => match &helm.kubeconfig_path {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            ),
-            None => None,
-        },
-    };
+    let kubeconfig = kubeconfig_yaml(config, vars)?;
     let tag_paths = images
         .iter()
         .map(|(service, _)| {
@@ -319,7 +329,13 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         None
     };
 
+    let run_id = run_id();
     let migration = match &config.migrate {
+        Some(migrate) if migrate.kubernetes.is_some() && !migrate.secrets.is_empty() => {
+            return usage_error(
+                "[migrate] secrets are for command migrations; a Kubernetes Job gets its secrets from the cluster: set [migrate.kubernetes] env_from_secret to a Secret's name",
+            );
+        }
         Some(migrate) => {
             let resolver = match crate::secrets::resolver(config, None, vars) {
                 Ok(resolver) => resolver,
@@ -355,6 +371,23 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                     .collect(),
                 env,
                 timeout: migrate.timeout.as_duration(),
+                job: match &migrate.kubernetes {
+                    Some(job) => match rt.block_on(kubernetes_job(
+                        config,
+                        job,
+                        &migrate.command,
+                        &image,
+                        &tag,
+                        &run_id,
+                        vars,
+                    )) {
+                        Ok(job) => Some(Box::new(job)),
+                        Err(message) => {
+                            return usage_error(format!("[migrate.kubernetes]: {message}"));
+                        }
+                    },
+                    None => None,
+                },
             })
         }
         None => None,
@@ -415,7 +448,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         }
     };
     let plan = Plan {
-        run_id: run_id(),
+        run_id: run_id.clone(),
         app: config.app.clone().unwrap_or_else(|| "app".to_owned()),
         environment: resolved
             .environment
@@ -591,6 +624,53 @@ fn api_key(
         &config.smoke.api_key_secret,
     ))
     .map_err(|e| usage_error(format!("the smoke API key: {e}")))
+}
+
+/// The migration Job: named after the app and run (DNS-1123, at most 63 characters), in the
+/// Helm namespace by default, running the release's image.
+async fn kubernetes_job(
+    config: &Config,
+    job: &shipgate_config::MigrateJobConfig,
+    command: &[String],
+    image: &str,
+    tag: &str,
+    run_id: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<shipgate_helm::KubernetesJob, String> {
+    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
+    let namespace = job
+        .namespace
+        .clone()
+        .or_else(|| config.targets.helm.namespace.clone())
+        .unwrap_or_else(|| app.clone());
+    let mut name: String = format!("{app}-migrate-{run_id}")
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(63);
+    let name = name.trim_end_matches('-').to_owned();
+    let command = command
+        .iter()
+        .map(|a| a.replace("{image}", image).replace("{tag}", tag))
+        .collect();
+    let kubeconfig = kubeconfig_yaml(config, vars)?;
+    shipgate_helm::KubernetesJob::new(
+        kubeconfig.as_deref(),
+        config.targets.helm.context.as_deref(),
+        &namespace,
+        &name,
+        job.image.as_deref().unwrap_or(image),
+        command,
+        job.env_from_secret.clone(),
+    )
+    .await
 }
 
 /// The full commit SHA being deployed: GITHUB_SHA, or the image tag when it is one.

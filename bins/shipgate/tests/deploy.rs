@@ -233,6 +233,7 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
             "app = \"provenance\"\nenvironment = \"production\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n\
              [services.api]\nimage = \"provenance-api\"\norder = 1\n[services.worker]\nimage = \"provenance-worker\"\norder = 2\n\
              [targets.helm]\nenabled = true\nchart = \"{}\"\nhelm_bin = \"{}\"\nimage_tag_paths = {{ api = \"api.image.tag\", worker = \"worker.image.tag\" }}\n\
+             [migrate]\ncommand = [\"./bin/migrate\", \"up\", \"{{tag}}\"]\n[migrate.kubernetes]\nenv_from_secret = \"provenance-db\"\n\
              [ledger]\nurl = \"sqlite://{}\"\n",
             fake.join("chart").display(),
             helm.display(),
@@ -246,7 +247,8 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
         .enable_all()
         .build()
         .unwrap();
-    let api = runtime.block_on(shipgate_testkit::fakes::FakeKube::new("token").start());
+    let kube = shipgate_testkit::fakes::FakeKube::new("token");
+    let api = runtime.block_on(kube.clone().start());
     let kubeconfig = base64::engine::general_purpose::STANDARD
         .encode(shipgate_testkit::fakes::FakeKube::kubeconfig(api, "token"));
     let output = Command::cargo_bin("shipgate")
@@ -283,6 +285,18 @@ fn a_helm_deploy_sets_each_image_tag_and_passes_the_decoded_kubeconfig() {
         "{upgrade}"
     );
     assert!(upgrade.contains("--kubeconfig "), "{upgrade}");
+    // The migration ran first, as a Job in the release's namespace with the new image.
+    let jobs = kube.jobs.lock().unwrap();
+    let (key, job) = jobs.iter().next().expect("a migration Job was created");
+    assert_eq!(key.0, "provenance");
+    assert!(key.1.starts_with("provenance-migrate-"), "{}", key.1);
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "ghcr.io/acme/provenance-api:3f2c1a9");
+    assert_eq!(
+        container["command"],
+        serde_json::json!(["./bin/migrate", "up", "3f2c1a9"])
+    );
+    assert!(stdout.contains("migrate"), "{stdout}");
 }
 
 #[test]

@@ -844,6 +844,22 @@ pub struct MigrateConfig {
     /// Names of secrets (resolved from `[secrets]`) passed to it as environment variables.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// Run it as a Kubernetes Job (`command` is the container's command) instead of on the
+    /// deploy runner; the cluster comes from the Helm target's kubeconfig settings.
+    pub kubernetes: Option<MigrateJobConfig>,
+}
+
+/// `[migrate.kubernetes]`: the migration as a Kubernetes Job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrateJobConfig {
+    /// Namespace. Default: the Helm target's namespace, else the app.
+    pub namespace: Option<String>,
+    /// Image. Default: the first service's image (the release being deployed).
+    pub image: Option<String>,
+    /// A Kubernetes Secret whose keys become the container's environment (`envFrom`): the
+    /// values stay in the cluster.
+    pub env_from_secret: Option<String>,
 }
 
 fn default_migrate_timeout() -> HumanDuration {

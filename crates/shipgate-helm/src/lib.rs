@@ -36,6 +36,7 @@
 //! ```
 
 mod cli;
+mod job;
 mod rollout;
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +56,7 @@ pub use cli::{
     HelmError, HistoryEntry, MIN_VERSION, ReleaseStatus, Upgrade, Values, classify, parse_history,
     parse_version, rollback_args, upgrade_args,
 };
+pub use job::KubernetesJob;
 pub use rollout::{Rollout, deployment_rollout, pod_problems, statefulset_rollout};
 
 /// How many revisions `history` reads.

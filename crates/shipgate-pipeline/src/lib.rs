@@ -61,6 +61,8 @@ pub struct Migration {
     pub env: Vec<(String, shipgate_core::Secret)>,
     /// How long it may run.
     pub timeout: Duration,
+    /// Runs on the platform instead of `argv` here (a Kubernetes Job).
+    pub job: Option<Box<dyn shipgate_provider::MigrationJob>>,
 }
 
 /// A check the caller ran before the pipeline (check-env), recorded as the run's first step;
@@ -496,7 +498,11 @@ async fn deploy_and_gate(
     }
     if let Some(migration) = &plan.migration {
         let started = now_ms();
-        (rec.events)(&format!("migrate: running {}", migration.argv.join(" ")));
+        let what = migration
+            .job
+            .as_ref()
+            .map_or_else(|| migration.argv.join(" "), |job| job.describe());
+        (rec.events)(&format!("migrate: running {what}"));
         match migrate(migration, cancel).await {
             Ok(tail) => rec.step("migrate", started, "ok", tail).await,
             Err((cancelled, why)) => {
@@ -989,6 +995,9 @@ async fn migrate(
     migration: &Migration,
     cancel: &CancellationToken,
 ) -> Result<String, (bool, String)> {
+    if let Some(job) = &migration.job {
+        return job.run(migration.timeout, cancel).await;
+    }
     let Some((program, args)) = migration.argv.split_first() else {
         return Err((false, "empty command".to_owned()));
     };

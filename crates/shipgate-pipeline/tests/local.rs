@@ -369,6 +369,7 @@ async fn a_failing_migration_stops_the_deploy_before_anything_changes_and_output
             argv: vec!["sh".into(), "-c".into(), script.into()],
             env: vec![("DB_PASSWORD".into(), Secret::new(secret.value()))],
             timeout: Duration::from_secs(10),
+            job: None,
         });
         plan
     };

@@ -216,6 +216,22 @@ pub trait Provider: Send + Sync {
     async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError>;
 }
 
+/// A database migration that runs on the platform rather than on the deploy runner (a
+/// Kubernetes Job), started once before the rollout.
+#[async_trait::async_trait]
+pub trait MigrationJob: Send + Sync {
+    /// What runs (`Kubernetes Job shop-migrate-… in namespace shop`).
+    fn describe(&self) -> String;
+
+    /// Runs it to completion within `timeout`. `Ok` carries the last lines of its output;
+    /// `Err((cancelled, why))`: it failed, timed out or was interrupted, and was stopped.
+    async fn run(
+        &self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<String, (bool, String)>;
+}
+
 /// The newest revision before `current` that was healthy (`deployed` or `superseded`): the
 /// rollback target when no other is given. Never "current − 1", which may have failed.
 pub fn previous_good(history: &[Revision], current: &RevisionId) -> Option<Revision> {

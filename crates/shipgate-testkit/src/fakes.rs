@@ -145,10 +145,13 @@ pub struct FakeKube {
     /// (namespace, name) -> Secret object.
     pub secrets: Arc<Mutex<HashMap<(String, String), Value>>>,
     /// (namespace, kind) -> objects listed by `GET …/{kind}` (`deployments`, `statefulsets`,
-    /// `pods`); label selectors are not applied.
+    /// `pods`); equality label selectors (`a=b,c=d`) are applied.
     pub objects: Objects,
     /// (namespace, pod) -> its log.
     pub logs: Arc<Mutex<HashMap<(String, String), String>>>,
+    /// (namespace, name) -> Job, as created; its status moves on when it is read (see
+    /// [`FakeKube::start`]).
+    pub jobs: Arc<Mutex<HashMap<(String, String), Value>>>,
 }
 
 impl FakeKube {
@@ -159,6 +162,7 @@ impl FakeKube {
             secrets: Arc::default(),
             objects: Arc::default(),
             logs: Arc::default(),
+            jobs: Arc::default(),
         }
     }
 
@@ -204,6 +208,8 @@ impl FakeKube {
                 .route("/apis/apps/v1/namespaces/{ns}/{kind}", get(kube_list))
                 .route("/api/v1/namespaces/{ns}/{kind}", get(kube_list))
                 .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(kube_log))
+                .route("/apis/batch/v1/namespaces/{ns}/jobs", axum::routing::post(kube_job_create))
+                .route("/apis/batch/v1/namespaces/{ns}/jobs/{name}", get(kube_job_read).delete(kube_job_delete))
                 .route("/version", get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"})) }))
                 .route("/api", get(|| async { axum::Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})) }))
                 .route("/apis", get(|| async { axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})) }))
@@ -239,6 +245,7 @@ fn authorised(kube: &FakeKube, headers: &HeaderMap) -> bool {
 async fn kube_list(
     State(kube): State<FakeKube>,
     Path((ns, kind)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     if !authorised(&kube, &headers) {
@@ -251,6 +258,24 @@ async fn kube_list(
         .get(&(ns, kind.clone()))
         .cloned()
         .unwrap_or_default();
+    // Equality selectors (`job-name=x,app=y`), the only kind shipgate sends.
+    let selector: Vec<(String, String)> = query
+        .get("labelSelector")
+        .map(|s| {
+            s.split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|item| {
+            selector
+                .iter()
+                .all(|(k, v)| item["metadata"]["labels"][k] == v.as_str())
+        })
+        .collect();
     let list_kind = match kind.as_str() {
         "deployments" => "DeploymentList",
         "statefulsets" => "StatefulSetList",
@@ -259,6 +284,100 @@ async fn kube_list(
     };
     let api_version = if kind == "pods" { "v1" } else { "apps/v1" };
     axum::Json(json!({"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items})).into_response()
+}
+
+/// Creates a Job; its pod appears at once with a log.
+async fn kube_job_create(
+    State(kube): State<FakeKube>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    axum::Json(mut job): axum::Json<Value>,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(403, "Forbidden", "jobs.batch is forbidden".into());
+    }
+    let name = job["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if kube
+        .jobs
+        .lock()
+        .unwrap()
+        .contains_key(&(ns.clone(), name.clone()))
+    {
+        return status(
+            409,
+            "AlreadyExists",
+            format!("jobs.batch \"{name}\" already exists"),
+        );
+    }
+    job["metadata"]["namespace"] = json!(ns);
+    job["metadata"]["uid"] = json!(format!("uid-{name}"));
+    job["status"] = json!({"active": 1});
+    let pod = format!("{name}-x7k2p");
+    kube.objects.lock().unwrap().entry((ns.clone(), "pods".into())).or_default().push(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod, "namespace": ns, "labels": {"job-name": name}},
+        "spec": {"containers": [{"name": "migrate", "image": job["spec"]["template"]["spec"]["containers"][0]["image"]}]},
+    }));
+    let image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let log = if image.contains("fail") {
+        "applying 0042_add_index\nERROR: relation \"orders\" does not exist\n"
+    } else {
+        "applying 0042_add_index\nmigrations complete\n"
+    };
+    kube.logs
+        .lock()
+        .unwrap()
+        .insert((ns.clone(), pod), log.to_owned());
+    kube.jobs.lock().unwrap().insert((ns, name), job.clone());
+    (StatusCode::CREATED, axum::Json(job)).into_response()
+}
+
+/// Reads a Job. The first read after creation finishes it: images containing `fail` fail
+/// (`failed: 1` and a `Failed` condition), `hang` never finish, others succeed.
+async fn kube_job_read(
+    State(kube): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(403, "Forbidden", "jobs.batch is forbidden".into());
+    }
+    let mut jobs = kube.jobs.lock().unwrap();
+    let Some(job) = jobs.get_mut(&(ns, name.clone())) else {
+        return status(404, "NotFound", format!("jobs.batch \"{name}\" not found"));
+    };
+    let image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if !image.contains("hang") {
+        job["status"] = if image.contains("fail") {
+            json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]})
+        } else {
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+        };
+    }
+    axum::Json(job.clone()).into_response()
+}
+
+async fn kube_job_delete(
+    State(kube): State<FakeKube>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(403, "Forbidden", "jobs.batch is forbidden".into());
+    }
+    match kube.jobs.lock().unwrap().remove(&(ns, name.clone())) {
+        Some(job) => axum::Json(job).into_response(),
+        None => status(404, "NotFound", format!("jobs.batch \"{name}\" not found")),
+    }
 }
 
 async fn kube_log(
