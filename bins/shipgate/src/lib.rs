@@ -12,6 +12,7 @@ mod deploy;
 mod github_report;
 mod notify;
 mod platforms;
+mod report;
 mod secrets;
 mod smoke;
 
@@ -62,6 +63,9 @@ pub enum Command {
     /// The deploy lock of an app and environment.
     #[command(subcommand)]
     Lock(deploy::LockCommand),
+    /// Delivery metrics (deploy frequency, change failure rate, time to restore) from the
+    /// ledger.
+    Report(report::Args),
     /// Notifications: `notify deliver` retries queued ones.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -115,6 +119,7 @@ pub fn main_impl() -> ExitCode {
         Command::Lock(command) => deploy::lock(command, &vars),
         Command::Rollback(command) => deploy::rollback(command, &vars),
         Command::Notify(command) => notify::run(command, &vars),
+        Command::Report(args) => report::run(args, &vars),
         Command::Local(command) => deploy::local(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };

@@ -170,6 +170,32 @@ fn the_demo_story_good_release_then_a_broken_one_rolled_back() {
         stdout.starts_with("api: demo/api:v1 (revision 3)"),
         "{stdout}"
     );
+    // The delivery report over both runs: one deployment, one change failure restored by
+    // its own rollback.
+    let (code, stdout, _) = demo.run(&["report", "--since", "1d", "--format", "json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let staging = &report["environments"][0];
+    assert_eq!(
+        (staging["app"].as_str(), staging["environment"].as_str()),
+        (Some("demo"), Some("staging"))
+    );
+    assert_eq!(
+        (
+            staging["attempts"].as_u64(),
+            staging["deployments"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(staging["change_failure_rate"].as_f64(), Some(0.5));
+    assert!(staging["mean_time_to_restore_ms"].as_f64().unwrap() > 0.0);
+    let (code, stdout, _) = demo.run(&["report", "--since", "1d"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("| demo | staging |"), "{stdout}");
+    let (code, _, stderr) = demo.run(&["report", "--since", "soon"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--since `soon`"), "{stderr}");
+
     let (code, stdout, _) = demo.run(&["lock", "status"]);
     assert_eq!(code, 0);
     assert!(

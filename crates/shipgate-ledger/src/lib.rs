@@ -592,6 +592,48 @@ impl Ledger {
             .collect()
     }
 
+    /// Finished runs that started at or after `since_ms`, oldest first, with the services each
+    /// deployed (kind `deploy`): the input of the DORA report.
+    pub async fn finished_runs(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(RunRecord, Vec<String>)>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+             FROM runs WHERE started_ms >= $1 AND finished_ms IS NOT NULL AND outcome IS NOT NULL \
+             ORDER BY started_ms, id",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list finished runs"))?;
+        let services = sqlx::query(
+            "SELECT d.run_id, d.service FROM deployments d JOIN runs r ON r.id = d.run_id \
+             WHERE r.started_ms >= $1 AND d.kind = 'deploy' ORDER BY d.run_id, d.position",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list finished runs"))?;
+        let mut by_run: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for row in &services {
+            let run: String = row.try_get(0).map_err(db("read deployment"))?;
+            let service: String = row.try_get(1).map_err(db("read deployment"))?;
+            let list = by_run.entry(run).or_default();
+            if !list.contains(&service) {
+                list.push(service);
+            }
+        }
+        rows.iter()
+            .map(|row| {
+                let run = run_from_row(row)?;
+                let services = by_run.remove(&run.id).unwrap_or_default();
+                Ok((run, services))
+            })
+            .collect()
+    }
+
     /// One run with its steps and deployments.
     pub async fn run(
         &self,
