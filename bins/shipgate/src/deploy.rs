@@ -62,6 +62,16 @@ pub struct Args {
     quiet: bool,
 }
 
+impl Args {
+    /// The same arguments as a dry run (`shipgate plan`).
+    pub(crate) fn dry_run(self) -> Args {
+        Args {
+            dry_run: true,
+            ..self
+        }
+    }
+}
+
 /// What a deploy needs, resolved from the configuration.
 struct Resolved {
     config: Config,
@@ -809,10 +819,20 @@ fn write_summary(
         Ok(())
     };
     append("GITHUB_STEP_SUMMARY", &summary.to_markdown())?;
+    // The tag the rollback went back to (its commit SHA for SHA-tagged images), if any.
+    let rollback_tag = summary
+        .rollback
+        .as_ref()
+        .filter(|r| r.performed)
+        .and_then(|r| r.targets.first())
+        .and_then(|t| t.services.first())
+        .and_then(|s| s.to.parse::<ImageRef>().ok())
+        .and_then(|i| i.tag().map(str::to_owned))
+        .unwrap_or_default();
     append(
         "GITHUB_OUTPUT",
         &format!(
-            "outcome={}\nimage_tag={}\nrun_id={}\nsummary={}\n",
+            "outcome={}\nimage_tag={}\nrollback_tag={rollback_tag}\nrun_id={}\nsummary={}\n",
             summary.outcome.as_str(),
             summary.image_tag,
             summary.run_id,

@@ -57,6 +57,11 @@ pub enum Command {
     /// Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage, 3 rolled back,
     /// 4 rollback failed, 5 unhealthy (rollback disabled), 130 interrupted.
     Deploy(deploy::Args),
+    /// What a deploy would change, per target and service, and the rollback candidate;
+    /// changes nothing (`deploy --dry-run`).
+    ///
+    /// Exit codes: 0 planned, 2 usage or a target that cannot be reached.
+    Plan(deploy::Args),
     /// The deploy ledger: runs, steps, deployments.
     #[command(subcommand)]
     Ledger(deploy::LedgerCommand),
@@ -115,6 +120,7 @@ pub fn main_impl() -> ExitCode {
         Command::Smoke(args) => smoke::run(args, &vars),
         Command::Secrets(command) => secrets::run(command, &vars),
         Command::Deploy(args) => deploy::run(args, &vars),
+        Command::Plan(args) => deploy::run(args.dry_run(), &vars),
         Command::Ledger(command) => deploy::ledger(command, &vars),
         Command::Lock(command) => deploy::lock(command, &vars),
         Command::Rollback(command) => deploy::rollback(command, &vars),

@@ -163,6 +163,9 @@ fn the_demo_story_good_release_then_a_broken_one_rolled_back() {
         stdout.contains("api: demo/api:v1 → demo/api:v3") && stdout.contains("nothing changed"),
         "{stdout}"
     );
+    // `shipgate plan` is the same dry run.
+    let (code, planned, _) = demo.run(&["plan", "--image-tag", "v3"]);
+    assert_eq!((code, planned), (0, stdout));
 
     let (code, stdout, _) = demo.run(&["local", "status"]);
     assert_eq!(code, 0);
@@ -412,11 +415,19 @@ fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
         "\n[github]\nrepository = \"acme/demo\"\napi_url = \"{url}\"\n[notify]\ngithub_deployments = true\ngithub_pr_comment = true\n"
     ));
     std::fs::write(&demo.config, text).unwrap();
+    let outputs = demo.dir.path().join("github-output");
+    let step_summary = demo.dir.path().join("step-summary.md");
+    let (outputs_path, summary_path) = (
+        outputs.display().to_string(),
+        step_summary.display().to_string(),
+    );
     let env = [
         ("GITHUB_TOKEN", "ghs_token"),
         ("GITHUB_SHA", SHA),
         ("GITHUB_REPOSITORY", "acme/demo"),
         ("GITHUB_RUN_ID", "99"),
+        ("GITHUB_OUTPUT", outputs_path.as_str()),
+        ("GITHUB_STEP_SUMMARY", summary_path.as_str()),
     ];
     let (code, stdout, stderr) = demo.run_with(&["deploy", "--image-tag", "v1"], &env);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -425,6 +436,23 @@ fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     let (code, stdout, stderr) = demo.run_with(&["deploy", "--image-tag", "v2-broken"], &env);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
+
+    // Step outputs of both runs: the second names the tag it rolled back to.
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    assert!(
+        written.contains("outcome=succeeded\nimage_tag=v1\nrollback_tag=\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("outcome=rolled_back\nimage_tag=v2-broken\nrollback_tag=v1\n"),
+        "{written}"
+    );
+    let markdown = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(
+        markdown.contains("rolled_back") || markdown.contains("rolled back"),
+        "{markdown}"
+    );
+    demo.canary.assert_absent("the step summary", &markdown);
 
     let repo = github.repo.lock().unwrap();
     assert_eq!(repo.deployments.len(), 2);
