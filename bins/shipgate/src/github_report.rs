@@ -26,17 +26,6 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
-/// The Actions run URL, when running in GitHub Actions.
-fn log_url(vars: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    Some(format!(
-        "{}/{}/actions/runs/{}",
-        get("GITHUB_SERVER_URL").map_or("https://github.com", String::as_str),
-        get("GITHUB_REPOSITORY")?,
-        get("GITHUB_RUN_ID")?
-    ))
-}
-
 impl Reporter {
     /// Creates the deployment (when enabled) with an `in_progress` status. `None` when neither
     /// feature is on; an error when they are on but cannot work (no repository, token, SHA).
@@ -60,7 +49,7 @@ impl Reporter {
             pr_comment: config.notify.github_pr_comment,
             environment,
             environment_url: config.github.environment_url.clone(),
-            log_url: log_url(vars),
+            log_url: crate::actions_run_url(vars),
         };
         if config.notify.github_deployments {
             let new = NewDeployment {

@@ -161,6 +161,18 @@ fn log_redactor() -> &'static shipgate_core::Redactor {
     REDACTOR.get_or_init(shipgate_core::Redactor::default)
 }
 
+/// The URL of the GitHub Actions run this is part of (`GITHUB_SERVER_URL`,
+/// `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`), when running in one.
+fn actions_run_url(vars: &BTreeMap<String, String>) -> Option<String> {
+    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}",
+        get("GITHUB_SERVER_URL").map_or("https://github.com", String::as_str),
+        get("GITHUB_REPOSITORY")?,
+        get("GITHUB_RUN_ID")?
+    ))
+}
+
 /// In GitHub Actions, tells the runner about every secret value shipgate loads
 /// (`::add-mask::VALUE` on stdout, before anything could print it), so the runner masks it in
 /// every later line of the job, child processes' output included.

@@ -58,14 +58,6 @@ pub(crate) fn notifier(
 
 /// The notification for a finished run.
 pub(crate) fn notification(summary: &Summary, vars: &BTreeMap<String, String>) -> Notification {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    let run_url = match (get("GITHUB_REPOSITORY"), get("GITHUB_RUN_ID")) {
-        (Some(repo), Some(id)) => Some(format!(
-            "{}/{repo}/actions/runs/{id}",
-            get("GITHUB_SERVER_URL").map_or("https://github.com", String::as_str)
-        )),
-        _ => None,
-    };
     Notification {
         schema_version: 1,
         event: "deploy".into(),
@@ -81,7 +73,7 @@ pub(crate) fn notification(summary: &Summary, vars: &BTreeMap<String, String>) -
             .as_ref()
             .map(|r| r.reasons.clone())
             .unwrap_or_default(),
-        run_url,
+        run_url: crate::actions_run_url(vars),
     }
 }
 

@@ -34,19 +34,20 @@ fn site(rt: &tokio::runtime::Runtime) -> std::net::SocketAddr {
     rt.block_on(shipgate_testkit::serve(app))
 }
 
-fn deploy(config: &Path, env: &[(&str, String)], canary: &Canary) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
+/// `shipgate deploy` in `dir` (its working directory, ledger and summary) with only `env`;
+/// the canary must reach neither the output nor the summary.
+fn deploy(dir: &Path, config: &Path, env: &[(&str, String)], canary: &Canary) -> (i32, String) {
     let output = Command::cargo_bin("shipgate")
         .unwrap()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env(
             "SHIPGATE_LEDGER__URL",
-            format!("sqlite://{}", dir.path().join("ledger.db").display()),
+            format!("sqlite://{}", dir.join("ledger.db").display()),
         )
         .args(["deploy", "--summary"])
-        .arg(dir.path().join("summary.json"))
+        .arg(dir.join("summary.json"))
         .arg("--config")
         .arg(config)
         .output()
@@ -59,7 +60,7 @@ fn deploy(config: &Path, env: &[(&str, String)], canary: &Canary) -> (i32, Strin
     canary.assert_absent("output", &out);
     canary.assert_absent(
         "summary",
-        &std::fs::read_to_string(dir.path().join("summary.json")).unwrap_or_default(),
+        &std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default(),
     );
     (output.status.code().unwrap(), out)
 }
@@ -104,7 +105,12 @@ fn seed_004_railway_auto_deploy_gates_on_ci_deploys_smokes_and_comments() {
         ("SHIPGATE_SMOKE__ALLOW_INSECURE", "true".to_owned()),
         ("PRODUCTION_API_URL", format!("http://{site}")),
     ];
-    let (code, out) = deploy(&fixture("railway-auto"), &env, &canary);
+    let (code, out) = deploy(
+        tempfile::tempdir().unwrap().path(),
+        &fixture("railway-auto"),
+        &env,
+        &canary,
+    );
     assert_eq!(code, 0, "{out}");
     let gate = out
         .lines()
@@ -144,7 +150,12 @@ fn seed_003_proofkit_deploys_to_fly_and_runs_the_live_smoke_suite() {
         ("SHIPGATE_SMOKE__BASE_URL", format!("http://{site}")),
         ("SHIPGATE_SMOKE__ALLOW_INSECURE", "true".to_owned()),
     ];
-    let (code, out) = deploy(&fixture("proofkit"), &env, &canary);
+    let (code, out) = deploy(
+        tempfile::tempdir().unwrap().path(),
+        &fixture("proofkit"),
+        &env,
+        &canary,
+    );
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         fly.images("app"),
@@ -205,26 +216,8 @@ fn seed_000_provenance_deploys_pinned_images_to_helm_and_railway_both() {
         ),
         ("SHIPGATE_ROLLBACK__VERIFY_IMAGE", "false".to_owned()),
     ];
-    let output = Command::cargo_bin("shipgate")
-        .unwrap()
-        .current_dir(dir.path())
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env(
-            "SHIPGATE_LEDGER__URL",
-            format!("sqlite://{}", dir.path().join("ledger.db").display()),
-        )
-        .args(["deploy", "--config"])
-        .arg(fixture("provenance"))
-        .output()
-        .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap()
-    );
-    canary.assert_absent("output", &out);
-    assert_eq!(output.status.code(), Some(0), "{out}");
+    let (code, out) = deploy(dir.path(), &fixture("provenance"), &env, &canary);
+    assert_eq!(code, 0, "{out}");
     for service in ["api", "worker"] {
         assert_eq!(
             railway

@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use shipgate_core::{Redactor, Secret};
-use shipgate_http::{Backoff, read_body_capped, retry_after};
+use shipgate_http::{Backoff, header_u64, read_body_capped, retry_after};
 
 /// Bodies are read up to this size (a PR list embeds whole repositories).
 const BODY_CAP: usize = 4 * 1024 * 1024;
@@ -116,10 +116,6 @@ pub fn rate_limit_wait(
     }
     // A secondary limit: GitHub asks for at least a minute.
     Some(Duration::from_secs(60))
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// The `rel="next"` URL of a `Link` header.

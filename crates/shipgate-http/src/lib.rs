@@ -151,6 +151,11 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// A header's value as an unsigned integer (`x-ratelimit-remaining: 0`), if it is one.
+pub fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 /// What kind of failure a request error is: decides whether another attempt can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {

@@ -297,11 +297,8 @@ impl Notifier {
         };
         let (url, body, signature) = match channel {
             Channel::Slack { url, .. } => {
-                let notification: serde_json::Value =
-                    serde_json::from_str(payload).unwrap_or_default();
-                let parsed: Option<Notification> =
-                    serde_json::from_value(notification.clone()).ok();
-                let text = parsed.map_or_else(|| payload.to_owned(), |n| n.slack_text());
+                let text = serde_json::from_str::<Notification>(payload)
+                    .map_or_else(|_| payload.to_owned(), |n| n.slack_text());
                 (
                     url.expose().to_owned(),
                     serde_json::json!({ "text": text }).to_string(),

@@ -772,10 +772,7 @@ async fn choose_rollback(
             )
         });
     for candidate in candidates {
-        if let Some(image) = candidate
-            .images
-            .values()
-            .find(|i| failed.contains(&i.to_string()))
+        if let Some(image) = shipgate_rollback::recorded_failure(candidate.images.values(), &failed)
         {
             reasons.push(format!(
                 "{target}: skipped revision {}: image {image} was recorded as failed",
@@ -785,21 +782,21 @@ async fn choose_rollback(
         }
         let mut missing = None;
         if let Some(check) = &plan.image_check {
-            for image in candidate.images.values() {
-                match check.exists(image).await {
-                    Ok(shipgate_rollback::Existence::Exists(_)) => {}
-                    Ok(shipgate_rollback::Existence::Missing) => {
+            for (image, presence) in
+                shipgate_rollback::registry_presence(check.as_ref(), candidate.images.values())
+                    .await
+            {
+                match presence {
+                    shipgate_rollback::Presence::Present => {}
+                    shipgate_rollback::Presence::Missing => {
                         missing = Some(format!("image {image} missing in its registry"));
-                        break;
                     }
-                    Err(err) => {
-                        // The registry could not tell: the provider still holds the revision,
-                        // so an unanswered check does not block the way back.
-                        reasons.push(format!(
-                            "{target}: revision {}: image {image} could not be checked ({err}); used anyway",
-                            candidate.id
-                        ));
-                    }
+                    // The registry could not tell: the provider still holds the revision, so
+                    // an unanswered check does not block the way back.
+                    shipgate_rollback::Presence::Unanswered(err) => reasons.push(format!(
+                        "{target}: revision {}: image {image} could not be checked ({err}); used anyway",
+                        candidate.id
+                    )),
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shipgate_core::{Redactor, Secret};
-use shipgate_http::{Backoff, RetryPolicy, retry_after, send_with_retry};
+use shipgate_http::{Backoff, RetryPolicy, header_u64, retry_after, send_with_retry};
 
 use crate::RailwayError;
 
@@ -255,10 +255,6 @@ impl Client {
         serde_json::from_value(data.clone())
             .map_err(|e| unavailable(format!("unexpected response: {e}")))
     }
-}
-
-fn header_u64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Maps the first GraphQL error's message to a typed error, the way Railway's CLI reads them.

@@ -109,6 +109,48 @@ fn is_failing(candidate: &Candidate, failing: &str) -> bool {
     same(&candidate.label) || candidate.images.values().any(|i| i.tag().is_some_and(same))
 }
 
+/// The first of `images` the ledger recorded as failed (`failed` holds image references).
+pub fn recorded_failure<'a>(
+    images: impl IntoIterator<Item = &'a ImageRef>,
+    failed: &BTreeSet<String>,
+) -> Option<&'a ImageRef> {
+    images.into_iter().find(|i| failed.contains(&i.to_string()))
+}
+
+/// What a registry said about one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// It exists.
+    Present,
+    /// It does not (never pushed, or deleted).
+    Missing,
+    /// The registry could not tell (network, credentials, not a registry).
+    Unanswered(String),
+}
+
+/// Asks `check` about each image in order, stopping after the first missing one: the answers
+/// so far, so a caller can skip the candidate (missing) or decide what an unanswered check
+/// means for it.
+pub async fn registry_presence<'a>(
+    check: &dyn ImageCheck,
+    images: impl IntoIterator<Item = &'a ImageRef>,
+) -> Vec<(&'a ImageRef, Presence)> {
+    let mut answers = Vec::new();
+    for image in images {
+        let presence = match check.exists(image).await {
+            Ok(Existence::Exists(_)) => Presence::Present,
+            Ok(Existence::Missing) => Presence::Missing,
+            Err(e) => Presence::Unanswered(e),
+        };
+        let missing = presence == Presence::Missing;
+        answers.push((image, presence));
+        if missing {
+            break;
+        }
+    }
+    answers
+}
+
 /// Resolves rollback targets from ordered sources.
 pub struct Resolver {
     sources: Vec<Box<dyn CandidateSource>>,
@@ -199,21 +241,21 @@ impl Resolver {
         if is_failing(candidate, failing) {
             return Some("it is the failing release".into());
         }
-        if let Some(image) = candidate
-            .images
-            .values()
-            .find(|i| failed.contains(&i.to_string()))
-        {
+        if let Some(image) = recorded_failure(candidate.images.values(), failed) {
             return Some(format!("image {image} was recorded as failed"));
         }
         if let Some(check) = &self.check {
-            for image in candidate.images.values() {
-                match check.exists(image).await {
-                    Ok(Existence::Exists(_)) => {}
-                    Ok(Existence::Missing) => {
+            for (image, presence) in
+                registry_presence(check.as_ref(), candidate.images.values()).await
+            {
+                match presence {
+                    Presence::Present => {}
+                    Presence::Missing => {
                         return Some(format!("image {image} missing in its registry"));
                     }
-                    Err(e) => return Some(format!("image {image} could not be checked: {e}")),
+                    Presence::Unanswered(e) => {
+                        return Some(format!("image {image} could not be checked: {e}"));
+                    }
                 }
             }
         }

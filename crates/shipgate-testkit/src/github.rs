@@ -5,6 +5,7 @@
 //! writes at least a second apart, `auto_merge: false` on deployments, status descriptions
 //! of at most 140 characters.
 
+use std::sync::MutexGuard;
 use std::time::Instant;
 
 use axum::Router;
@@ -77,9 +78,27 @@ fn example(name: &str) -> Value {
     github_examples()[name]["value"].clone()
 }
 
-/// Records a write and checks it came at least a second after the previous one.
-fn write(gh: &FakeGithub) {
-    let mut state = gh.repo.lock().unwrap();
+/// Checks the token and repository, then locks the repository state.
+fn read<'a>(
+    gh: &'a FakeGithub,
+    owner: &str,
+    repo: &str,
+    headers: &HeaderMap,
+) -> Result<MutexGuard<'a, RepoState>, Box<Response>> {
+    match github_guard(gh, owner, repo, headers) {
+        Some(refused) => Err(Box::new(refused)),
+        None => Ok(gh.repo.lock().unwrap()),
+    }
+}
+
+/// As [`read`], for a write: also checks it came at least a second after the previous one.
+fn write<'a>(
+    gh: &'a FakeGithub,
+    owner: &str,
+    repo: &str,
+    headers: &HeaderMap,
+) -> Result<MutexGuard<'a, RepoState>, Box<Response>> {
+    let mut state = read(gh, owner, repo, headers)?;
     let now = Instant::now();
     if let Some(last) = state.last_write
         && now.duration_since(last).as_millis() < 990
@@ -89,6 +108,7 @@ fn write(gh: &FakeGithub) {
             .push("two writes less than a second apart".into());
     }
     state.last_write = Some(now);
+    Ok(state)
 }
 
 fn comment_json(id: usize, number: u64, body: &str) -> Value {
@@ -104,10 +124,10 @@ async fn pulls(
     Path((owner, repo, sha)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    let state = gh.repo.lock().unwrap();
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let list: Vec<Value> = state
         .pulls
         .iter()
@@ -130,15 +150,15 @@ async fn list_issues(
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let wanted: Vec<&str> = query
         .get("labels")
         .map(|l| l.split(',').collect())
         .unwrap_or_default();
     let state_filter = query.get("state").map_or("open", String::as_str);
-    let state = gh.repo.lock().unwrap();
     let list: Vec<Value> = state
         .issues
         .iter()
@@ -163,11 +183,10 @@ async fn create_issue(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let number = state.issues.len() as u64 + 1;
     let mut issue = example("issue");
     issue["number"] = json!(number);
@@ -204,11 +223,10 @@ async fn update_issue(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let Some(issue) = state.issues.iter_mut().find(|i| i["number"] == number) else {
         return (
             StatusCode::NOT_FOUND,
@@ -227,10 +245,10 @@ async fn list_comments(
     Path((owner, repo, number)): Path<(String, String, u64)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    let state = gh.repo.lock().unwrap();
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let list: Vec<Value> = state
         .comments
         .iter()
@@ -247,11 +265,10 @@ async fn create_comment(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let text = body["body"].as_str().unwrap_or_default().to_owned();
     state.comments.push((number, text.clone()));
     let id = state.comments.len();
@@ -268,11 +285,10 @@ async fn update_comment(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let Some(comment) = id.checked_sub(1).and_then(|i| state.comments.get_mut(i)) else {
         return (
             StatusCode::NOT_FOUND,
@@ -291,11 +307,10 @@ async fn create_deployment(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     if body["auto_merge"] != json!(false) {
         state.violations.push("deployment without auto_merge: false (GitHub would merge the default branch into the ref)".into());
     }
@@ -315,11 +330,10 @@ async fn create_status(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    write(&gh);
-    let mut state = gh.repo.lock().unwrap();
+    let mut state = match write(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     if body["description"]
         .as_str()
         .is_some_and(|d| d.chars().count() > 140)
@@ -342,10 +356,10 @@ async fn workflow(
     Path((owner, repo, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    let state = gh.repo.lock().unwrap();
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     if !state.workflows.iter().any(|(f, _)| *f == file) {
         return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/actions/workflows#get-a-workflow"}))).into_response();
     }
@@ -362,10 +376,10 @@ async fn workflow_runs(
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = github_guard(&gh, &owner, &repo, &headers) {
-        return refused;
-    }
-    let state = gh.repo.lock().unwrap();
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
     let template = example("workflow-run-paginated")["workflow_runs"][0].clone();
     let runs: Vec<Value> = state
         .workflows

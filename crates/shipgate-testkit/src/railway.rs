@@ -484,13 +484,7 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                 .iter_mut()
                 .find(|s| s.id == svc)
                 .ok_or("Service not found")?;
-            let project = s.project.clone();
-            check_scope(caller, &project, Some(&env))?;
-            let s = w
-                .services
-                .iter_mut()
-                .find(|s| s.id == svc)
-                .ok_or("Service not found")?;
+            check_scope(caller, &s.project, Some(&env))?;
             s.image.insert(env, image);
             Ok(json!({"serviceInstanceUpdate": true}))
         }
