@@ -13,6 +13,7 @@
 //! ```
 
 mod lock;
+mod monitor;
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use lock::{LockHolder, LockRequest, LockWait, now_ms};
+pub use monitor::{MonitorEvent, MonitorRecord, MonitorTargetRow};
 
 /// Ledger errors. Messages name the database (never its password) and the operation.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,7 @@ pub enum Backend {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_outbox.sql")),
+    (3, include_str!("../migrations/0003_monitor.sql")),
 ];
 
 /// A new run.
@@ -496,52 +499,50 @@ impl Ledger {
         Ok(())
     }
 
-    /// Claims up to `limit` undelivered messages that are due, for `lease_ms`: a message is
-    /// claimed by one caller at a time (a conditional update, on SQLite and Postgres alike),
-    /// and a claim that is never settled expires so another worker can retry it.
+    /// Claims up to `limit` undelivered messages that are due, for `lease_ms`: one claiming
+    /// `UPDATE` whose subquery skips rows other claimers hold (`FOR UPDATE SKIP LOCKED` on
+    /// Postgres, the single writer on SQLite), so a message is claimed by one worker at a time;
+    /// a claim that is never settled expires so another worker can retry it.
     pub async fn claim_due(
         &self,
         now_ms: i64,
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<OutboxItem>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, run_id, channel, payload, attempts FROM outbox \
-             WHERE delivered_ms IS NULL AND next_attempt_ms <= $1 \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $1) \
-             ORDER BY created_ms, id LIMIT $2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("list due notifications"))?;
-        let mut claimed = Vec::new();
-        for row in &rows {
-            let item = OutboxItem {
-                id: row.try_get(0).map_err(db("read notification"))?,
-                run_id: row.try_get(1).map_err(db("read notification"))?,
-                channel: row.try_get(2).map_err(db("read notification"))?,
-                payload: row.try_get(3).map_err(db("read notification"))?,
-                attempts: row.try_get(4).map_err(db("read notification"))?,
-            };
-            let won = sqlx::query(
-                "UPDATE outbox SET claimed_until_ms = $1 WHERE id = $2 AND delivered_ms IS NULL \
-                 AND (claimed_until_ms IS NULL OR claimed_until_ms < $3)",
-            )
+        let sql = format!(
+            "UPDATE outbox SET claimed_until_ms = $1 WHERE id IN (\
+             SELECT id FROM outbox WHERE delivered_ms IS NULL AND next_attempt_ms <= $2 \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $2) \
+             ORDER BY created_ms, id LIMIT $3{}) \
+             RETURNING id, run_id, channel, payload, attempts, created_ms",
+            self.skip_locked()
+        );
+        // Built from constants: the only variable part is the backend's locking clause.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms + lease_ms)
-            .bind(&item.id)
             .bind(now_ms)
-            .execute(&self.pool)
+            .bind(limit)
+            .fetch_all(&self.pool)
             .await
-            .map_err(db("claim a notification"))?
-            .rows_affected()
-                == 1;
-            if won {
-                claimed.push(item);
-            }
-        }
-        Ok(claimed)
+            .map_err(db("claim due notifications"))?;
+        let mut claimed = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64, _>(5).map_err(db("read notification"))?,
+                    OutboxItem {
+                        id: row.try_get(0).map_err(db("read notification"))?,
+                        run_id: row.try_get(1).map_err(db("read notification"))?,
+                        channel: row.try_get(2).map_err(db("read notification"))?,
+                        payload: row.try_get(3).map_err(db("read notification"))?,
+                        attempts: row.try_get(4).map_err(db("read notification"))?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, LedgerError>>()?;
+        // RETURNING has no order: deliver oldest first.
+        claimed.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        Ok(claimed.into_iter().map(|(_, item)| item).collect())
     }
 
     /// Marks a claimed message delivered.

@@ -484,3 +484,143 @@ async fn outbox(url: &str) {
     assert_eq!(undelivered.len(), 1);
     assert_eq!(undelivered[0].3.as_deref(), Some("HTTP 503"));
 }
+
+#[tokio::test]
+async fn monitor_targets_are_claimed_once_fenced_and_keep_their_state() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        monitor_targets(&url).await;
+    }
+}
+
+async fn monitor_targets(url: &str) {
+    use shipgate_ledger::{MonitorEvent, MonitorRecord};
+    let ledger = Ledger::open(url).await.unwrap();
+    let targets: Vec<(String, String)> = (0..40)
+        .map(|i| ("production".to_owned(), format!("t{i:02}")))
+        .collect();
+    let ids = ledger.monitor_register("demo", &targets).await.unwrap();
+    assert_eq!(ids[0], "demo/production/t00");
+
+    // Eight replicas (separate pools) claim at the same moment, five at a time: every target
+    // goes to exactly one of them.
+    let mut replicas = Vec::new();
+    for _ in 0..8 {
+        replicas.push(Ledger::open(url).await.unwrap());
+    }
+    let mut claims = Vec::new();
+    for (i, replica) in replicas.iter().enumerate() {
+        let replica = replica.clone();
+        claims.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = replica
+                    .monitor_claim_due("demo", 1_000, 5, 30_000, &format!("r{i}"))
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|t| t.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for claim in claims {
+        all.extend(claim.await.unwrap());
+    }
+    all.sort();
+    assert_eq!(all, ids, "each target claimed exactly once");
+
+    // A write from a replica that no longer holds the claim is refused (fencing).
+    let record = |state: &str, next_due_ms: i64| MonitorRecord {
+        state: state.into(),
+        streak: 1,
+        next_due_ms,
+        checked_ms: 1_000,
+        passed: false,
+        detail: "GET /healthz → 503".into(),
+        failing_since_ms: Some(1_000),
+        alert_opened_ms: None,
+        issue_number: None,
+        issue_url: None,
+        last_comment_ms: None,
+    };
+    assert!(
+        !ledger
+            .monitor_record(
+                "demo/production/t00",
+                "nobody",
+                &record("failing", 16_000),
+                None
+            )
+            .await
+            .unwrap()
+    );
+    // The claim expires (the replica died): another takes the target over and records it.
+    let taken = ledger
+        .monitor_claim_due("demo", 31_001, 100, 30_000, "survivor")
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 40, "expired claims are claimable again");
+    let event = MonitorEvent {
+        target_id: "demo/production/t00".into(),
+        at_ms: 31_001,
+        from_state: "healthy".into(),
+        to_state: "failing".into(),
+        detail: "GET /healthz → 503".into(),
+    };
+    assert!(
+        ledger
+            .monitor_record(
+                "demo/production/t00",
+                "survivor",
+                &record("failing", 46_000),
+                Some(&event)
+            )
+            .await
+            .unwrap()
+    );
+    for t in &taken[1..] {
+        ledger.monitor_release(&t.id, "survivor").await.unwrap();
+    }
+    assert!(
+        ledger
+            .monitor_claim_due("demo", 45_999, 100, 30_000, "x")
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.id != "demo/production/t00"),
+        "not due before its next slot"
+    );
+
+    // A restart (new pool, same targets registered again) keeps the state; a target dropped
+    // from the configuration is retired.
+    drop(ledger);
+    let restarted = Ledger::open(url).await.unwrap();
+    restarted
+        .monitor_register("demo", &targets[..39])
+        .await
+        .unwrap();
+    let rows = restarted.monitor_targets("demo").await.unwrap();
+    assert_eq!(rows.len(), 39);
+    let t00 = &rows[0];
+    assert_eq!(
+        (
+            t00.state.as_str(),
+            t00.streak,
+            t00.next_due_ms,
+            t00.checks,
+            t00.failures
+        ),
+        ("failing", 1, 46_000, 1, 1)
+    );
+    assert_eq!(t00.last_passed, Some(false));
+    assert_eq!(
+        restarted
+            .monitor_events("demo/production/t00")
+            .await
+            .unwrap(),
+        vec![event]
+    );
+}

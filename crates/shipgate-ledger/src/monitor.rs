@@ -1,0 +1,322 @@
+//! The monitor's rows: one per watched target (schedule position, alert state, the GitHub issue
+//! of an open alert) and its state transitions. Replicas share targets by claiming due rows
+//! as leases: on Postgres with `SELECT … FOR UPDATE SKIP LOCKED` inside the claiming
+//! `UPDATE`, on SQLite by the database's single writer. A claim that is never settled (the
+//! replica died) expires and another replica takes the target.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Backend, Ledger, LedgerError, db};
+
+/// A watched target as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitorTargetRow {
+    /// `app/environment/name`.
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The environment.
+    pub environment: String,
+    /// The target's configured name.
+    pub name: String,
+    /// `healthy`, `failing`, `alerting` or `recovering`.
+    pub state: String,
+    /// Consecutive results that count toward the next transition (failures while
+    /// `failing`/`alerting`, passes while `recovering`).
+    pub streak: i64,
+    /// When the next check is due, unix milliseconds.
+    pub next_due_ms: i64,
+    /// Checks run so far.
+    pub checks: i64,
+    /// Checks failed so far.
+    pub failures: i64,
+    /// The last check, unix milliseconds.
+    pub last_checked_ms: Option<i64>,
+    /// Whether the last check passed.
+    pub last_passed: Option<bool>,
+    /// What the last check found (redacted).
+    pub last_detail: Option<String>,
+    /// The first failure of the current failing streak.
+    pub failing_since_ms: Option<i64>,
+    /// When the open alert was opened.
+    pub alert_opened_ms: Option<i64>,
+    /// The GitHub issue of the open alert.
+    pub issue_number: Option<i64>,
+    /// Its URL.
+    pub issue_url: Option<String>,
+    /// The last comment posted on it (or its opening).
+    pub last_comment_ms: Option<i64>,
+}
+
+/// What a finished check writes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorRecord {
+    /// The new state.
+    pub state: String,
+    /// The new streak.
+    pub streak: i64,
+    /// When the next check is due.
+    pub next_due_ms: i64,
+    /// When the check ran.
+    pub checked_ms: i64,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What it found (redacted).
+    pub detail: String,
+    /// See [`MonitorTargetRow::failing_since_ms`].
+    pub failing_since_ms: Option<i64>,
+    /// See [`MonitorTargetRow::alert_opened_ms`].
+    pub alert_opened_ms: Option<i64>,
+    /// See [`MonitorTargetRow::issue_number`].
+    pub issue_number: Option<i64>,
+    /// See [`MonitorTargetRow::issue_url`].
+    pub issue_url: Option<String>,
+    /// See [`MonitorTargetRow::last_comment_ms`].
+    pub last_comment_ms: Option<i64>,
+}
+
+/// A state transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitorEvent {
+    /// The target's id.
+    pub target_id: String,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
+    /// From this state.
+    pub from_state: String,
+    /// To this one.
+    pub to_state: String,
+    /// Why (redacted).
+    pub detail: String,
+}
+
+const COLUMNS: &str = "id, app, environment, name, state, streak, next_due_ms, checks, failures, \
+     last_checked_ms, last_passed, last_detail, failing_since_ms, alert_opened_ms, issue_number, \
+     issue_url, last_comment_ms";
+
+/// The target id of (app, environment, name).
+pub(crate) fn target_id(app: &str, environment: &str, name: &str) -> String {
+    format!("{app}/{environment}/{name}")
+}
+
+impl Ledger {
+    /// The row-locking clause of a claiming subquery: `FOR UPDATE SKIP LOCKED` on Postgres
+    /// (concurrent claimers skip each other's rows instead of waiting or double-claiming);
+    /// nothing on SQLite, whose single writer already serialises the claiming `UPDATE`.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Makes `targets` (names) of `app` the watched set: new ones are added healthy and due at
+    /// once, known ones keep their state (a restart changes nothing), and the app's targets no
+    /// longer configured are retired (kept for their history, never claimed). Returns the ids.
+    pub async fn monitor_register(
+        &self,
+        app: &str,
+        targets: &[(String, String)],
+    ) -> Result<Vec<String>, LedgerError> {
+        let mut ids = Vec::new();
+        for (environment, name) in targets {
+            let id = target_id(app, environment, name);
+            sqlx::query(
+                "INSERT INTO monitor_targets (id, app, environment, name, retired, state, streak, next_due_ms, checks, failures) \
+                 VALUES ($1, $2, $3, $4, 0, 'healthy', 0, 0, 0, 0) \
+                 ON CONFLICT (id) DO UPDATE SET retired = 0",
+            )
+            .bind(&id)
+            .bind(app)
+            .bind(environment)
+            .bind(name)
+            .execute(self.pool())
+            .await
+            .map_err(db("register monitor targets"))?;
+            ids.push(id);
+        }
+        let known: Vec<String> =
+            sqlx::query("SELECT id FROM monitor_targets WHERE app = $1 AND retired = 0")
+                .bind(app)
+                .fetch_all(self.pool())
+                .await
+                .map_err(db("register monitor targets"))?
+                .iter()
+                .map(|r| r.try_get(0).map_err(db("register monitor targets")))
+                .collect::<Result<_, _>>()?;
+        for id in known.iter().filter(|id| !ids.contains(id)) {
+            sqlx::query("UPDATE monitor_targets SET retired = 1 WHERE id = $1")
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(db("retire a monitor target"))?;
+        }
+        Ok(ids)
+    }
+
+    /// Claims up to `limit` of `app`'s targets that are due at `now_ms` for `claimer`, until
+    /// `now_ms + lease_ms`. Each due target is claimed by exactly one caller, whichever replica
+    /// asks first; an expired claim is claimable again.
+    pub async fn monitor_claim_due(
+        &self,
+        app: &str,
+        now_ms: i64,
+        limit: i64,
+        lease_ms: i64,
+        claimer: &str,
+    ) -> Result<Vec<MonitorTargetRow>, LedgerError> {
+        let sql = format!(
+            "UPDATE monitor_targets SET claimed_by = $1, claimed_until_ms = $2 WHERE id IN (\
+             SELECT id FROM monitor_targets WHERE app = $3 AND retired = 0 AND next_due_ms <= $4 \
+             AND (claimed_until_ms IS NULL OR claimed_until_ms < $4) \
+             ORDER BY next_due_ms, id LIMIT $5{}) RETURNING {COLUMNS}",
+            self.skip_locked()
+        );
+        // Built from constants: the only variable part is the backend's locking clause.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(claimer)
+            .bind(now_ms + lease_ms)
+            .bind(app)
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("claim due monitor checks"))?
+            .iter()
+            .map(target_from_row)
+            .collect()
+    }
+
+    /// Writes a finished check back and releases the claim, only if `claimer` still holds it
+    /// (a replica whose lease expired and was taken over writes nothing). A state change is
+    /// recorded as an event. Returns whether the write happened.
+    pub async fn monitor_record(
+        &self,
+        id: &str,
+        claimer: &str,
+        record: &MonitorRecord,
+        event: Option<&MonitorEvent>,
+    ) -> Result<bool, LedgerError> {
+        let mut tx = self.pool().begin().await.map_err(db("record a check"))?;
+        let written = sqlx::query(
+            "UPDATE monitor_targets SET state = $1, streak = $2, next_due_ms = $3, \
+             checks = checks + 1, failures = failures + $4, last_checked_ms = $5, last_passed = $6, \
+             last_detail = $7, failing_since_ms = $8, alert_opened_ms = $9, issue_number = $10, \
+             issue_url = $11, last_comment_ms = $12, claimed_by = NULL, claimed_until_ms = NULL \
+             WHERE id = $13 AND claimed_by = $14",
+        )
+        .bind(&record.state)
+        .bind(record.streak)
+        .bind(record.next_due_ms)
+        .bind(i64::from(!record.passed))
+        .bind(record.checked_ms)
+        .bind(i64::from(record.passed))
+        .bind(&record.detail)
+        .bind(record.failing_since_ms)
+        .bind(record.alert_opened_ms)
+        .bind(record.issue_number)
+        .bind(record.issue_url.as_deref())
+        .bind(record.last_comment_ms)
+        .bind(id)
+        .bind(claimer)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record a check"))?
+        .rows_affected()
+            == 1;
+        if written && let Some(event) = event {
+            sqlx::query(
+                "INSERT INTO monitor_events (target_id, at_ms, from_state, to_state, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&event.target_id)
+            .bind(event.at_ms)
+            .bind(&event.from_state)
+            .bind(&event.to_state)
+            .bind(&event.detail)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record a monitor event"))?;
+        }
+        tx.commit().await.map_err(db("record a check"))?;
+        Ok(written)
+    }
+
+    /// Gives a claimed target back unchecked (shutdown before it ran).
+    pub async fn monitor_release(&self, id: &str, claimer: &str) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE monitor_targets SET claimed_by = NULL, claimed_until_ms = NULL WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(id)
+        .bind(claimer)
+        .execute(self.pool())
+        .await
+        .map_err(db("release a monitor target"))?;
+        Ok(())
+    }
+
+    /// The watched (not retired) targets of `app`, by id.
+    pub async fn monitor_targets(&self, app: &str) -> Result<Vec<MonitorTargetRow>, LedgerError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM monitor_targets WHERE app = $1 AND retired = 0 ORDER BY id"
+        );
+        // Built from constants.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(app)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db("list monitor targets"))?
+            .iter()
+            .map(target_from_row)
+            .collect()
+    }
+
+    /// The state transitions of target `id`, oldest first.
+    pub async fn monitor_events(&self, id: &str) -> Result<Vec<MonitorEvent>, LedgerError> {
+        sqlx::query(
+            "SELECT target_id, at_ms, from_state, to_state, detail FROM monitor_events WHERE target_id = $1 ORDER BY at_ms",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db("list monitor events"))?
+        .iter()
+        .map(|r| {
+            Ok(MonitorEvent {
+                target_id: r.try_get(0).map_err(db("read monitor event"))?,
+                at_ms: r.try_get(1).map_err(db("read monitor event"))?,
+                from_state: r.try_get(2).map_err(db("read monitor event"))?,
+                to_state: r.try_get(3).map_err(db("read monitor event"))?,
+                detail: r.try_get(4).map_err(db("read monitor event"))?,
+            })
+        })
+        .collect()
+    }
+}
+
+fn target_from_row(r: &sqlx::any::AnyRow) -> Result<MonitorTargetRow, LedgerError> {
+    let get_bool = |i: usize| -> Result<Option<bool>, LedgerError> {
+        Ok(r.try_get::<Option<i64>, _>(i)
+            .map_err(db("read monitor target"))?
+            .map(|v| v != 0))
+    };
+    Ok(MonitorTargetRow {
+        id: r.try_get(0).map_err(db("read monitor target"))?,
+        app: r.try_get(1).map_err(db("read monitor target"))?,
+        environment: r.try_get(2).map_err(db("read monitor target"))?,
+        name: r.try_get(3).map_err(db("read monitor target"))?,
+        state: r.try_get(4).map_err(db("read monitor target"))?,
+        streak: r.try_get(5).map_err(db("read monitor target"))?,
+        next_due_ms: r.try_get(6).map_err(db("read monitor target"))?,
+        checks: r.try_get(7).map_err(db("read monitor target"))?,
+        failures: r.try_get(8).map_err(db("read monitor target"))?,
+        last_checked_ms: r.try_get(9).map_err(db("read monitor target"))?,
+        last_passed: get_bool(10)?,
+        last_detail: r.try_get(11).map_err(db("read monitor target"))?,
+        failing_since_ms: r.try_get(12).map_err(db("read monitor target"))?,
+        alert_opened_ms: r.try_get(13).map_err(db("read monitor target"))?,
+        issue_number: r.try_get(14).map_err(db("read monitor target"))?,
+        issue_url: r.try_get(15).map_err(db("read monitor target"))?,
+        last_comment_ms: r.try_get(16).map_err(db("read monitor target"))?,
+    })
+}
