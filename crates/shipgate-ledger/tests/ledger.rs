@@ -14,30 +14,9 @@ fn url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("nested/ledger.db").display())
 }
 
-/// A fresh database on the PostgreSQL server `scripts/test` starts (SHIPGATE_TEST_POSTGRES_URL).
-async fn postgres() -> String {
-    let admin = std::env::var("SHIPGATE_TEST_POSTGRES_URL")
-        .expect("the ledger tests need PostgreSQL: run ./scripts/test, which starts it, or set SHIPGATE_TEST_POSTGRES_URL");
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!(
-        "ledger_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    // The name is made of digits and underscores only.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0;
-    format!("{base}/{name}")
-}
-
 /// Every backend: a SQLite file and a Postgres database.
 async fn backends(dir: &tempfile::TempDir) -> Vec<String> {
-    vec![url(dir), postgres().await]
+    vec![url(dir), shipgate_testkit::postgres_database().await]
 }
 
 fn run(id: &str, started_ms: i64) -> NewRun {

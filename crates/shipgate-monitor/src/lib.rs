@@ -1,5 +1,17 @@
-//! Watching releases after they ship. This crate holds the delivery report (`report`): DORA
-//! metrics computed from the ledger, behind `shipgate report` (seed 004's health report
-//! artifact and the metrics it wished it had).
+//! Watching releases after they ship.
+//!
+//! - [`watch`]: `shipgate monitor` — targets checked on a schedule ([`schedule`]), an alert
+//!   state machine per target ([`alert`]) persisted in the ledger, one de-duplicated GitHub
+//!   issue per alert, notifications through the ledger's outbox, replicas sharing the targets
+//!   through claims in the ledger.
+//! - [`metrics`] and [`http`]: Prometheus `/metrics` and `/healthz`.
+//! - [`report`]: the delivery report (DORA metrics) behind `shipgate report`.
+//!
+//! The crate never prints: the monitor reports what happens through an event callback.
 
+pub mod alert;
+pub mod http;
+pub mod metrics;
 pub mod report;
+pub mod schedule;
+pub mod watch;

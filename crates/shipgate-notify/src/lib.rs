@@ -100,7 +100,7 @@ pub struct Notification {
 impl Notification {
     fn slack_text(&self) -> String {
         let icon = match self.outcome.as_str() {
-            "succeeded" => ":white_check_mark:",
+            "succeeded" | "recovered" => ":white_check_mark:",
             "rolled_back" => ":leftwards_arrow_with_hook:",
             _ => ":rotating_light:",
         };

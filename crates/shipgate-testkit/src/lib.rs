@@ -127,6 +127,31 @@ pub async fn moto_create_secret(name: &str, field: &str, value: &str) {
     );
 }
 
+/// A fresh, empty database on the PostgreSQL server `scripts/test` starts
+/// (`SHIPGATE_TEST_POSTGRES_URL`); returns its URL.
+pub async fn postgres_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let admin = std::env::var("SHIPGATE_TEST_POSTGRES_URL").expect(
+        "this test needs PostgreSQL: run ./scripts/test, which starts it, or set SHIPGATE_TEST_POSTGRES_URL",
+    );
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "shipgate_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    // The name is made of letters, digits and underscores only.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.
