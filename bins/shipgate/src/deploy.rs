@@ -853,7 +853,7 @@ fn run_id() -> String {
     format!("{stamp}-{:06x}", (nanos ^ std::process::id()) & 0xff_ffff)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "localhost".to_owned(), |h| h.trim().to_owned())
 }

@@ -10,6 +10,7 @@ mod check_env;
 mod ci_gate;
 mod deploy;
 mod github_report;
+mod monitor;
 mod notify;
 mod platforms;
 mod report;
@@ -71,6 +72,11 @@ pub enum Command {
     /// Delivery metrics (deploy frequency, change failure rate, time to restore) from the
     /// ledger.
     Report(report::Args),
+    /// Scheduled health checks with de-duplicated alerts (GitHub issue, Slack, webhooks);
+    /// `--once` for cron, or long-running with /metrics and /healthz.
+    ///
+    /// Exit codes: --once 0 healthy, 1 a check failed; 0 after a clean shutdown; 2 usage.
+    Monitor(monitor::Args),
     /// Notifications: `notify deliver` retries queued ones.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -126,6 +132,7 @@ pub fn main_impl() -> ExitCode {
         Command::Rollback(command) => deploy::rollback(command, &vars),
         Command::Notify(command) => notify::run(command, &vars),
         Command::Report(args) => report::run(args, &vars),
+        Command::Monitor(args) => monitor::run(args, &vars),
         Command::Local(command) => deploy::local(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };

@@ -1093,9 +1093,24 @@ pub struct MonitorConfig {
     /// Address of `/metrics` and `/healthz`. Default `127.0.0.1:9464`.
     #[serde(default = "default_monitor_listen")]
     pub listen: String,
+    /// How long a replica's claim on a due check lasts; a check may take half of it. A dead
+    /// replica's checks are taken over after this. Default 2m.
+    #[serde(default = "default_monitor_lease")]
+    pub lease: HumanDuration,
+    /// Checks run at once by one replica. Default 64.
+    #[serde(default = "default_monitor_concurrency")]
+    pub concurrency: u32,
     /// What to watch.
     #[serde(default)]
     pub targets: Vec<MonitorTarget>,
+}
+
+fn default_monitor_lease() -> HumanDuration {
+    HumanDuration::from_secs(120)
+}
+
+fn default_monitor_concurrency() -> u32 {
+    64
 }
 
 fn default_monitor_listen() -> String {
@@ -1106,6 +1121,8 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         MonitorConfig {
             listen: default_monitor_listen(),
+            lease: default_monitor_lease(),
+            concurrency: default_monitor_concurrency(),
             targets: Vec::new(),
         }
     }

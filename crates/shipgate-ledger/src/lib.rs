@@ -96,6 +96,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The Postgres advisory lock key that serialises migrations ("shipgate" in ASCII, cut).
+const MIGRATION_LOCK: i64 = 0x7368_6970_6761_7465;
+
 /// Embedded schema migrations, in order. Portable SQL: the same text runs on SQLite and
 /// Postgres.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -264,30 +267,70 @@ impl Ledger {
     }
 
     async fn migrate(&self) -> Result<(), LedgerError> {
+        // One connection for the whole migration. On Postgres it holds an advisory lock, so
+        // processes that start together (monitor replicas, parallel deploy jobs) migrate one
+        // after the other instead of racing on CREATE TABLE (which Postgres does not make
+        // safe, even with IF NOT EXISTS); on SQLite the file's single writer serialises them.
+        let mut conn = self.pool.acquire().await.map_err(db("migrate"))?;
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(db("migrate"))?;
             sqlx::query("PRAGMA busy_timeout=30000")
-                .execute(&self.pool)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("migrate"))?;
+        } else {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
                 .await
                 .map_err(db("migrate"))?;
         }
+        let outcome = Self::apply_migrations(&mut conn).await;
+        if self.backend == Backend::Postgres {
+            // Also released when the connection closes, should this fail.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await;
+        }
+        outcome
+    }
+
+    async fn apply_migrations(conn: &mut sqlx::AnyConnection) -> Result<(), LedgerError> {
+        use sqlx::Connection as _;
         sqlx::query("CREATE TABLE IF NOT EXISTS shipgate_schema (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await
             .map_err(db("migrate"))?;
         for (version, sql) in MIGRATIONS {
             let applied = sqlx::query("SELECT version FROM shipgate_schema WHERE version = $1")
                 .bind(*version)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(db("migrate"))?;
             if applied.is_some() {
                 continue;
             }
-            let mut tx = self.pool.begin().await.map_err(db("migrate"))?;
+            let mut tx = conn.begin().await.map_err(db("migrate"))?;
+            // Claiming the version is the transaction's first statement: a write, so on SQLite
+            // it waits for any other writer and then reads the latest state. Someone else
+            // applied it meanwhile: nothing to do.
+            let claimed = sqlx::query(
+                "INSERT INTO shipgate_schema (version) VALUES ($1) ON CONFLICT (version) DO NOTHING",
+            )
+            .bind(*version)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("migrate"))?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                tx.rollback().await.map_err(db("migrate"))?;
+                continue;
+            }
             // Comment lines go first, so a `;` in a comment never splits a statement.
             let sql: String = sql
                 .lines()
@@ -301,12 +344,6 @@ impl Ledger {
                     .await
                     .map_err(db("migrate"))?;
             }
-            // Two processes migrating at once: the loser's insert fails and it rolls back.
-            sqlx::query("INSERT INTO shipgate_schema (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("migrate"))?;
             tx.commit().await.map_err(db("migrate"))?;
         }
         Ok(())

@@ -603,3 +603,20 @@ async fn monitor_targets(url: &str) {
         vec![event]
     );
 }
+
+#[tokio::test]
+async fn processes_opening_a_new_ledger_together_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        // Six pools at once, as monitor replicas or parallel deploy jobs starting together.
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { Ledger::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for open in opens {
+            open.await.unwrap().unwrap();
+        }
+    }
+}

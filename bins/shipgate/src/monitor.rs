@@ -1,0 +1,352 @@
+//! `shipgate monitor`: the `[[monitor.targets]]` checked on their schedules, alerts opened and
+//! resolved, queued notifications delivered; once (`--once`, for cron and scheduled
+//! workflows) or as a long-running service with `/metrics` and `/healthz`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shipgate_config::Config;
+use shipgate_core::{Environment, exit_code};
+use shipgate_ledger::Ledger;
+use shipgate_monitor::alert::Thresholds;
+use shipgate_monitor::watch::{
+    CheckResult, IssueTracker, Monitor, MonitorEventKind, MonitorOptions, MonitorParts,
+    WatchTarget, health_check_spec,
+};
+use shipgate_smoke::{SmokeRunner, SpecOptions};
+
+use crate::{Format, load_config, log_redactor, platforms, runtime, shutdown_signal, usage_error};
+
+/// Arguments of `monitor`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Each [[monitor.targets]] entry is checked on its schedule (an interval such as 15m, aligned to
+the clock like cron, or a cron expression in UTC such as \"0 2 * * *\") with a health URL or the
+[smoke] checks. open_after failures in a row open an alert: one GitHub issue (title and labels
+configurable, an open one is reused), Slack/webhook notifications through the ledger's outbox.
+While it stays open, at most one comment per comment_every; resolve_after passes in a row
+comment and close it. State lives in the ledger, so restarts keep it; with a Postgres ledger
+several replicas share the targets, each check claimed by one of them.
+
+Without --once it runs until SIGINT/SIGTERM, serving /metrics and /healthz on [monitor] listen
+(or --listen), and also delivers notifications that failed earlier.
+
+Exit codes: --once: 0 every check passed (or nothing was due), 1 a check failed; long-running:
+0 after a clean shutdown; 2 usage, configuration or ledger error.
+
+Examples:
+  shipgate monitor --once                     # from cron or a scheduled workflow
+  shipgate monitor --once --format json > health.json
+  shipgate monitor --listen 0.0.0.0:9464      # as a Kubernetes Deployment")]
+pub struct Args {
+    /// Configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run the checks that are due now, once, and exit 0 healthy / 1 unhealthy.
+    #[arg(long)]
+    once: bool,
+    /// Address of /metrics and /healthz (default: [monitor] listen).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// This replica's name in the ledger's claims (default: HOSTNAME:PID).
+    #[arg(long, value_name = "NAME")]
+    replica: Option<String>,
+    /// Output format of --once results.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// Runs `monitor`.
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
+    let config = match load_config(args.config.clone(), None, vars) {
+        Ok((loaded, _)) => loaded.config,
+        Err(code) => return code,
+    };
+    if config.monitor.targets.is_empty() {
+        return usage_error(
+            "there is nothing to monitor: add [[monitor.targets]] (name, schedule, url or smoke = true) to the configuration",
+        );
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let targets = match watch_targets(&config, vars, &rt) {
+        Ok(targets) => targets,
+        Err(code) => return code,
+    };
+    let github = match issue_tracker(&config, vars, &rt) {
+        Ok(github) => github,
+        Err(code) => return code,
+    };
+    let notifier = match crate::notify::notifier(&config, vars, &rt) {
+        Ok(notifier) => notifier,
+        Err(code) => return code,
+    };
+    let runner = match SmokeRunner::new(log_redactor().clone()) {
+        Ok(runner) => runner,
+        Err(err) => return usage_error(err),
+    };
+    let replica = args
+        .replica
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", crate::deploy::hostname(), std::process::id()));
+    let mut options = MonitorOptions::new(
+        config.app.clone().unwrap_or_else(|| "app".to_owned()),
+        replica,
+    );
+    options.lease = config.monitor.lease.as_duration();
+    options.concurrency = usize::try_from(config.monitor.concurrency.max(1)).unwrap_or(64);
+    let json = args.format == Format::Json;
+    let events: shipgate_monitor::watch::EventSink =
+        Arc::new(move |event: &MonitorEventKind| print_event(event, json));
+    let parts = MonitorParts {
+        runner,
+        github,
+        notifier,
+        inspector: None,
+        redactor: log_redactor().clone(),
+        events,
+    };
+    let listen = args.listen.unwrap_or_else(|| config.monitor.listen.clone());
+    rt.block_on(async move {
+        let ledger = match Ledger::open(&config.ledger.url).await {
+            Ok(ledger) => ledger,
+            Err(err) => return usage_error(err),
+        };
+        let monitor = match Monitor::new(ledger, options, targets, parts).await {
+            Ok(monitor) => monitor,
+            Err(err) => return usage_error(err),
+        };
+        if args.once {
+            once(&monitor, json).await
+        } else {
+            serve(&monitor, &listen).await
+        }
+    })
+}
+
+async fn once(monitor: &Arc<Monitor>, json: bool) -> u8 {
+    let results = match monitor.run_due().await {
+        Ok(results) => results,
+        Err(err) => return usage_error(err),
+    };
+    let healthy = results.iter().all(|r| r.passed);
+    if json {
+        let report = serde_json::json!({
+            "schema_version": 1,
+            "healthy": healthy,
+            "checks": results,
+        });
+        println!("{report:#}");
+    } else if results.is_empty() {
+        println!("shipgate: no check was due");
+    } else {
+        let failed = results.iter().filter(|r| !r.passed).count();
+        println!("shipgate: {} check(s), {failed} failed", results.len());
+    }
+    if healthy {
+        exit_code::OK
+    } else {
+        exit_code::CHECK_FAILED
+    }
+}
+
+async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            return usage_error(format!(
+                "cannot listen on {listen} ([monitor] listen or --listen): {err}"
+            ));
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_owned(), |a| a.to_string());
+    eprintln!("shipgate: monitoring; /metrics and /healthz on http://{address}");
+    let cancel = shutdown_signal();
+    let server = tokio::spawn(shipgate_monitor::http::serve(
+        listener,
+        Arc::clone(monitor),
+        cancel.clone(),
+    ));
+    let outcome = monitor.run(&cancel).await;
+    cancel.cancel();
+    let _ = server.await;
+    match outcome {
+        Ok(()) => {
+            eprintln!("shipgate: monitor stopped");
+            exit_code::OK
+        }
+        Err(err) => usage_error(err),
+    }
+}
+
+/// One line per event on stderr (stdout carries the --once report).
+fn print_event(event: &MonitorEventKind, json: bool) {
+    let line = match event {
+        MonitorEventKind::Checked(CheckResult {
+            target,
+            passed,
+            state,
+            failures,
+            duration_ms,
+        }) => {
+            if json {
+                return;
+            }
+            if *passed {
+                format!("{target}: passed in {duration_ms:.0} ms ({state})")
+            } else {
+                format!("{target}: FAILED ({state}): {}", failures.join("; "))
+            }
+        }
+        MonitorEventKind::AlertOpened { target, issue_url } => format!(
+            "{target}: alert opened{}",
+            issue_url
+                .as_ref()
+                .map_or_else(String::new, |u| format!(": {u}"))
+        ),
+        MonitorEventKind::Commented { target, issue_url } => {
+            format!("{target}: still failing, commented on {issue_url}")
+        }
+        MonitorEventKind::AlertResolved { target, issue_url } => format!(
+            "{target}: alert resolved{}",
+            issue_url
+                .as_ref()
+                .map_or_else(String::new, |u| format!(", closed {u}"))
+        ),
+        MonitorEventKind::Delivered { delivered, failed } => {
+            format!("notifications: {delivered} delivered, {failed} failed (kept queued)")
+        }
+        MonitorEventKind::Warning(warning) => format!("warning: {warning}"),
+    };
+    eprintln!("shipgate: {}", log_redactor().redact(&line));
+}
+
+/// The configured targets, each with its schedule parsed and its spec compiled.
+fn watch_targets(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<WatchTarget>, u8> {
+    let mut smoke_spec = None;
+    let mut targets = Vec::new();
+    for (i, target) in config.monitor.targets.iter().enumerate() {
+        let key = format!("monitor.targets.{i}");
+        let environment = target
+            .environment
+            .clone()
+            .or_else(|| config.environment.clone())
+            .unwrap_or_else(|| "production".to_owned());
+        let production_like = Environment::classify(Some(&environment))
+            .kind()
+            .is_prod_like();
+        let schedule = target
+            .schedule
+            .parse()
+            .map_err(|e| usage_error(format!("{key}.schedule: {e}")))?;
+        let spec = if let Some(url) = &target.url {
+            health_check_spec(
+                url,
+                config.smoke.timeout.as_duration(),
+                config.smoke.allow_insecure,
+                production_like,
+            )
+            .map_err(|e| spec_error(&format!("{key}.url"), &e))?
+        } else if let Some(spec) = &smoke_spec {
+            Clone::clone(spec)
+        } else {
+            let spec = compile_smoke(config, vars, rt, production_like)?;
+            smoke_spec = Some(spec.clone());
+            spec
+        };
+        targets.push(WatchTarget {
+            name: target.name.clone(),
+            environment,
+            schedule,
+            spec,
+            thresholds: Thresholds {
+                open_after: target.open_after,
+                resolve_after: target.resolve_after,
+            },
+            issue_title: target.issue_title.clone(),
+            issue_labels: target.issue_labels.clone(),
+            comment_every: target.comment_every.as_duration(),
+        });
+    }
+    Ok(targets)
+}
+
+fn compile_smoke(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+    production_like: bool,
+) -> Result<shipgate_smoke::Spec, u8> {
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let api_key = rt
+        .block_on(platforms::optional_secret(
+            &resolver,
+            &config.smoke.api_key_secret,
+        ))
+        .map_err(|e| usage_error(format!("the smoke API key: {e}")))?;
+    let options = SpecOptions {
+        base_url: config
+            .smoke
+            .base_url
+            .is_none()
+            .then(|| vars.get("PRODUCTION_API_URL").cloned())
+            .flatten(),
+        api_key,
+        production_like,
+    };
+    shipgate_smoke::compile(&config.smoke, &options).map_err(|e| spec_error("smoke", &e))
+}
+
+fn spec_error(key: &str, err: &shipgate_smoke::SpecError) -> u8 {
+    let problems: Vec<String> = err
+        .problems
+        .iter()
+        .map(|p| format!("  - {key}.{}: {} (fix: {})", p.key, p.message, p.hint))
+        .collect();
+    usage_error(format!(
+        "a monitor target's checks are invalid:\n{}",
+        problems.join("\n")
+    ))
+}
+
+/// GitHub issues when `[github] repository` (or GITHUB_REPOSITORY) and GITHUB_TOKEN are set;
+/// otherwise alerts are reported without an issue (said once at start).
+fn issue_tracker(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<IssueTracker>, u8> {
+    let Some(repository) = config
+        .github
+        .repository
+        .clone()
+        .or_else(|| vars.get("GITHUB_REPOSITORY").cloned())
+    else {
+        eprintln!(
+            "shipgate: alerts open no GitHub issue: set [github] repository (or GITHUB_REPOSITORY) and GITHUB_TOKEN"
+        );
+        return Ok(None);
+    };
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let token = rt
+        .block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
+        .map_err(usage_error)?;
+    if token.is_none() {
+        eprintln!(
+            "shipgate: alerts open no GitHub issue: no secret source has GITHUB_TOKEN (it needs issues: write)"
+        );
+        return Ok(None);
+    }
+    let client =
+        shipgate_github::GithubClient::new(&config.github.api_url, token).map_err(usage_error)?;
+    Ok(Some(IssueTracker { client, repository }))
+}
