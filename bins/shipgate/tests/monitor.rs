@@ -18,14 +18,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use shipgate_testkit::fakes::FakeGithub;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A loopback service: `/t/{name}` answers the shared status after `delay`, counting hits.
 struct Service {
     base: String,
@@ -197,7 +189,7 @@ open_after = 1
 fn the_service_serves_healthz_and_metrics_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let service = service(Duration::ZERO);
-    let port = free_port();
+    let port = shipgate_testkit::closed_port().port();
     let config = write_config(
         dir.path(),
         &format!(
@@ -278,7 +270,7 @@ fn three_replicas_share_the_checks_on_one_postgres_and_take_over_from_a_dead_one
     let started = now_ms();
     let replicas: Vec<Child> = (0..3)
         .map(|i| {
-            let port = free_port().to_string();
+            let port = shipgate_testkit::closed_port().port().to_string();
             spawn(
                 &config,
                 &[

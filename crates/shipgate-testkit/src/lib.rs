@@ -87,7 +87,7 @@ pub fn serve_on_thread(router: Router) -> SocketAddr {
     rx.recv().unwrap()
 }
 
-/// A loopback address where nothing listens.
+/// A loopback address where nothing listens (also a free port for a server a test starts).
 pub fn closed_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
