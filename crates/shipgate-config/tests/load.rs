@@ -46,7 +46,13 @@ fn problems(result: Result<Loaded, ConfigError>) -> Vec<shipgate_config::ConfigP
 
 #[test]
 fn every_fixture_loads() {
-    for name in ["provenance", "waxwatch", "proofkit", "railway-auto", "monitor"] {
+    for name in [
+        "provenance",
+        "waxwatch",
+        "proofkit",
+        "railway-auto",
+        "monitor",
+    ] {
         let loaded = load_with(Some(&fixture(name)), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(loaded.config.app.is_some(), "{name}");
     }

@@ -253,6 +253,20 @@ impl Ledger {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
             .acquire_timeout(std::time::Duration::from_secs(5))
+            // Per-connection settings go on every connection the pool opens (it replaces
+            // idle ones): wait up to 30 s for another process's write instead of failing with
+            // "database is locked", and sync at checkpoints rather than every commit (WAL
+            // keeps the file consistent; a power cut may lose the last commits, never the file).
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor as _;
+                        conn.execute("PRAGMA busy_timeout=30000").await?;
+                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&connect_url)
             .await
             .map_err(db("open"))?;
@@ -274,10 +288,6 @@ impl Ledger {
         let mut conn = self.pool.acquire().await.map_err(db("migrate"))?;
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&mut *conn)
-                .await
-                .map_err(db("migrate"))?;
-            sqlx::query("PRAGMA busy_timeout=30000")
                 .execute(&mut *conn)
                 .await
                 .map_err(db("migrate"))?;

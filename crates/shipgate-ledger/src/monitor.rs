@@ -198,8 +198,9 @@ impl Ledger {
         record: &MonitorRecord,
         event: Option<&MonitorEvent>,
     ) -> Result<bool, LedgerError> {
-        let mut tx = self.pool().begin().await.map_err(db("record a check"))?;
-        let written = sqlx::query(
+        // The common case (no state change) is one autocommitted statement; a transition
+        // writes its event in the same transaction as the state.
+        let update = sqlx::query(
             "UPDATE monitor_targets SET state = $1, streak = $2, next_due_ms = $3, \
              checks = checks + 1, failures = failures + $4, last_checked_ms = $5, last_passed = $6, \
              last_detail = $7, failing_since_ms = $8, alert_opened_ms = $9, issue_number = $10, \
@@ -219,13 +220,23 @@ impl Ledger {
         .bind(record.issue_url.as_deref())
         .bind(record.last_comment_ms)
         .bind(id)
-        .bind(claimer)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("record a check"))?
-        .rows_affected()
+        .bind(claimer);
+        let Some(event) = event else {
+            return Ok(update
+                .execute(self.pool())
+                .await
+                .map_err(db("record a check"))?
+                .rows_affected()
+                == 1);
+        };
+        let mut tx = self.pool().begin().await.map_err(db("record a check"))?;
+        let written = update
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record a check"))?
+            .rows_affected()
             == 1;
-        if written && let Some(event) = event {
+        if written {
             sqlx::query(
                 "INSERT INTO monitor_events (target_id, at_ms, from_state, to_state, detail) VALUES ($1, $2, $3, $4, $5)",
             )
