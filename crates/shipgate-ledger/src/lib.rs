@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod delivery;
 mod lock;
 mod monitor;
 
@@ -21,6 +22,7 @@ use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use delivery::{DeliveryAggregates, OutcomeCount};
 pub use lock::{LockHolder, LockRequest, LockWait, now_ms};
 pub use monitor::{MonitorEvent, MonitorRecord, MonitorTargetRow};
 
@@ -105,6 +107,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_outbox.sql")),
     (3, include_str!("../migrations/0003_monitor.sql")),
+    (4, include_str!("../migrations/0004_delivery_rollup.sql")),
 ];
 
 /// A new run.
@@ -430,7 +433,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records the end of a run.
+    /// Records the end of a run (once: a finished run is left as it is) and counts it in
+    /// the delivery rollup, in one transaction.
     pub async fn finish_run(
         &self,
         run_id: &str,
@@ -438,16 +442,23 @@ impl Ledger {
         finished_ms: i64,
         summary_path: Option<&str>,
     ) -> Result<(), LedgerError> {
-        sqlx::query(
-            "UPDATE runs SET outcome = $1, finished_ms = $2, summary_path = $3 WHERE id = $4",
+        let mut tx = self.pool.begin().await.map_err(db("finish run"))?;
+        let finished = sqlx::query(
+            "UPDATE runs SET outcome = $1, finished_ms = $2, summary_path = $3 WHERE id = $4 AND finished_ms IS NULL",
         )
         .bind(outcome)
         .bind(finished_ms)
         .bind(summary_path)
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(db("finish run"))?;
+        .map_err(db("finish run"))?
+        .rows_affected()
+            == 1;
+        if finished {
+            delivery::roll_up(&mut tx, run_id).await?;
+        }
+        tx.commit().await.map_err(db("finish run"))?;
         Ok(())
     }
 
@@ -636,48 +647,6 @@ impl Ledger {
                     r.try_get(2).map_err(db("read notification"))?,
                     r.try_get(3).map_err(db("read notification"))?,
                 ))
-            })
-            .collect()
-    }
-
-    /// Finished runs that started at or after `since_ms`, oldest first, with the services each
-    /// deployed (kind `deploy`): the input of the DORA report.
-    pub async fn finished_runs(
-        &self,
-        since_ms: i64,
-    ) -> Result<Vec<(RunRecord, Vec<String>)>, LedgerError> {
-        let rows = sqlx::query(
-            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
-             FROM runs WHERE started_ms >= $1 AND finished_ms IS NOT NULL AND outcome IS NOT NULL \
-             ORDER BY started_ms, id",
-        )
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("list finished runs"))?;
-        let services = sqlx::query(
-            "SELECT d.run_id, d.service FROM deployments d JOIN runs r ON r.id = d.run_id \
-             WHERE r.started_ms >= $1 AND d.kind = 'deploy' ORDER BY d.run_id, d.position",
-        )
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("list finished runs"))?;
-        let mut by_run: std::collections::HashMap<String, Vec<String>> =
-            std::collections::HashMap::new();
-        for row in &services {
-            let run: String = row.try_get(0).map_err(db("read deployment"))?;
-            let service: String = row.try_get(1).map_err(db("read deployment"))?;
-            let list = by_run.entry(run).or_default();
-            if !list.contains(&service) {
-                list.push(service);
-            }
-        }
-        rows.iter()
-            .map(|row| {
-                let run = run_from_row(row)?;
-                let services = by_run.remove(&run.id).unwrap_or_default();
-                Ok((run, services))
             })
             .collect()
     }

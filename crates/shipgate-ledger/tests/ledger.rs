@@ -620,3 +620,90 @@ async fn processes_opening_a_new_ledger_together_migrate_it_once() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_delivery_rollup_follows_finished_runs_and_is_backfilled_for_older_ledgers() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        delivery_rollup(&url).await;
+    }
+}
+
+async fn delivery_rollup(url: &str) {
+    const HOUR: i64 = 3_600_000;
+    let ledger = Ledger::open(url).await.unwrap();
+    let runs_of = |aggregates: &shipgate_ledger::DeliveryAggregates, outcome: &str| {
+        aggregates
+            .outcomes
+            .iter()
+            .find(|o| o.outcome == outcome && o.service.is_none())
+            .map(|o| (o.runs, o.restored, o.restore_ms))
+    };
+    // An unhealthy release at 10:00 is waiting for a good one.
+    ledger.start_run(&run("bad", 10 * HOUR)).await.unwrap();
+    ledger
+        .record_deployment(&DeploymentRecord {
+            run_id: "bad".into(),
+            target: "helm".into(),
+            service: "api".into(),
+            from_image: None,
+            to_image: "ghcr.io/acme/api:v2".into(),
+            revision: "2".into(),
+            kind: "deploy".into(),
+            verdict: "healthy".into(),
+        })
+        .await
+        .unwrap();
+    ledger
+        .finish_run("bad", "unhealthy", 10 * HOUR + 60_000, None)
+        .await
+        .unwrap();
+    let window = (0, 48 * HOUR);
+    let before = ledger
+        .delivery_aggregates(window.0, window.1)
+        .await
+        .unwrap();
+    assert_eq!(runs_of(&before, "unhealthy"), Some((1, 0, 0)));
+    // The next good release, finished at 12:01, restores it (2 h 1 min after it started);
+    // finishing a run twice changes nothing.
+    ledger.start_run(&run("good", 12 * HOUR)).await.unwrap();
+    for _ in 0..2 {
+        ledger
+            .finish_run("good", "succeeded", 12 * HOUR + 60_000, None)
+            .await
+            .unwrap();
+    }
+    let after = ledger
+        .delivery_aggregates(window.0, window.1)
+        .await
+        .unwrap();
+    assert_eq!(
+        runs_of(&after, "unhealthy"),
+        Some((1, 1, 2 * HOUR + 60_000))
+    );
+    assert_eq!(runs_of(&after, "succeeded"), Some((1, 0, 0)));
+    let api = after
+        .outcomes
+        .iter()
+        .find(|o| o.service.as_deref() == Some("api"))
+        .unwrap();
+    assert_eq!((api.outcome.as_str(), api.runs), ("unhealthy", 1));
+    // A window inside one day (no whole day: read from the runs) gives the same counts.
+    let partial = ledger
+        .delivery_aggregates(9 * HOUR, 13 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(partial, after);
+
+    // A ledger from before the rollup: its migration builds it from the runs.
+    drop(ledger);
+    shipgate_testkit::forget_delivery_rollup(url).await;
+    let migrated = Ledger::open(url).await.unwrap();
+    assert_eq!(
+        migrated
+            .delivery_aggregates(window.0, window.1)
+            .await
+            .unwrap(),
+        after
+    );
+}

@@ -1,4 +1,6 @@
-//! Delivery metrics from the ledger, per app and environment, over a window.
+//! Delivery metrics from the ledger, per app and environment, over a window. The ledger keeps
+//! them rolled up per day as runs finish, so a report over a million runs reads a few
+//! thousand rows (`cargo bench -p shipgate-monitor --bench report`).
 //!
 //! Definitions (every figure is computed from finished runs that started in the window):
 //! - **attempts**: every finished run; **deployments**: runs that `succeeded`.
@@ -9,7 +11,8 @@
 //! - **time to restore**: for a `rolled_back` run, its own duration (the rollback restored
 //!   service); for `rollback_failed` or `unhealthy`, from its start to the end of the next run
 //!   of the same app and environment that left a good release live (`succeeded` or
-//!   `rolled_back`). The mean over restored failures; unrestored ones are counted apart.
+//!   `rolled_back`), even when that run came after the window. The mean over restored
+//!   failures; those not restored yet are counted apart.
 //! - **average deploy duration** and **success rate** (`succeeded` over attempts).
 //! - **lead time for changes** needs commit times, which the ledger does not record: it is
 //!   reported as unknown rather than guessed.
@@ -17,26 +20,9 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use shipgate_ledger::{Ledger, LedgerError};
+use shipgate_ledger::{DeliveryAggregates, Ledger, LedgerError};
 
 const DAY_MS: f64 = 86_400_000.0;
-
-/// One finished run, as the report needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunFacts {
-    /// The app.
-    pub app: String,
-    /// The environment.
-    pub environment: String,
-    /// Its outcome (`succeeded`, `rolled_back`, …).
-    pub outcome: String,
-    /// Start, ms since the epoch.
-    pub started_ms: i64,
-    /// End, ms since the epoch.
-    pub finished_ms: i64,
-    /// Services it deployed.
-    pub services: Vec<String>,
-}
 
 /// Counts and rates of one service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -72,7 +58,7 @@ pub struct EnvironmentFigures {
     pub average_duration_ms: Option<f64>,
     /// Mean time to restore, ms, over restored failures.
     pub mean_time_to_restore_ms: Option<f64>,
-    /// Change failures with no restoring run in the window yet.
+    /// Change failures not restored yet.
     pub unrestored_failures: u64,
     /// Lead time for changes: unknown (commit times are not recorded).
     pub lead_time_ms: Option<f64>,
@@ -93,87 +79,78 @@ pub struct Report {
     pub environments: Vec<EnvironmentFigures>,
 }
 
+fn mean(sum: f64, count: u64) -> Option<f64> {
+    (count > 0).then(|| sum / count as f64)
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
 fn is_change_failure(outcome: &str) -> bool {
     matches!(outcome, "rolled_back" | "rollback_failed" | "unhealthy")
 }
 
-fn leaves_good_release(outcome: &str) -> bool {
-    matches!(outcome, "succeeded" | "rolled_back")
-}
-
-fn mean(values: &[f64]) -> Option<f64> {
-    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-}
-
-/// Computes the report over `runs` (any order) for the window `[since_ms, until_ms]`.
-pub fn compute(runs: &[RunFacts], since_ms: i64, until_ms: i64) -> Report {
-    let mut groups: BTreeMap<(String, String), Vec<&RunFacts>> = BTreeMap::new();
-    for run in runs
-        .iter()
-        .filter(|r| r.started_ms >= since_ms && r.started_ms <= until_ms)
-    {
-        groups
-            .entry((run.app.clone(), run.environment.clone()))
-            .or_default()
-            .push(run);
-    }
+/// Builds the report for the window `[since_ms, until_ms]` from the ledger's aggregates.
+pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) -> Report {
     let days = ((until_ms - since_ms).max(1) as f64 / DAY_MS).max(1.0 / 24.0);
+    let mut groups: BTreeMap<(String, String), EnvironmentFigures> = BTreeMap::new();
+    // Per group: (sum of durations, sum of restore times, restored failures).
+    let mut sums: BTreeMap<(String, String), (f64, f64, u64)> = BTreeMap::new();
+    for row in &aggregates.outcomes {
+        let key = (row.app.clone(), row.environment.clone());
+        let figures = groups
+            .entry(key.clone())
+            .or_insert_with(|| EnvironmentFigures {
+                app: row.app.clone(),
+                environment: row.environment.clone(),
+                ..EnvironmentFigures::default()
+            });
+        let (runs, succeeded, failed) = (
+            count(row.runs),
+            row.outcome == "succeeded",
+            is_change_failure(&row.outcome),
+        );
+        if let Some(service) = &row.service {
+            let service = figures.services.entry(service.clone()).or_default();
+            service.attempts += runs;
+            service.deployments += if succeeded { runs } else { 0 };
+            service.change_failures += if failed { runs } else { 0 };
+            continue;
+        }
+        figures.attempts += runs;
+        figures.deployments += if succeeded { runs } else { 0 };
+        figures.change_failures += if failed { runs } else { 0 };
+        let sum = sums.entry(key).or_default();
+        sum.0 += row.duration_ms as f64;
+        match row.outcome.as_str() {
+            // A rollback restored service by the end of its own run.
+            "rolled_back" => {
+                sum.1 += row.duration_ms as f64;
+                sum.2 += runs;
+            }
+            // Any other change failure when a later run left a good release live.
+            "rollback_failed" | "unhealthy" => {
+                sum.1 += row.restore_ms as f64;
+                sum.2 += count(row.restored);
+                figures.unrestored_failures += runs.saturating_sub(count(row.restored));
+            }
+            _ => {}
+        }
+    }
     let environments = groups
         .into_iter()
-        .map(|((app, environment), mut runs)| {
-            runs.sort_by_key(|r| (r.started_ms, r.finished_ms));
-            let attempts = runs.len() as u64;
-            let deployments = runs.iter().filter(|r| r.outcome == "succeeded").count() as u64;
-            let change_failures = runs
-                .iter()
-                .filter(|r| is_change_failure(&r.outcome))
-                .count() as u64;
-            let durations: Vec<f64> = runs
-                .iter()
-                .map(|r| (r.finished_ms - r.started_ms) as f64)
-                .collect();
-            let mut restores = Vec::new();
-            let mut unrestored = 0;
-            for (i, run) in runs.iter().enumerate() {
-                match run.outcome.as_str() {
-                    "rolled_back" => restores.push((run.finished_ms - run.started_ms) as f64),
-                    "rollback_failed" | "unhealthy" => {
-                        match runs[i + 1..]
-                            .iter()
-                            .find(|r| leaves_good_release(&r.outcome))
-                        {
-                            Some(next) => restores.push((next.finished_ms - run.started_ms) as f64),
-                            None => unrestored += 1,
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            let mut services: BTreeMap<String, ServiceFigures> = BTreeMap::new();
-            for run in &runs {
-                for service in &run.services {
-                    let figures = services.entry(service.clone()).or_default();
-                    figures.attempts += 1;
-                    figures.deployments += u64::from(run.outcome == "succeeded");
-                    figures.change_failures += u64::from(is_change_failure(&run.outcome));
-                }
-            }
-            let changed = deployments + change_failures;
-            EnvironmentFigures {
-                app,
-                environment,
-                attempts,
-                deployments,
-                deployments_per_day: deployments as f64 / days,
-                change_failures,
-                change_failure_rate: (changed > 0).then(|| change_failures as f64 / changed as f64),
-                success_rate: (attempts > 0).then(|| deployments as f64 / attempts as f64),
-                average_duration_ms: mean(&durations),
-                mean_time_to_restore_ms: mean(&restores),
-                unrestored_failures: unrestored,
-                lead_time_ms: None,
-                services,
-            }
+        .map(|(key, mut figures)| {
+            let (durations, restores, restored) = sums.get(&key).copied().unwrap_or_default();
+            let changed = figures.deployments + figures.change_failures;
+            figures.deployments_per_day = figures.deployments as f64 / days;
+            figures.change_failure_rate =
+                (changed > 0).then(|| figures.change_failures as f64 / changed as f64);
+            figures.success_rate = (figures.attempts > 0)
+                .then(|| figures.deployments as f64 / figures.attempts as f64);
+            figures.average_duration_ms = mean(durations, figures.attempts);
+            figures.mean_time_to_restore_ms = mean(restores, restored);
+            figures
         })
         .collect();
     Report {
@@ -184,28 +161,15 @@ pub fn compute(runs: &[RunFacts], since_ms: i64, until_ms: i64) -> Report {
     }
 }
 
-/// The report over the ledger's runs that started since `since_ms`.
+/// The report over the ledger's finished runs that started in `[since_ms, until_ms]`,
+/// aggregated by the database.
 pub async fn from_ledger(
     ledger: &Ledger,
     since_ms: i64,
     until_ms: i64,
 ) -> Result<Report, LedgerError> {
-    let runs: Vec<RunFacts> = ledger
-        .finished_runs(since_ms)
-        .await?
-        .into_iter()
-        .filter_map(|(run, services)| {
-            Some(RunFacts {
-                app: run.app,
-                environment: run.environment,
-                outcome: run.outcome?,
-                started_ms: run.started_ms,
-                finished_ms: run.finished_ms?,
-                services,
-            })
-        })
-        .collect();
-    Ok(compute(&runs, since_ms, until_ms))
+    let aggregates = ledger.delivery_aggregates(since_ms, until_ms).await?;
+    Ok(compute(&aggregates, since_ms, until_ms))
 }
 
 fn percent(value: Option<f64>) -> String {

@@ -26,9 +26,14 @@ const PATTERN: [&str; 10] = [
 #[tokio::test]
 async fn dora_figures_match_the_hand_computed_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&format!("sqlite://{}", dir.path().join("l.db").display()))
-        .await
-        .unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("l.db").display());
+    for url in [sqlite, shipgate_testkit::postgres_database().await] {
+        dora_figures(&url).await;
+    }
+}
+
+async fn dora_figures(url: &str) {
+    let ledger = Ledger::open(url).await.unwrap();
     for i in 0..2_000_i64 {
         let id = format!("run-{i:05}");
         let started = START + i * HOUR;
@@ -58,6 +63,25 @@ async fn dora_figures_match_the_hand_computed_ones() {
             })
             .await
             .unwrap();
+        // Every 100th run also deploys `api` through a second target (still one run for
+        // `api`) and a `worker`.
+        if i % 100 == 0 {
+            for (target, service) in [("railway", "api"), ("helm", "worker")] {
+                ledger
+                    .record_deployment(&DeploymentRecord {
+                        run_id: id.clone(),
+                        target: target.into(),
+                        service: service.into(),
+                        from_image: None,
+                        to_image: format!("ghcr.io/acme/{service}:v{i}"),
+                        revision: i.to_string(),
+                        kind: "deploy".into(),
+                        verdict: "healthy".into(),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
         ledger
             .finish_run(&id, PATTERN[(i % 10) as usize], started + 60_000, None)
             .await
@@ -103,6 +127,15 @@ async fn dora_figures_match_the_hand_computed_ones() {
     assert_eq!(e.lead_time_ms, None);
     assert_eq!(e.services["api"].attempts, 2_000);
     assert_eq!(e.services["api"].change_failures, 400);
+    // Runs 0, 100, …, 1,900 (pattern position 0: succeeded).
+    assert_eq!(
+        (
+            e.services["worker"].attempts,
+            e.services["worker"].deployments,
+            e.services["worker"].change_failures
+        ),
+        (20, 20, 0)
+    );
 
     let markdown = report.to_markdown();
     assert!(
@@ -115,4 +148,20 @@ async fn dora_figures_match_the_hand_computed_ones() {
         .await
         .unwrap();
     assert_eq!(later.environments[0].attempts, 10);
+    // A window that ends right after an unhealthy run (hour 1,996): the run that restored it
+    // came after the window, and it still counts as restored.
+    let cut = from_ledger(&ledger, START + 1_990 * HOUR, START + 1_996 * HOUR)
+        .await
+        .unwrap();
+    let e = &cut.environments[0];
+    assert_eq!(
+        (e.attempts, e.change_failures, e.unrestored_failures),
+        (7, 2, 0)
+    );
+    assert!((e.mean_time_to_restore_ms.unwrap() - 1_860_000.0).abs() < 1e-6);
+    // A window starting mid-hour (its first, partial day read from the runs themselves).
+    let mid = from_ledger(&ledger, START + 1_990 * HOUR + 1_800_000, until)
+        .await
+        .unwrap();
+    assert_eq!(mid.environments[0].attempts, 9);
 }

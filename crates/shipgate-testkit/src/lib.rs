@@ -152,6 +152,25 @@ pub async fn postgres_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Makes the ledger at `url` look as it did before its delivery rollup (ledger migration 4):
+/// the rollup, its indexes and the restore column gone, the migration unapplied. Opening the
+/// ledger again runs the migration's backfill, as for a ledger created by an older shipgate
+/// (or rows loaded behind the ledger's back, as the report benchmark does).
+pub async fn forget_delivery_rollup(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for statement in [
+        "DROP TABLE delivery_rollup",
+        "DROP INDEX runs_by_start",
+        "DROP INDEX runs_unrestored",
+        "ALTER TABLE runs DROP COLUMN restored_ms",
+        "DELETE FROM shipgate_schema WHERE version = 4",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.
