@@ -692,6 +692,36 @@ fn full_sha(vars: &BTreeMap<String, String>, tag: &str) -> Option<String> {
         .or_else(|| full(tag).then(|| tag.to_owned()))
 }
 
+/// Building targets needs an image tag; inspecting them never uses it.
+const INSPECTION_TAG: &str = "0000000000000000000000000000000000000000";
+
+/// The enabled deploy targets of the configuration, built as `deploy` builds them but only
+/// to be read (what runs, recent logs; the monitor's alert issues), with the environment they
+/// deploy to.
+pub(crate) fn inspection_targets(
+    config: Option<PathBuf>,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(String, Vec<Target>), u8> {
+    let args = Args {
+        config,
+        target: None,
+        image_tag: Some(INSPECTION_TAG.to_owned()),
+        environment: None,
+        summary: PathBuf::new(),
+        dry_run: true,
+        format: Format::Text,
+        quiet: true,
+    };
+    let resolved = resolve(&args, vars)?;
+    let environment = resolved
+        .environment
+        .name()
+        .unwrap_or("production")
+        .to_owned();
+    Ok((environment, build_targets(&resolved, vars, rt)?))
+}
+
 /// A GitHub client for `[github] api_url` with GITHUB_TOKEN from the secret sources.
 fn github_client(
     config: &Config,

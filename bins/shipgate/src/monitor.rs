@@ -5,15 +5,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use shipgate_config::Config;
 use shipgate_core::{Environment, exit_code};
 use shipgate_ledger::Ledger;
 use shipgate_monitor::alert::Thresholds;
 use shipgate_monitor::watch::{
-    CheckResult, IssueTracker, Monitor, MonitorEventKind, MonitorOptions, MonitorParts,
-    WatchTarget, health_check_spec,
+    CheckResult, Inspect, Inspection, IssueTracker, Monitor, MonitorEventKind, MonitorOptions,
+    MonitorParts, WatchTarget, health_check_spec,
 };
+use shipgate_pipeline::Target;
+use shipgate_provider::{DeployRequest, Deployment};
 use shipgate_smoke::{SmokeRunner, SpecOptions};
 
 use crate::{Format, load_config, log_redactor, platforms, runtime, shutdown_signal, usage_error};
@@ -101,11 +104,12 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     let json = args.format == Format::Json;
     let events: shipgate_monitor::watch::EventSink =
         Arc::new(move |event: &MonitorEventKind| print_event(event, json));
+    let inspector = provider_inspector(&config, args.config.clone(), vars, &rt);
     let parts = MonitorParts {
         runner,
         github,
         notifier,
-        inspector: None,
+        inspector,
         redactor: log_redactor().clone(),
         events,
     };
@@ -183,6 +187,109 @@ async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
         Err(err) => usage_error(err),
     }
 }
+
+/// The deploy targets' providers, for the "running now" and "recent provider logs" sections
+/// of alert issues; `None` (said once) when no target is enabled or one cannot be built.
+fn provider_inspector(
+    config: &Config,
+    file: Option<PathBuf>,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Option<Arc<dyn Inspect>> {
+    if config.targets.enabled().is_empty() {
+        return None;
+    }
+    match crate::deploy::inspection_targets(file, vars, rt) {
+        Ok((environment, targets)) => Some(Arc::new(ProviderInspector {
+            environment,
+            targets,
+        })),
+        Err(_) => {
+            eprintln!(
+                "shipgate: alert issues will not show what runs or provider logs (the deploy targets above could not be built)"
+            );
+            None
+        }
+    }
+}
+
+/// Reads what each deploy target runs and its recent logs.
+struct ProviderInspector {
+    environment: String,
+    targets: Vec<Target>,
+}
+
+/// A provider that does not answer within this is reported as unavailable.
+const INSPECTION_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[async_trait::async_trait]
+impl Inspect for ProviderInspector {
+    async fn inspect(&self, environment: &str) -> Inspection {
+        let mut inspection = Inspection::default();
+        if environment != self.environment {
+            return inspection;
+        }
+        for target in &self.targets {
+            let name = &target.name;
+            let running =
+                match tokio::time::timeout(INSPECTION_TIMEOUT, target.provider.current()).await {
+                    Ok(Ok(running)) if !running.is_empty() => running,
+                    Ok(Ok(_)) => {
+                        inspection.running.push(format!("{name}: nothing running"));
+                        continue;
+                    }
+                    Ok(Err(err)) => {
+                        inspection
+                            .running
+                            .push(format!("{name}: unavailable ({err})"));
+                        continue;
+                    }
+                    Err(_) => {
+                        inspection.running.push(format!(
+                            "{name}: no answer within {} s",
+                            INSPECTION_TIMEOUT.as_secs()
+                        ));
+                        continue;
+                    }
+                };
+            for r in &running {
+                inspection.running.push(format!(
+                    "{name}: {} = {} (revision {})",
+                    r.service, r.image, r.revision
+                ));
+            }
+            let deployment = Deployment {
+                revision: running[0].revision.clone(),
+                request: DeployRequest {
+                    images: running
+                        .iter()
+                        .map(|r| (r.service.clone(), r.image.clone()))
+                        .collect(),
+                    description: "monitor".into(),
+                },
+            };
+            match tokio::time::timeout(INSPECTION_TIMEOUT, target.provider.diagnostics(&deployment))
+                .await
+            {
+                Ok(Ok(lines)) => {
+                    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
+                    inspection
+                        .logs
+                        .extend(lines.into_iter().skip(skip).map(|l| format!("{name}: {l}")));
+                }
+                Ok(Err(err)) => inspection.logs.push(format!("{name}: no logs ({err})")),
+                Err(_) => inspection.logs.push(format!(
+                    "{name}: no logs within {} s",
+                    INSPECTION_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        inspection
+    }
+}
+
+/// Log lines per target in an alert issue.
+const MAX_LOG_LINES: usize = 40;
 
 /// One line per event on stderr (stdout carries the --once report).
 fn print_event(event: &MonitorEventKind, json: bool) {

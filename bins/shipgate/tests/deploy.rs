@@ -13,6 +13,8 @@ struct Demo {
     dir: tempfile::TempDir,
     config: PathBuf,
     canary: Canary,
+    /// The demo service's stable port.
+    port: u16,
 }
 
 impl Demo {
@@ -44,6 +46,7 @@ impl Demo {
             dir,
             config,
             canary: Canary::new("smoke-key"),
+            port,
         }
     }
 
@@ -548,4 +551,39 @@ fn notifications_are_signed_queued_in_the_ledger_and_failures_stay_queued() {
     let (code, stdout, _) = demo.run_with(&["notify", "deliver"], &env);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(stdout.trim(), "0 delivered, 0 failed");
+}
+
+#[test]
+fn a_monitor_alert_shows_what_the_provider_runs_and_its_logs() {
+    let demo = Demo::new();
+    let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", "v1"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let github = shipgate_testkit::fakes::FakeGithub::new("acme/demo", "ghs_token");
+    let url = runtime.block_on(github.clone().start());
+    let mut text = std::fs::read_to_string(&demo.config).unwrap();
+    text.push_str(&format!(
+        "\n[github]\nrepository = \"acme/demo\"\napi_url = \"{url}\"\n\
+         [[monitor.targets]]\nname = \"orders\"\nschedule = \"15m\"\n\
+         url = \"http://127.0.0.1:{}/api/missing\"\nopen_after = 1\n",
+        demo.port
+    ));
+    std::fs::write(&demo.config, text).unwrap();
+    let (code, stdout, stderr) =
+        demo.run_with(&["monitor", "--once"], &[("GITHUB_TOKEN", "ghs_token")]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let repo = github.repo.lock().unwrap();
+    assert_eq!(repo.issues.len(), 1, "{stderr}");
+    let body = repo.issues[0]["body"].as_str().unwrap().to_owned();
+    for expected in [
+        "GET /api/missing → 404",
+        "Last deploy: run `",
+        "image tag `v1`, succeeded",
+        "Running now: local: api = demo/api:v1",
+        "### Recent provider logs",
+        "local: api (pid ",
+    ] {
+        assert!(body.contains(expected), "{expected} missing from\n{body}");
+    }
+    demo.canary.assert_absent("the alert issue", &body);
 }
