@@ -66,7 +66,9 @@ pub enum RunError {
 #[derive(Clone)]
 pub struct SmokeRunner {
     client: reqwest::Client,
-    insecure_client: Option<reqwest::Client>,
+    /// Built on the first spec that allows insecure targets, then shared by every clone (a
+    /// monitor clones the runner per check; each clone must not open its own pool).
+    insecure_client: Arc<std::sync::OnceLock<reqwest::Client>>,
     redactor: Redactor,
     progress: Option<ProgressFn>,
 }
@@ -83,7 +85,7 @@ impl SmokeRunner {
     pub fn new(redactor: Redactor) -> Result<SmokeRunner, RunError> {
         Ok(SmokeRunner {
             client: build_client(&ClientOptions::default())?,
-            insecure_client: None,
+            insecure_client: Arc::default(),
             redactor,
             progress: None,
         })
@@ -102,18 +104,23 @@ impl SmokeRunner {
         spec: &Spec,
         cancel: &CancellationToken,
     ) -> Result<SmokeReport, RunError> {
-        if spec.allow_insecure && self.insecure_client.is_none() {
-            self.insecure_client = Some(build_client(&ClientOptions {
-                accept_invalid_certs: true,
-                ..ClientOptions::default()
-            })?);
-        }
         if let Some((_, key)) = &spec.api_key {
             self.redactor.add(key);
         }
-        let client = match (&self.insecure_client, spec.allow_insecure) {
-            (Some(client), true) => client.clone(),
-            _ => self.client.clone(),
+        let client = if spec.allow_insecure {
+            match self.insecure_client.get() {
+                Some(client) => client.clone(),
+                None => {
+                    let client = build_client(&ClientOptions {
+                        accept_invalid_certs: true,
+                        ..ClientOptions::default()
+                    })?;
+                    // Another clone may have won the race: use whichever was stored.
+                    self.insecure_client.get_or_init(|| client).clone()
+                }
+            }
+        } else {
+            self.client.clone()
         };
         let started = Instant::now();
         let captures: Arc<Mutex<HashMap<String, Secret>>> = Arc::default();

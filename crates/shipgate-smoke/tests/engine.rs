@@ -691,3 +691,53 @@ async fn a_tls_failure_fails_the_check_and_is_not_retried() {
         c.failure
     );
 }
+
+#[tokio::test]
+async fn clones_of_a_runner_share_one_connection_pool_for_insecure_targets() {
+    use axum::extract::ConnectInfo;
+    // Each request records the client's address: one pooled connection keeps one port.
+    let peers: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
+    let seen = Arc::clone(&peers);
+    let app = axum::Router::new().route(
+        "/healthz",
+        axum::routing::get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+            seen.lock().unwrap().push(peer);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let spec = spec(
+        "allow_insecure = true\n[[checks]]\nname = \"health\"\npath = \"/healthz\"\n",
+        &SpecOptions {
+            base_url: Some(format!("http://{addr}")),
+            production_like: true,
+            ..SpecOptions::default()
+        },
+    )
+    .unwrap();
+    let runner = SmokeRunner::new(Redactor::default()).unwrap();
+    for _ in 0..5 {
+        // A monitor clones the runner for every check.
+        let report = runner
+            .clone()
+            .run(&spec, &CancellationToken::new())
+            .await
+            .unwrap();
+        assert!(report.passed);
+    }
+    let peers = peers.lock().unwrap();
+    assert_eq!(peers.len(), 5);
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "every check reused the first connection: {peers:?}"
+    );
+}
