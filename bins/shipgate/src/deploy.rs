@@ -484,6 +484,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         pid: i64::from(std::process::id()),
         lock_timeout: config.ledger.lock_timeout.as_duration(),
         lock_ttl: config.ledger.lock_ttl.as_duration(),
+        commit_ms: commit_time(vars, &resolved.tag),
     };
     let reporting = if config.notify.github_deployments || config.notify.github_pr_comment {
         let Some(sha) = full_sha(vars, &resolved.tag) else {
@@ -690,6 +691,32 @@ fn full_sha(vars: &BTreeMap<String, String>, tag: &str) -> Option<String> {
         .filter(|s| full(s))
         .cloned()
         .or_else(|| full(tag).then(|| tag.to_owned()))
+}
+
+/// When the deployed commit was made (unix milliseconds), from the GitHub event that started
+/// the workflow (`GITHUB_EVENT_PATH`): the `head_commit` of a push, or of the workflow run that
+/// triggered this one, when it is the commit deployed (the image tag as a SHA or SHA prefix of
+/// at least 7 characters; otherwise GITHUB_SHA). `None` when unknown.
+fn commit_time(vars: &BTreeMap<String, String>, tag: &str) -> Option<i64> {
+    let text = std::fs::read_to_string(vars.get("GITHUB_EVENT_PATH")?).ok()?;
+    let event: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let head = event
+        .get("head_commit")
+        .filter(|h| h.is_object())
+        .or_else(|| event.pointer("/workflow_run/head_commit"))?;
+    let id = head.get("id")?.as_str()?;
+    let tag_is_sha = tag.len() >= 7 && tag.chars().all(|c| c.is_ascii_hexdigit());
+    let deployed = if tag_is_sha {
+        id.starts_with(tag)
+    } else {
+        vars.get("GITHUB_SHA").is_some_and(|sha| sha == id)
+    };
+    if !deployed {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(head.get("timestamp")?.as_str()?)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Building targets needs an image tag; inspecting them never uses it.
@@ -1342,5 +1369,45 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
         shipgate_core::exit_code::OK
     } else {
         shipgate_core::exit_code::CHECK_FAILED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event_vars(
+        event: &serde_json::Value,
+        sha: &str,
+    ) -> (tempfile::TempDir, BTreeMap<String, String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("event.json");
+        std::fs::write(&path, event.to_string()).unwrap();
+        let vars = BTreeMap::from([
+            ("GITHUB_EVENT_PATH".to_owned(), path.display().to_string()),
+            ("GITHUB_SHA".to_owned(), sha.to_owned()),
+        ]);
+        (dir, vars)
+    }
+
+    #[test]
+    fn the_commit_time_comes_from_the_event_of_the_deployed_commit() {
+        let sha = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
+        // A push (GitHub's push payload: head_commit.id and .timestamp with an offset).
+        let push = serde_json::json!({"head_commit": {"id": sha, "timestamp": "2026-11-23T10:15:00+01:00"}});
+        let (_dir, vars) = event_vars(&push, sha);
+        assert_eq!(commit_time(&vars, "3f2c1a9"), Some(1_795_425_300_000));
+        assert_eq!(commit_time(&vars, "v1.4.2"), Some(1_795_425_300_000));
+        // Another commit deployed by tag: not this event's.
+        assert_eq!(commit_time(&vars, "9999999"), None);
+        // A workflow_run event carries it under workflow_run.
+        let run = serde_json::json!({"workflow_run": {"head_commit": {"id": sha, "timestamp": "2026-11-23T09:15:00Z"}}});
+        let (_dir, vars) = event_vars(&run, "ffffffffffffffffffffffffffffffffffffffff");
+        assert_eq!(commit_time(&vars, sha), Some(1_795_425_300_000));
+        // workflow_dispatch has none; no event file at all is unknown too.
+        let (_dir, vars) = event_vars(&serde_json::json!({"inputs": {}}), sha);
+        assert_eq!(commit_time(&vars, sha), None);
+        assert_eq!(commit_time(&BTreeMap::new(), sha), None);
     }
 }

@@ -88,13 +88,34 @@ fn the_demo_story_good_release_then_a_broken_one_rolled_back() {
     let demo = Demo::new();
     let summary = |name: &str| demo.dir.path().join(name).display().to_string();
 
-    let (code, stdout, stderr) = demo.run(&[
-        "deploy",
-        "--image-tag",
-        "v1",
-        "--summary",
-        &summary("v1.json"),
-    ]);
+    // v1 is deployed by the workflow of a push whose commit was made an hour ago (GitHub's
+    // push payload): the report's lead time for changes comes from it.
+    let sha = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
+    let an_hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3_600;
+    let committed = chrono::DateTime::from_timestamp(i64::try_from(an_hour_ago).unwrap(), 0)
+        .unwrap()
+        .to_rfc3339();
+    let event = demo.dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"head_commit": {"id": sha, "timestamp": committed}}).to_string(),
+    )
+    .unwrap();
+    let event = event.display().to_string();
+    let (code, stdout, stderr) = demo.run_with(
+        &[
+            "deploy",
+            "--image-tag",
+            "v1",
+            "--summary",
+            &summary("v1.json"),
+        ],
+        &[("GITHUB_EVENT_PATH", &event), ("GITHUB_SHA", sha)],
+    );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stdout.starts_with("deploy succeeded: v1 is live on local and passed the smoke gate"),
@@ -195,6 +216,9 @@ fn the_demo_story_good_release_then_a_broken_one_rolled_back() {
     );
     assert_eq!(staging["change_failure_rate"].as_f64(), Some(0.5));
     assert!(staging["mean_time_to_restore_ms"].as_f64().unwrap() > 0.0);
+    // Commit to live: the hour since the commit plus the run (seconds).
+    let lead = staging["lead_time_ms"].as_f64().unwrap();
+    assert!((3_600_000.0..3_900_000.0).contains(&lead), "{lead}");
     let (code, stdout, _) = demo.run(&["report", "--since", "1d"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("| demo | staging |"), "{stdout}");

@@ -33,6 +33,10 @@ pub struct OutcomeCount {
     /// The sum of their times to restore (start of the failure to the end of the run that
     /// left a good release live), ms.
     pub restore_ms: i64,
+    /// Of these runs (`succeeded`), those whose commit time is known.
+    pub lead_runs: i64,
+    /// The sum of their lead times (commit to the end of the run), ms.
+    pub lead_time_ms: i64,
 }
 
 /// Everything the delivery report needs for one window.
@@ -40,6 +44,19 @@ pub struct OutcomeCount {
 pub struct DeliveryAggregates {
     /// Counts per app, environment, service and outcome (one row per combination, sorted).
     pub outcomes: Vec<OutcomeCount>,
+}
+
+/// 1 for a succeeded run whose commit time is known (it counts toward the lead time), else 0;
+/// over `runs` aliased `t` (`""` or `"r."`).
+fn lead_runs(t: &str) -> String {
+    format!("CASE WHEN {t}outcome = 'succeeded' AND {t}commit_ms IS NOT NULL THEN 1 ELSE 0 END")
+}
+
+/// Such a run's lead time, from the commit to the end of the run, else 0.
+fn lead_time(t: &str) -> String {
+    format!(
+        "CASE WHEN {t}outcome = 'succeeded' AND {t}commit_ms IS NOT NULL THEN {t}finished_ms - {t}commit_ms ELSE 0 END"
+    )
 }
 
 /// Counts run `run_id`, just finished, in the rollup: the run itself and each service it
@@ -51,16 +68,20 @@ pub(crate) async fn roll_up(
 ) -> Result<(), LedgerError> {
     const ADD: &str = " ON CONFLICT (app, environment, service, day_ms, outcome) DO UPDATE SET \
         runs = delivery_rollup.runs + excluded.runs, \
-        duration_ms = delivery_rollup.duration_ms + excluded.duration_ms";
+        duration_ms = delivery_rollup.duration_ms + excluded.duration_ms, \
+        lead_runs = delivery_rollup.lead_runs + excluded.lead_runs, \
+        lead_time_ms = delivery_rollup.lead_time_ms + excluded.lead_time_ms";
     let run = format!(
-        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms) \
-         SELECT app, environment, '', started_ms - started_ms % {DAY_MS}, outcome, 1, finished_ms - started_ms, 0, 0 \
-         FROM runs WHERE id = $1{ADD}"
+        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
+         SELECT app, environment, '', started_ms - started_ms % {DAY_MS}, outcome, 1, finished_ms - started_ms, 0, 0, \
+         {}, {} FROM runs WHERE id = $1{ADD}",
+        lead_runs(""),
+        lead_time("")
     );
     let services = format!(
-        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms) \
+        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
          SELECT DISTINCT r.app, r.environment, d.service, r.started_ms - r.started_ms % {DAY_MS}, r.outcome, 1, \
-         r.finished_ms - r.started_ms, 0, 0 FROM runs r JOIN deployments d ON d.run_id = r.id \
+         r.finished_ms - r.started_ms, 0, 0, 0, 0 FROM runs r JOIN deployments d ON d.run_id = r.id \
          WHERE r.id = $1 AND d.kind = 'deploy'{ADD}"
     );
     for statement in [run, services] {
@@ -128,14 +149,16 @@ pub(crate) async fn roll_up(
 /// Runs (grouped like the rollup) that started in `[$1, $2]`, straight from `runs`.
 fn raw_counts() -> String {
     let window = "r.started_ms >= $1 AND r.started_ms <= $2 AND r.finished_ms IS NOT NULL AND r.outcome IS NOT NULL";
+    let (lead_runs, lead_time) = (lead_runs("r."), lead_time("r."));
     format!(
         "SELECT r.app, r.environment, '', r.outcome, COUNT(*), CAST(SUM(r.finished_ms - r.started_ms) AS BIGINT), \
          CAST(SUM(CASE WHEN r.restored_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
-         CAST(SUM(CASE WHEN r.restored_ms IS NULL THEN 0 ELSE r.restored_ms - r.started_ms END) AS BIGINT) \
+         CAST(SUM(CASE WHEN r.restored_ms IS NULL THEN 0 ELSE r.restored_ms - r.started_ms END) AS BIGINT), \
+         CAST(SUM({lead_runs}) AS BIGINT), CAST(SUM({lead_time}) AS BIGINT) \
          FROM runs r WHERE {window} GROUP BY r.app, r.environment, r.outcome \
          UNION ALL \
          SELECT app, environment, service, outcome, COUNT(*), CAST(SUM(duration_ms) AS BIGINT), \
-         CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM (\
+         CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM (\
          SELECT DISTINCT r.id AS id, r.app AS app, r.environment AS environment, d.service AS service, \
          r.outcome AS outcome, r.finished_ms - r.started_ms AS duration_ms \
          FROM runs r JOIN deployments d ON d.run_id = r.id WHERE d.kind = 'deploy' AND {window}) per_run \
@@ -145,7 +168,8 @@ fn raw_counts() -> String {
 
 /// Rollup days in `[$1, $2]`.
 const ROLLUP_COUNTS: &str = "SELECT app, environment, service, outcome, CAST(SUM(runs) AS BIGINT), \
-     CAST(SUM(duration_ms) AS BIGINT), CAST(SUM(restored) AS BIGINT), CAST(SUM(restore_ms) AS BIGINT) \
+     CAST(SUM(duration_ms) AS BIGINT), CAST(SUM(restored) AS BIGINT), CAST(SUM(restore_ms) AS BIGINT), \
+     CAST(SUM(lead_runs) AS BIGINT), CAST(SUM(lead_time_ms) AS BIGINT) \
      FROM delivery_rollup WHERE day_ms >= $1 AND day_ms <= $2 \
      GROUP BY app, environment, service, outcome";
 
@@ -162,6 +186,22 @@ fn whole_days(since_ms: i64, until_ms: i64) -> Option<(i64, i64)> {
 }
 
 impl Ledger {
+    /// Records when the commit that run `run_id` deploys was made (unix milliseconds), so its
+    /// lead time counts once the run succeeds. Call it before `finish_run`.
+    pub async fn record_commit_time(
+        &self,
+        run_id: &str,
+        commit_ms: i64,
+    ) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE runs SET commit_ms = $1 WHERE id = $2")
+            .bind(commit_ms)
+            .bind(run_id)
+            .execute(self.pool())
+            .await
+            .map_err(db("record the commit time"))?;
+        Ok(())
+    }
+
     /// The delivery report's inputs over finished runs that started between `since_ms` and
     /// `until_ms` (inclusive): whole days from the rollup, the partial days at either end
     /// from `runs`.
@@ -182,7 +222,7 @@ impl Ledger {
         } else {
             parts.push((raw_counts(), since_ms, until_ms));
         }
-        let mut counts: std::collections::BTreeMap<(String, String, String, String), [i64; 4]> =
+        let mut counts: std::collections::BTreeMap<(String, String, String, String), [i64; 6]> =
             std::collections::BTreeMap::new();
         for (sql, from, to) in parts {
             // Built from constants; the bounds are bound.
@@ -210,7 +250,14 @@ impl Ledger {
             .map(
                 |(
                     (app, environment, service, outcome),
-                    [runs, duration_ms, restored, restore_ms],
+                    [
+                        runs,
+                        duration_ms,
+                        restored,
+                        restore_ms,
+                        lead_runs,
+                        lead_time_ms,
+                    ],
                 )| {
                     OutcomeCount {
                         app,
@@ -221,6 +268,8 @@ impl Ledger {
                         duration_ms,
                         restored,
                         restore_ms,
+                        lead_runs,
+                        lead_time_ms,
                     }
                 },
             )

@@ -14,8 +14,9 @@
 //!   `rolled_back`), even when that run came after the window. The mean over restored
 //!   failures; those not restored yet are counted apart.
 //! - **average deploy duration** and **success rate** (`succeeded` over attempts).
-//! - **lead time for changes** needs commit times, which the ledger does not record: it is
-//!   reported as unknown rather than guessed.
+//! - **lead time for changes**: from the commit to the end of the run that put it live, the
+//!   mean over `succeeded` runs whose commit time is known (`Ledger::record_commit_time`; the
+//!   CLI reads it from the GitHub event); unknown (`None`) when no run has one.
 
 use std::collections::BTreeMap;
 
@@ -60,7 +61,8 @@ pub struct EnvironmentFigures {
     pub mean_time_to_restore_ms: Option<f64>,
     /// Change failures not restored yet.
     pub unrestored_failures: u64,
-    /// Lead time for changes: unknown (commit times are not recorded).
+    /// Mean lead time for changes (commit to live), ms, over succeeded runs whose commit
+    /// time is known; `None` when none is.
     pub lead_time_ms: Option<f64>,
     /// Per service.
     pub services: BTreeMap<String, ServiceFigures>,
@@ -87,6 +89,16 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// Running sums of one app and environment.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    duration_ms: f64,
+    restore_ms: f64,
+    restored: u64,
+    lead_time_ms: f64,
+    lead_runs: u64,
+}
+
 fn is_change_failure(outcome: &str) -> bool {
     matches!(outcome, "rolled_back" | "rollback_failed" | "unhealthy")
 }
@@ -95,8 +107,9 @@ fn is_change_failure(outcome: &str) -> bool {
 pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) -> Report {
     let days = ((until_ms - since_ms).max(1) as f64 / DAY_MS).max(1.0 / 24.0);
     let mut groups: BTreeMap<(String, String), EnvironmentFigures> = BTreeMap::new();
-    // Per group: (sum of durations, sum of restore times, restored failures).
-    let mut sums: BTreeMap<(String, String), (f64, f64, u64)> = BTreeMap::new();
+    // Per group: sums of durations, of restore times and of lead times, and the restored
+    // failures and the runs with a lead time they are over.
+    let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for row in &aggregates.outcomes {
         let key = (row.app.clone(), row.environment.clone());
         let figures = groups
@@ -122,17 +135,19 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
         figures.deployments += if succeeded { runs } else { 0 };
         figures.change_failures += if failed { runs } else { 0 };
         let sum = sums.entry(key).or_default();
-        sum.0 += row.duration_ms as f64;
+        sum.duration_ms += row.duration_ms as f64;
+        sum.lead_time_ms += row.lead_time_ms as f64;
+        sum.lead_runs += count(row.lead_runs);
         match row.outcome.as_str() {
             // A rollback restored service by the end of its own run.
             "rolled_back" => {
-                sum.1 += row.duration_ms as f64;
-                sum.2 += runs;
+                sum.restore_ms += row.duration_ms as f64;
+                sum.restored += runs;
             }
             // Any other change failure when a later run left a good release live.
             "rollback_failed" | "unhealthy" => {
-                sum.1 += row.restore_ms as f64;
-                sum.2 += count(row.restored);
+                sum.restore_ms += row.restore_ms as f64;
+                sum.restored += count(row.restored);
                 figures.unrestored_failures += runs.saturating_sub(count(row.restored));
             }
             _ => {}
@@ -141,15 +156,16 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
     let environments = groups
         .into_iter()
         .map(|(key, mut figures)| {
-            let (durations, restores, restored) = sums.get(&key).copied().unwrap_or_default();
+            let sum = sums.get(&key).copied().unwrap_or_default();
             let changed = figures.deployments + figures.change_failures;
             figures.deployments_per_day = figures.deployments as f64 / days;
             figures.change_failure_rate =
                 (changed > 0).then(|| figures.change_failures as f64 / changed as f64);
             figures.success_rate = (figures.attempts > 0)
                 .then(|| figures.deployments as f64 / figures.attempts as f64);
-            figures.average_duration_ms = mean(durations, figures.attempts);
-            figures.mean_time_to_restore_ms = mean(restores, restored);
+            figures.average_duration_ms = mean(sum.duration_ms, figures.attempts);
+            figures.mean_time_to_restore_ms = mean(sum.restore_ms, sum.restored);
+            figures.lead_time_ms = mean(sum.lead_time_ms, sum.lead_runs);
             figures
         })
         .collect();
@@ -195,13 +211,14 @@ impl Report {
             out.push_str("No finished deploys in this window.\n");
             return out;
         }
-        out.push_str("| app | environment | deploys/day | change failure rate | time to restore | avg deploy | success rate | attempts |\n|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| app | environment | deploys/day | lead time | change failure rate | time to restore | avg deploy | success rate | attempts |\n|---|---|---|---|---|---|---|---|---|\n");
         for e in &self.environments {
             out.push_str(&format!(
-                "| {} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
                 e.app,
                 e.environment,
                 e.deployments_per_day,
+                duration(e.lead_time_ms),
                 percent(e.change_failure_rate),
                 duration(e.mean_time_to_restore_ms),
                 duration(e.average_duration_ms),
@@ -217,9 +234,11 @@ impl Report {
                 ));
             }
         }
-        out.push_str(
-            "\nLead time for changes: unknown (the ledger does not record commit times).\n",
-        );
+        if self.environments.iter().any(|e| e.lead_time_ms.is_none()) {
+            out.push_str(
+                "\nLead time n/a: no succeeded deploy in the window knew its commit time (it comes from the GitHub push or workflow_run event).\n",
+            );
+        }
         out
     }
 }

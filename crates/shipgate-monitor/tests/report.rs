@@ -82,6 +82,13 @@ async fn dora_figures(url: &str) {
                     .unwrap();
             }
         }
+        // Half the runs know their commit: made 30 minutes before the run started.
+        if i % 2 == 0 {
+            ledger
+                .record_commit_time(&id, started - 30 * 60_000)
+                .await
+                .unwrap();
+        }
         ledger
             .finish_run(&id, PATTERN[(i % 10) as usize], started + 60_000, None)
             .await
@@ -124,7 +131,8 @@ async fn dora_figures(url: &str) {
     // succeeded run at h+1, which ends 1 h 60 s after h. Mean: (60 + 3,660) / 2 s = 1,860 s.
     assert!((e.mean_time_to_restore_ms.unwrap() - 1_860_000.0).abs() < 1e-6);
     assert_eq!(e.unrestored_failures, 0);
-    assert_eq!(e.lead_time_ms, None);
+    // Commit to live: 30 min before the start + the 60 s run.
+    assert!((e.lead_time_ms.unwrap() - 1_860_000.0).abs() < 1e-6);
     assert_eq!(e.services["api"].attempts, 2_000);
     assert_eq!(e.services["api"].change_failures, 400);
     // Runs 0, 100, …, 1,900 (pattern position 0: succeeded).
@@ -139,7 +147,8 @@ async fn dora_figures(url: &str) {
 
     let markdown = report.to_markdown();
     assert!(
-        markdown.contains("| shop | production | 16.80 | 22.2 % | 31m | 1m | 70.0 % | 2000 |"),
+        markdown
+            .contains("| shop | production | 16.80 | 31m | 22.2 % | 31m | 1m | 70.0 % | 2000 |"),
         "{markdown}"
     );
 

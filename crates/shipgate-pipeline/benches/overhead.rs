@@ -115,6 +115,7 @@ fn main() {
             pid: i64::from(std::process::id()),
             lock_timeout: Duration::from_secs(10),
             lock_ttl: Duration::from_secs(60),
+            commit_ms: None,
         };
         let cancel = CancellationToken::new();
         shipgate_pipeline::run(&plan("v1"), &ledger, &mut runner, &quiet, &cancel)

@@ -121,6 +121,9 @@ pub struct Plan {
     pub lock_timeout: Duration,
     /// The lock's time to live without renewal.
     pub lock_ttl: Duration,
+    /// When the deployed commit was made (unix milliseconds), if known: the ledger's lead
+    /// time for changes.
+    pub commit_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -323,6 +326,9 @@ pub async fn run(
             started_ms: summary.started_ms,
         })
         .await?;
+    if let Some(commit_ms) = plan.commit_ms {
+        ledger.record_commit_time(&plan.run_id, commit_ms).await?;
+    }
     let mut recorder = Recorder {
         redactor: plan.redactor.clone(),
         failed_at: None,

@@ -119,6 +119,7 @@ impl World {
             pid: i64::from(std::process::id()),
             lock_timeout: Duration::from_secs(30),
             lock_ttl: Duration::from_secs(30),
+            commit_ms: None,
         }
     }
 

@@ -164,6 +164,7 @@ pub async fn forget_delivery_rollup(url: &str) {
         "DROP INDEX runs_by_start",
         "DROP INDEX runs_unrestored",
         "ALTER TABLE runs DROP COLUMN restored_ms",
+        "ALTER TABLE runs DROP COLUMN commit_ms",
         "DELETE FROM shipgate_schema WHERE version = 4",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
