@@ -119,10 +119,13 @@ async fn measure(name: &str, url: &str, runs: i64) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick check
+    // over 2,000 runs.
+    let full = std::env::args().any(|a| a == "--bench");
     let runs: i64 = std::env::var("SHIPGATE_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if full { 1_000_000 } else { 2_000 });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
