@@ -565,4 +565,21 @@ async fn without_github_the_alert_still_moves_and_metrics_show_it() {
     ] {
         assert!(text.contains(expected), "{expected} missing from\n{text}");
     }
+    // The example alerting rules use only metrics the monitor exports.
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/monitor/prometheus-rules.yaml"),
+    )
+    .unwrap();
+    let names: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("shipgate_"))
+        .collect();
+    assert!(names.len() >= 5, "{names:?}");
+    for name in names {
+        assert!(
+            text.lines().any(|line| line.starts_with(name)),
+            "the rules use {name}, which /metrics does not export"
+        );
+    }
 }
