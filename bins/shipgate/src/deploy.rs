@@ -312,28 +312,14 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     // The smoke gate's spec is compiled before anything changes; its API key comes from the
     // configured secret sources.
     let smoke = if config.smoke.enabled {
-        let api_key = match api_key(config, vars, &rt) {
-            Ok(key) => key,
-            Err(code) => return code,
-        };
-        let options = SpecOptions {
-            base_url: None,
-            api_key,
-            production_like: resolved.environment.kind().is_prod_like(),
-        };
-        match shipgate_smoke::compile(&config.smoke, &options) {
+        match smoke_spec(
+            config,
+            vars,
+            &rt,
+            resolved.environment.kind().is_prod_like(),
+        ) {
             Ok(spec) => Some(spec),
-            Err(err) => {
-                let problems: Vec<String> = err
-                    .problems
-                    .iter()
-                    .map(|p| format!("  - smoke.{}: {} (fix: {})", p.key, p.message, p.hint))
-                    .collect();
-                return usage_error(format!(
-                    "the smoke gate is invalid:\n{}",
-                    problems.join("\n")
-                ));
-            }
+            Err(code) => return code,
         }
     } else {
         None
@@ -624,17 +610,39 @@ fn build_targets(
     Ok(targets)
 }
 
-fn api_key(
+/// The `[smoke]` spec, with its API key from the configured secret sources (the deploy's gate,
+/// the monitor's `smoke = true` targets).
+pub(crate) fn smoke_spec(
     config: &Config,
     vars: &BTreeMap<String, String>,
     rt: &tokio::runtime::Runtime,
-) -> Result<Option<Secret>, u8> {
+    production_like: bool,
+) -> Result<shipgate_smoke::Spec, u8> {
     let resolver = crate::secrets::resolver(config, None, vars)?;
-    rt.block_on(platforms::optional_secret(
-        &resolver,
-        &config.smoke.api_key_secret,
-    ))
-    .map_err(|e| usage_error(format!("the smoke API key: {e}")))
+    let api_key = rt
+        .block_on(platforms::optional_secret(
+            &resolver,
+            &config.smoke.api_key_secret,
+        ))
+        .map_err(|e| usage_error(format!("the smoke API key: {e}")))?;
+    let options = SpecOptions {
+        base_url: None,
+        api_key,
+        production_like,
+    };
+    shipgate_smoke::compile(&config.smoke, &options)
+        .map_err(|err| spec_error("the smoke gate is invalid", "smoke", &err))
+}
+
+/// A spec that does not compile, as a usage error: `headline`, then one line per problem with
+/// its key under `prefix` and its fix.
+pub(crate) fn spec_error(headline: &str, prefix: &str, err: &shipgate_smoke::SpecError) -> u8 {
+    let problems: Vec<String> = err
+        .problems
+        .iter()
+        .map(|p| format!("  - {prefix}.{}: {} (fix: {})", p.key, p.message, p.hint))
+        .collect();
+    usage_error(format!("{headline}:\n{}", problems.join("\n")))
 }
 
 /// The migration Job: named after the app and run (DNS-1123, at most 63 characters), in the
@@ -749,16 +757,24 @@ pub(crate) fn inspection_targets(
     Ok((environment, build_targets(&resolved, vars, rt)?))
 }
 
+/// GITHUB_TOKEN from the configured secret sources, if one has it.
+pub(crate) fn github_token(
+    config: &Config,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<Secret>, u8> {
+    let resolver = crate::secrets::resolver(config, None, vars)?;
+    rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
+        .map_err(usage_error)
+}
+
 /// A GitHub client for `[github] api_url` with GITHUB_TOKEN from the secret sources.
 fn github_client(
     config: &Config,
     vars: &BTreeMap<String, String>,
     rt: &tokio::runtime::Runtime,
 ) -> Result<shipgate_github::GithubClient, u8> {
-    let resolver = crate::secrets::resolver(config, None, vars)?;
-    let token = rt
-        .block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
-        .map_err(usage_error)?;
+    let token = github_token(config, vars, rt)?;
     shipgate_github::GithubClient::new(&config.github.api_url, token).map_err(usage_error)
 }
 

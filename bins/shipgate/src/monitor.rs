@@ -17,9 +17,10 @@ use shipgate_monitor::watch::{
 };
 use shipgate_pipeline::Target;
 use shipgate_provider::{DeployRequest, Deployment};
-use shipgate_smoke::{SmokeRunner, SpecOptions};
+use shipgate_smoke::SmokeRunner;
 
-use crate::{Format, load_config, log_redactor, platforms, shutdown_signal, usage_error};
+use crate::deploy::spec_error;
+use crate::{Format, load_config, log_redactor, shutdown_signal, usage_error};
 
 /// Arguments of `monitor`.
 #[derive(Debug, clap::Args)]
@@ -367,11 +368,11 @@ fn watch_targets(
                 config.smoke.allow_insecure,
                 production_like,
             )
-            .map_err(|e| spec_error(&format!("{key}.url"), &e))?
+            .map_err(|e| spec_error("a monitor target's health check is invalid", &key, &e))?
         } else if let Some(spec) = &smoke_spec {
             Clone::clone(spec)
         } else {
-            let spec = compile_smoke(config, vars, rt, production_like)?;
+            let spec = crate::deploy::smoke_spec(config, vars, rt, production_like)?;
             smoke_spec = Some(spec.clone());
             spec
         };
@@ -392,66 +393,20 @@ fn watch_targets(
     Ok(targets)
 }
 
-fn compile_smoke(
-    config: &Config,
-    vars: &BTreeMap<String, String>,
-    rt: &tokio::runtime::Runtime,
-    production_like: bool,
-) -> Result<shipgate_smoke::Spec, u8> {
-    let resolver = crate::secrets::resolver(config, None, vars)?;
-    let api_key = rt
-        .block_on(platforms::optional_secret(
-            &resolver,
-            &config.smoke.api_key_secret,
-        ))
-        .map_err(|e| usage_error(format!("the smoke API key: {e}")))?;
-    let options = SpecOptions {
-        base_url: config
-            .smoke
-            .base_url
-            .is_none()
-            .then(|| vars.get("PRODUCTION_API_URL").cloned())
-            .flatten(),
-        api_key,
-        production_like,
-    };
-    shipgate_smoke::compile(&config.smoke, &options).map_err(|e| spec_error("smoke", &e))
-}
-
-fn spec_error(key: &str, err: &shipgate_smoke::SpecError) -> u8 {
-    let problems: Vec<String> = err
-        .problems
-        .iter()
-        .map(|p| format!("  - {key}.{}: {} (fix: {})", p.key, p.message, p.hint))
-        .collect();
-    usage_error(format!(
-        "a monitor target's checks are invalid:\n{}",
-        problems.join("\n")
-    ))
-}
-
-/// GitHub issues when `[github] repository` (or GITHUB_REPOSITORY) and GITHUB_TOKEN are set;
+/// GitHub issues when `[github] repository` (GITHUB_REPOSITORY in Actions) and GITHUB_TOKEN are set;
 /// otherwise alerts are reported without an issue (said once at start).
 fn issue_tracker(
     config: &Config,
     vars: &BTreeMap<String, String>,
     rt: &tokio::runtime::Runtime,
 ) -> Result<Option<IssueTracker>, u8> {
-    let Some(repository) = config
-        .github
-        .repository
-        .clone()
-        .or_else(|| vars.get("GITHUB_REPOSITORY").cloned())
-    else {
+    let Some(repository) = config.github.repository.clone() else {
         eprintln!(
             "shipgate: alerts open no GitHub issue: set [github] repository (or GITHUB_REPOSITORY) and GITHUB_TOKEN"
         );
         return Ok(None);
     };
-    let resolver = crate::secrets::resolver(config, None, vars)?;
-    let token = rt
-        .block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
-        .map_err(usage_error)?;
+    let token = crate::deploy::github_token(config, vars, rt)?;
     if token.is_none() {
         eprintln!(
             "shipgate: alerts open no GitHub issue: no secret source has GITHUB_TOKEN (it needs issues: write)"

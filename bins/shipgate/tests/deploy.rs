@@ -22,11 +22,7 @@ impl Demo {
         let demo = workspace_binary("shipgate-local", "shipgate-demo-service");
         workspace_binary("shipgate-local", "shipgate-local-router");
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = shipgate_testkit::closed_port().port();
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
         )
@@ -582,7 +578,7 @@ fn a_monitor_alert_shows_what_the_provider_runs_and_its_logs() {
     let demo = Demo::new();
     let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", "v1"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runtime = shipgate_testkit::runtime();
     let github = shipgate_testkit::fakes::FakeGithub::new("acme/demo", "ghs_token");
     let url = runtime.block_on(github.clone().start());
     let mut text = std::fs::read_to_string(&demo.config).unwrap();

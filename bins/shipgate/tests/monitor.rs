@@ -119,7 +119,7 @@ fn once_exits_1_on_a_failing_check_opens_an_issue_and_then_has_nothing_due() {
     let dir = tempfile::tempdir().unwrap();
     let service = service(Duration::ZERO);
     service.status.store(503, Ordering::SeqCst);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runtime = shipgate_testkit::runtime();
     let github = FakeGithub::new("acme/shop", "ghs_token");
     let github_url = runtime.block_on(github.clone().start());
     let config = write_config(
@@ -250,7 +250,7 @@ fn three_replicas_share_the_checks_on_one_postgres_and_take_over_from_a_dead_one
     const TARGETS: usize = 30;
     const SLOT_MS: i64 = 2_000;
     const LEASE_MS: i64 = 3_000;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runtime = shipgate_testkit::runtime();
     let ledger_url = runtime.block_on(shipgate_testkit::postgres_database());
     // Each check takes 400 ms and a replica runs 5 at once: no replica can do a slot's 30
     // checks alone within the slot, so the others must claim some.

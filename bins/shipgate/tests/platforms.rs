@@ -9,17 +9,9 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use shipgate_testkit::Canary;
 use shipgate_testkit::fly::FakeFly;
 use shipgate_testkit::railway::{FakeRailway, FakeToken};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use shipgate_testkit::{Canary, runtime};
 
 fn deploy(dir: &Path, env: &[(&str, &str)], tag: &str, canary: &Canary) -> (i32, String) {
     let output = Command::cargo_bin("shipgate")

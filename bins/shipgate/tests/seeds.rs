@@ -9,20 +9,12 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use shipgate_testkit::Canary;
 use shipgate_testkit::fakes::FakeGithub;
 use shipgate_testkit::fly::FakeFly;
 use shipgate_testkit::railway::{FakeRailway, FakeToken};
+use shipgate_testkit::{Canary, runtime};
 
 const SHA: &str = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/{name}/shipgate.toml"))
@@ -240,11 +232,7 @@ fn seed_000_provenance_deploys_pinned_images_to_helm_and_railway_both() {
 #[test]
 fn seed_002_waxwatch_checks_env_migrates_then_brings_the_release_up() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = shipgate_testkit::closed_port().port();
     let demo = shipgate_testkit::workspace_binary("shipgate-local", "shipgate-demo-service");
     shipgate_testkit::workspace_binary("shipgate-local", "shipgate-local-router");
     // The fixture as is, plus what this machine runs instead of seed 002's compose host: the

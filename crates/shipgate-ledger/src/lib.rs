@@ -476,6 +476,34 @@ impl Ledger {
         rows.iter().map(run_from_row).collect()
     }
 
+    /// The last finished run (by start) of each environment of `app`, sorted by environment:
+    /// what the monitor's issues and metrics call the last deploy.
+    pub async fn last_finished_runs(&self, app: &str) -> Result<Vec<RunRecord>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+             FROM runs r WHERE app = $1 AND finished_ms IS NOT NULL AND started_ms = (\
+             SELECT MAX(started_ms) FROM runs n WHERE n.app = r.app AND n.environment = r.environment \
+             AND n.finished_ms IS NOT NULL) ORDER BY environment, id DESC",
+        )
+        .bind(app)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("list last runs"))?;
+        let mut runs: Vec<RunRecord> = Vec::new();
+        for row in &rows {
+            let run = run_from_row(row)?;
+            // Two runs that started in the same millisecond: the first (highest id) wins, as
+            // in `runs`.
+            if runs
+                .last()
+                .is_none_or(|last| last.environment != run.environment)
+            {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
+    }
+
     /// Releases that went live and passed their gate: the newest `limit` succeeded runs of
     /// `app` in `environment`, each with the (service, image) pairs it deployed. The rollback
     /// resolver's "last known good".

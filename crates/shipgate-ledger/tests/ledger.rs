@@ -690,6 +690,16 @@ async fn delivery_rollup(url: &str) {
         .find(|o| o.outcome == "succeeded" && o.service.is_none())
         .unwrap();
     assert_eq!((good.lead_runs, good.lead_time_ms), (1, HOUR + 60_000));
+    // The last deploy of the environment is the last finished run, not one still running.
+    ledger.start_run(&run("running", 13 * HOUR)).await.unwrap();
+    let last: Vec<String> = ledger
+        .last_finished_runs("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(last, ["good"]);
     let api = after
         .outcomes
         .iter()

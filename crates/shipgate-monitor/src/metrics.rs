@@ -173,12 +173,12 @@ impl Metrics {
                     .set(i64::from(state == current));
             }
         }
-        let mut latest: BTreeMap<String, (String, i64)> = BTreeMap::new();
-        for run in ledger.runs(Some(&self.app), 500).await? {
-            if let (Some(outcome), Some(finished)) = (run.outcome, run.finished_ms) {
-                latest.entry(run.environment).or_insert((outcome, finished));
-            }
-        }
+        let latest: Vec<(String, (String, i64))> = ledger
+            .last_finished_runs(&self.app)
+            .await?
+            .into_iter()
+            .filter_map(|run| Some((run.environment, (run.outcome?, run.finished_ms?))))
+            .collect();
         let undelivered = ledger.undelivered().await?.len();
         self.undelivered
             .set(i64::try_from(undelivered).unwrap_or(i64::MAX));

@@ -729,11 +729,11 @@ impl Monitor {
 
     async fn last_run(&self, environment: &str) -> Option<RunRecord> {
         self.ledger
-            .runs(Some(&self.options.app), 200)
+            .last_finished_runs(&self.options.app)
             .await
             .ok()?
             .into_iter()
-            .find(|run| run.environment == environment && run.finished_ms.is_some())
+            .find(|run| run.environment == environment)
     }
 
     /// The issue: failing checks, timestamps, the deployed image and last deploy from the

@@ -58,11 +58,7 @@ fn main() {
         1
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = shipgate_testkit::closed_port().port();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -27,11 +27,7 @@ struct World {
 impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = shipgate_testkit::closed_port().port();
         let ledger = Ledger::open(&format!(
             "sqlite://{}",
             dir.path().join("ledger.db").display()

@@ -87,6 +87,16 @@ pub fn serve_on_thread(router: Router) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+/// A small multi-threaded runtime (one worker) for synchronous tests that start fakes or
+/// seed a database before running the binary.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A loopback address where nothing listens (also a free port for a server a test starts).
 pub fn closed_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
