@@ -583,3 +583,60 @@ async fn without_github_the_alert_still_moves_and_metrics_show_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_monitor_delivers_a_deploy_notification_that_failed_earlier() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&sqlite_url(&dir)).await.unwrap();
+    // `run_due` runs on the real clock, so the retry is due a minute ago.
+    let now = shipgate_ledger::now_ms();
+    // A deploy queued its notification, and the receiver was down: it waits for its retry.
+    ledger
+        .enqueue(
+            &shipgate_ledger::OutboxMessage {
+                id: "20270115T070000Z-ab12:ops".into(),
+                run_id: "20270115T070000Z-ab12".into(),
+                channel: "ops".into(),
+                payload: json!({"event": "deploy", "outcome": "rolled_back"}).to_string(),
+            },
+            now - 3_600_000,
+        )
+        .await
+        .unwrap();
+    ledger
+        .delivery_failed("20270115T070000Z-ab12:ops", "HTTP 503", now - 60_000)
+        .await
+        .unwrap();
+    let (hook_url, deliveries) = webhook_receiver().await;
+    let (url, _status) = flapping_target("unused").await;
+    let canary = Canary::new("outbox");
+    let harness = Harness::new(&canary).await;
+    let notifier = Notifier::new(
+        vec![Channel::Webhook {
+            name: "ops".into(),
+            url: hook_url,
+            key: Secret::new("whsec_outbox"),
+            on: Vec::new(),
+        }],
+        harness.redactor.clone(),
+    )
+    .unwrap();
+    let monitor = harness
+        .monitor(&ledger, vec![target("api-health", &url, 2)], Some(notifier))
+        .await;
+    monitor.run_due().await.unwrap();
+    let delivered = deliveries.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert!(delivered[0].contains("rolled_back"));
+    assert!(ledger.undelivered().await.unwrap().is_empty());
+    assert!(
+        harness.events.lock().unwrap().iter().any(|e| matches!(
+            e,
+            MonitorEventKind::Delivered {
+                delivered: 1,
+                failed: 0
+            }
+        )),
+        "the delivery is reported"
+    );
+}
