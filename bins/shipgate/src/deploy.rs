@@ -9,7 +9,7 @@ use shipgate_core::{Environment, ImageRef, Secret, ServiceName, exit_code};
 use shipgate_ledger::{Ledger, now_ms};
 use shipgate_local::{LocalOptions, LocalProvider};
 use shipgate_pipeline::{Plan, Summary, Target};
-use shipgate_provider::{DeployRequest, Provider, previous_good};
+use shipgate_provider::{DeployRequest, Provider};
 use shipgate_secrets::Resolution;
 use shipgate_smoke::{SmokeRunner, SpecOptions};
 
@@ -81,6 +81,18 @@ struct Resolved {
     tag: String,
     images: Vec<(ServiceName, ImageRef)>,
     targets: Vec<TargetKind>,
+}
+
+impl Resolved {
+    /// `[app]`, `app` when unset.
+    fn app(&self) -> String {
+        self.config.app.clone().unwrap_or_else(|| "app".to_owned())
+    }
+
+    /// The environment's name; `production` when none is set (fail closed).
+    fn environment_name(&self) -> String {
+        self.environment.name().unwrap_or("production").to_owned()
+    }
 }
 
 fn resolve(args: &Args, vars: &BTreeMap<String, String>) -> Result<Resolved, u8> {
@@ -305,8 +317,17 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Ok(targets) => targets,
         Err(code) => return code,
     };
+    let image_check = match rollback_image_check(&resolved, vars, &rt) {
+        Ok(check) => check,
+        Err(code) => return code,
+    };
     if args.dry_run {
-        return rt.block_on(dry_run(&resolved, &targets, args.format));
+        return rt.block_on(dry_run(
+            &resolved,
+            &targets,
+            image_check.as_deref(),
+            args.format,
+        ));
     }
 
     // The smoke gate's spec is compiled before anything changes; its API key comes from the
@@ -418,16 +439,6 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     } else {
         None
     };
-    // Local images are process versions, not registry images: nothing to check for them.
-    let image_check =
-        if config.rollback.verify_image && !resolved.targets.contains(&TargetKind::Local) {
-            match registry_check(config, vars, &rt) {
-                Ok(check) => Some(check),
-                Err(code) => return code,
-            }
-        } else {
-            None
-        };
     // check-env first (seed 002's check-prod-env): a failure stops the run, nothing changed.
     let check_env = match crate::check_env::preflight(config, resolved.file.as_deref(), vars) {
         Ok(check) => check,
@@ -445,12 +456,8 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     };
     let plan = Plan {
         run_id: run_id.clone(),
-        app: config.app.clone().unwrap_or_else(|| "app".to_owned()),
-        environment: resolved
-            .environment
-            .name()
-            .unwrap_or("production")
-            .to_owned(),
+        app: resolved.app(),
+        environment: resolved.environment_name(),
         image_tag: resolved.tag.clone(),
         images: resolved.images.clone(),
         targets,
@@ -749,11 +756,7 @@ pub(crate) fn inspection_targets(
         quiet: true,
     };
     let resolved = resolve(&args, vars)?;
-    let environment = resolved
-        .environment
-        .name()
-        .unwrap_or("production")
-        .to_owned();
+    let environment = resolved.environment_name();
     Ok((environment, build_targets(&resolved, vars, rt)?))
 }
 
@@ -778,29 +781,86 @@ fn github_client(
     shipgate_github::GithubClient::new(&config.github.api_url, token).map_err(usage_error)
 }
 
-async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 {
+/// The registry check of rollback candidates (`[rollback] verify_image`), shared by deploy and
+/// its dry run. Local images are process versions, not registry images: nothing to check.
+fn rollback_image_check(
+    resolved: &Resolved,
+    vars: &BTreeMap<String, String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<Box<dyn shipgate_rollback::ImageCheck>>, u8> {
+    if resolved.config.rollback.verify_image && !resolved.targets.contains(&TargetKind::Local) {
+        registry_check(&resolved.config, vars, rt).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The dry run: each target's changes, and the rollback candidate the real run would choose
+/// if the new release failed (the same choice: `shipgate_rollback::choose_revision`, with the
+/// ledger's gate verdicts and the registry check).
+async fn dry_run(
+    resolved: &Resolved,
+    targets: &[Target],
+    image_check: Option<&dyn shipgate_rollback::ImageCheck>,
+    format: Format,
+) -> u8 {
     let request = DeployRequest {
         images: resolved.images.iter().cloned().collect(),
         description: "dry run".into(),
     };
+    let config = &resolved.config;
+    let ledger = Ledger::open(&config.ledger.url).await;
+    let record = ledger
+        .as_ref()
+        .ok()
+        .map(|ledger| shipgate_rollback::LedgerVerdicts {
+            ledger: ledger.clone(),
+            app: resolved.app(),
+            environment: resolved.environment_name(),
+        });
     let mut plans = Vec::new();
     for target in targets {
         let changes = match target.provider.plan(&request).await {
             Ok(changes) => changes,
             Err(err) => return usage_error(format!("{}: {err}", target.name)),
         };
-        let history = target.provider.history().await.unwrap_or_default();
-        let current = target.provider.current().await.unwrap_or_default();
-        let candidate = current
-            .first()
-            .and_then(|running| previous_good(&history, &running.revision));
-        plans.push((target.name.clone(), changes, candidate));
+        let mut reasons = Vec::new();
+        if let Err(err) = &ledger {
+            reasons.push(format!(
+                "ledger unavailable ({err}); the platform's statuses alone decide"
+            ));
+        }
+        let history = match target.provider.history().await {
+            Ok(history) => history,
+            Err(err) => {
+                reasons.push(format!("{}: cannot read history: {err}", target.name));
+                Vec::new()
+            }
+        };
+        let live = match target.provider.current().await {
+            Ok(running) => running.into_iter().next().map(|r| r.revision),
+            Err(err) => {
+                reasons.push(format!("{}: cannot read what runs: {err}", target.name));
+                None
+            }
+        };
+        let choice = shipgate_rollback::choose_revision(
+            shipgate_rollback::rollback_candidates(&history, None, live.as_ref()),
+            &target.name,
+            record
+                .as_ref()
+                .map(|r| r as &dyn shipgate_rollback::GateRecord),
+            image_check,
+        )
+        .await;
+        reasons.extend(choice.reasons);
+        plans.push((target.name.clone(), changes, choice.chosen, reasons));
     }
     match format {
         Format::Json => {
             let json: Vec<serde_json::Value> = plans
                 .iter()
-                .map(|(name, changes, candidate)| serde_json::json!({ "target": name, "changes": changes, "rollback_candidate": candidate }))
+                .map(|(name, changes, candidate, reasons)| serde_json::json!({ "target": name, "changes": changes, "rollback_candidate": candidate, "rollback_reasons": reasons }))
                 .collect();
             println!(
                 "{}",
@@ -815,7 +875,7 @@ async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 
                 "deploy plan ({} to {}), nothing changed:",
                 resolved.tag, resolved.environment
             );
-            for (name, changes, candidate) in &plans {
+            for (name, changes, candidate, reasons) in &plans {
                 println!("  {name}:");
                 if changes.is_empty() {
                     println!("    no change: every service already runs these images");
@@ -838,7 +898,12 @@ async fn dry_run(resolved: &Resolved, targets: &[Target], format: Format) -> u8 
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    None => println!("    rollback candidate: none (no earlier healthy revision)"),
+                    None => println!(
+                        "    rollback candidate: none (no earlier revision is verified good)"
+                    ),
+                }
+                for reason in reasons {
+                    println!("      {}", log_redactor().redact(reason));
                 }
             }
         }
@@ -1285,12 +1350,8 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
         Err(code) => return code,
     };
     let config = &resolved.config;
-    let app = config.app.clone().unwrap_or_else(|| "app".to_owned());
-    let environment = resolved
-        .environment
-        .name()
-        .unwrap_or("production")
-        .to_owned();
+    let app = resolved.app();
+    let environment = resolved.environment_name();
     let mut notes: Vec<String> = Vec::new();
     let mut sources: Vec<Box<dyn shipgate_rollback::CandidateSource>> = Vec::new();
     let ledger = rt
@@ -1347,12 +1408,12 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
             }
         }
     }
-    let failures: Option<Box<dyn shipgate_rollback::FailureRecord>> = ledger.ok().map(|ledger| {
-        Box::new(shipgate_rollback::LedgerFailures {
+    let record: Option<Box<dyn shipgate_rollback::GateRecord>> = ledger.ok().map(|ledger| {
+        Box::new(shipgate_rollback::LedgerVerdicts {
             ledger,
             app: app.clone(),
             environment: environment.clone(),
-        }) as Box<dyn shipgate_rollback::FailureRecord>
+        }) as Box<dyn shipgate_rollback::GateRecord>
     });
     let check = if config.rollback.verify_image {
         match registry_check(config, vars, &rt) {
@@ -1362,7 +1423,7 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
     } else {
         None
     };
-    let resolver = shipgate_rollback::Resolver::new(sources, failures, check);
+    let resolver = shipgate_rollback::Resolver::new(sources, record, check);
     let mut decision = rt.block_on(resolver.resolve(&failing));
     decision.source_errors.extend(notes);
     match format {

@@ -607,3 +607,48 @@ fn a_monitor_alert_shows_what_the_provider_runs_and_its_logs() {
     }
     demo.canary.assert_absent("the alert issue", &body);
 }
+
+/// The dry run names the rollback candidate the real run then chooses: the live release when
+/// it is verified good (not the one before it), through the same code.
+#[test]
+fn the_dry_run_names_the_rollback_the_real_run_chooses() {
+    let demo = Demo::new();
+    for tag in ["v1", "v2"] {
+        let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", tag]);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+    }
+    let (code, stdout, stderr) = demo.run(&[
+        "deploy",
+        "--image-tag",
+        "v3-broken",
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let candidate = &plan["targets"][0]["rollback_candidate"];
+    assert_eq!(candidate["images"]["api"], "demo/api:v2", "{plan:#}");
+    let revision = candidate["id"].as_str().unwrap().to_owned();
+    assert!(
+        plan["targets"][0]["rollback_reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r
+                .as_str()
+                .unwrap()
+                .contains("most recent gate verdict on record passed")),
+        "{plan:#}"
+    );
+
+    let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", "v3-broken"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("local: rolling back to revision {revision}")),
+        "{stderr}"
+    );
+    let (code, stdout, _) = demo.run(&["local", "status"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("api: demo/api:v2"), "{stdout}");
+}

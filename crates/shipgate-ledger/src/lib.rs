@@ -110,6 +110,57 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_delivery_rollup.sql")),
 ];
 
+/// The most recent record of one image on one target: the evidence behind "verified good".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateVerdict {
+    /// The target (`helm`, `railway`, `fly`, `local`).
+    pub target: String,
+    /// The image.
+    pub image: String,
+    /// The run that deployed it (or rolled back to it).
+    pub run_id: String,
+    /// `deploy` or `rollback`.
+    pub kind: String,
+    /// The target's verdict on it: `healthy`, `failed`, `timed_out`, `cancelled`.
+    pub verdict: String,
+    /// How that run ended (`None` while it runs).
+    pub outcome: Option<String>,
+}
+
+impl GateVerdict {
+    /// Whether the image passed its gate in that run: deployed healthy in a run that
+    /// `succeeded` (its smoke gate passed, or there was none), or rolled back to healthy in a
+    /// run that ended `rolled_back` (its smoke after the rollback passed, or was off). A run
+    /// that was interrupted, left unhealthy, failed or is still running verified nothing.
+    pub fn passed(&self) -> bool {
+        let outcome = self.outcome.as_deref();
+        self.verdict == "healthy"
+            && match self.kind.as_str() {
+                "deploy" => outcome == Some("succeeded"),
+                "rollback" => outcome == Some("rolled_back"),
+                _ => false,
+            }
+    }
+
+    /// `deployed healthy in run R, which ended rolled_back`, for reason chains.
+    pub fn describe(&self) -> String {
+        let action = if self.kind == "rollback" {
+            "rolled back to"
+        } else {
+            "deployed"
+        };
+        format!(
+            "{action} on {} in run {} ({}), which {}",
+            self.target,
+            self.run_id,
+            self.verdict,
+            self.outcome
+                .as_deref()
+                .map_or_else(|| "has not finished".to_owned(), |o| format!("ended {o}"))
+        )
+    }
+}
+
 /// A new run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewRun {
@@ -547,26 +598,44 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Every image of `app` in `environment` that failed: deployed without becoming healthy,
-    /// or part of a run that was rolled back, whose rollback failed, or left unhealthy.
-    pub async fn failed_images(
+    /// The most recent verdict on `image` for each target of `app` in `environment` that
+    /// deployed it (or rolled back to it), newest run first. Whether each one passed its gate
+    /// is [`GateVerdict::passed`]: the one definition of "verified good". A rollout that was
+    /// cancelled before its verdict says nothing about the image and is not counted.
+    pub async fn gate_verdicts(
         &self,
         app: &str,
         environment: &str,
-    ) -> Result<std::collections::BTreeSet<String>, LedgerError> {
-        sqlx::query(
-            "SELECT DISTINCT d.to_image FROM deployments d JOIN runs r ON r.id = d.run_id \
-             WHERE r.app = $1 AND r.environment = $2 AND d.kind = 'deploy' \
-             AND (d.verdict <> 'healthy' OR r.outcome IN ('rolled_back', 'rollback_failed', 'unhealthy'))",
+        image: &str,
+    ) -> Result<Vec<GateVerdict>, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT d.target, d.run_id, d.kind, d.verdict, r.outcome FROM deployments d \
+             JOIN runs r ON r.id = d.run_id \
+             WHERE r.app = $1 AND r.environment = $2 AND d.to_image = $3 AND d.verdict <> 'cancelled' \
+             ORDER BY r.started_ms DESC, d.run_id DESC, d.position DESC",
         )
         .bind(app)
         .bind(environment)
+        .bind(image)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("list failed images"))?
-        .iter()
-        .map(|r| r.try_get::<String, _>(0).map_err(db("read image")))
-        .collect()
+        .map_err(db("read gate verdicts"))?;
+        let mut latest: Vec<GateVerdict> = Vec::new();
+        for row in &rows {
+            let target: String = row.try_get(0).map_err(db("read gate verdicts"))?;
+            if latest.iter().any(|v| v.target == target) {
+                continue;
+            }
+            latest.push(GateVerdict {
+                target,
+                image: image.to_owned(),
+                run_id: row.try_get(1).map_err(db("read gate verdicts"))?,
+                kind: row.try_get(2).map_err(db("read gate verdicts"))?,
+                verdict: row.try_get(3).map_err(db("read gate verdicts"))?,
+                outcome: row.try_get(4).map_err(db("read gate verdicts"))?,
+            });
+        }
+        Ok(latest)
     }
 
     /// Queues a notification for delivery.

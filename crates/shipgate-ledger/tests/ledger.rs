@@ -335,7 +335,7 @@ async fn bad_urls_are_rejected_without_their_password() {
 }
 
 #[tokio::test]
-async fn last_known_good_and_failed_images_for_the_rollback_resolver() {
+async fn last_known_good_and_gate_verdicts_for_the_rollback_resolver() {
     let dir = tempfile::tempdir().unwrap();
     for url in backends(&dir).await {
         good_and_failed(&url).await;
@@ -344,11 +344,16 @@ async fn last_known_good_and_failed_images_for_the_rollback_resolver() {
 
 async fn good_and_failed(url: &str) {
     let ledger = Ledger::open(url).await.unwrap();
-    // v1 succeeded, v2 failed its gate and was rolled back, v3 never became healthy.
+    // v1 succeeded, v2 failed its gate and was rolled back, v3 never became healthy; v4 failed
+    // for a transient reason, then deployed again and passed; v5 failed its gate and the run
+    // was interrupted during its rollback (aborted).
     for (id, tag, started, verdict, outcome) in [
         ("g1", "v1", 1_000, "healthy", "succeeded"),
         ("g2", "v2", 2_000, "healthy", "rolled_back"),
         ("g3", "v3", 3_000, "failed", "failed"),
+        ("g4", "v4", 4_000, "timed_out", "failed"),
+        ("g5", "v4", 5_000, "healthy", "succeeded"),
+        ("g6", "v5", 6_000, "healthy", "aborted"),
     ] {
         let mut new = run(id, started);
         new.image_tag = tag.into();
@@ -366,25 +371,87 @@ async fn good_and_failed(url: &str) {
             })
             .await
             .unwrap();
+        if id == "g6" {
+            // Its rollback to v1 was interrupted: no verdict on v1.
+            ledger
+                .record_deployment(&DeploymentRecord {
+                    run_id: id.into(),
+                    target: "helm".into(),
+                    service: "api".into(),
+                    from_image: Some("ghcr.io/acme/api:v5".into()),
+                    to_image: "ghcr.io/acme/api:v1".into(),
+                    revision: "g6-back".into(),
+                    kind: "rollback".into(),
+                    verdict: "cancelled".into(),
+                })
+                .await
+                .unwrap();
+        }
+        if id == "g2" {
+            // The rollback went back to v1, healthy, and passed its smoke.
+            ledger
+                .record_deployment(&DeploymentRecord {
+                    run_id: id.into(),
+                    target: "helm".into(),
+                    service: "api".into(),
+                    from_image: Some("ghcr.io/acme/api:v2".into()),
+                    to_image: "ghcr.io/acme/api:v1".into(),
+                    revision: "g2-back".into(),
+                    kind: "rollback".into(),
+                    verdict: "healthy".into(),
+                })
+                .await
+                .unwrap();
+        }
         ledger
             .finish_run(id, outcome, started + 500, None)
             .await
             .unwrap();
     }
+    let passed = |tag: &'static str| {
+        let ledger = ledger.clone();
+        async move {
+            let verdicts = ledger
+                .gate_verdicts("demo", "production", &format!("ghcr.io/acme/api:{tag}"))
+                .await
+                .unwrap();
+            verdicts
+                .iter()
+                .map(|v| (v.run_id.clone(), v.passed()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // The most recent verdict decides: v1's latest is the healthy rollback of g2.
+    assert_eq!(passed("v1").await, [("g2".to_owned(), true)]);
+    assert_eq!(passed("v2").await, [("g2".to_owned(), false)]);
+    assert_eq!(passed("v3").await, [("g3".to_owned(), false)]);
+    assert_eq!(passed("v4").await, [("g5".to_owned(), true)]);
+    assert_eq!(passed("v5").await, [("g6".to_owned(), false)]);
+    assert!(passed("v9").await.is_empty());
+    let v5 = ledger
+        .gate_verdicts("demo", "production", "ghcr.io/acme/api:v5")
+        .await
+        .unwrap();
+    assert_eq!(
+        v5[0].describe(),
+        "deployed on helm in run g6 (healthy), which ended aborted"
+    );
+    assert!(
+        ledger
+            .gate_verdicts("demo", "staging", "ghcr.io/acme/api:v1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let good = ledger
         .good_releases("demo", "production", 10)
         .await
         .unwrap();
-    assert_eq!(good.len(), 1);
-    assert_eq!(good[0].0.image_tag, "v1");
+    let tags: Vec<&str> = good.iter().map(|(run, _)| run.image_tag.as_str()).collect();
+    assert_eq!(tags, ["v4", "v1"]);
     assert_eq!(
-        good[0].1,
+        good[1].1,
         vec![("api".to_owned(), "ghcr.io/acme/api:v1".to_owned())]
-    );
-    let failed = ledger.failed_images("demo", "production").await.unwrap();
-    assert_eq!(
-        failed.into_iter().collect::<Vec<_>>(),
-        ["ghcr.io/acme/api:v2", "ghcr.io/acme/api:v3"]
     );
     assert!(
         ledger

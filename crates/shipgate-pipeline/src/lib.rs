@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord, now_ms};
-use shipgate_provider::{
-    DeployRequest, Deployment, Provider, Revision, RevisionId, RevisionStatus, Verdict,
-};
+use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict};
+use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
 
@@ -604,26 +603,49 @@ async fn deploy_and_gate(
                 target.name, deployment.revision
             )),
             Verdict::Cancelled => {
+                let seen = read_back(target).await;
+                if let Some(summary) = rec.summary.targets.last_mut() {
+                    summary.set_read_back(&seen);
+                }
                 return (
                     Outcome::Aborted,
                     format!(
-                        "interrupted while {} rolled out; it stopped the new release",
-                        target.name
+                        "interrupted while {} rolled out; read back, it runs {}",
+                        target.name,
+                        describe_live(&seen, request.images.keys())
                     ),
                 );
             }
             other => {
-                let message = format!(
-                    "{}: the new release did not become healthy ({}); the previous release still serves",
+                rec.failed_at = Some(Instant::now());
+                // What the failed rollout left behind decides what to say and to do.
+                let seen = read_back(target).await;
+                if let Some(summary) = rec.summary.targets.last_mut() {
+                    summary.set_read_back(&seen);
+                }
+                let what = describe_live(&seen, request.images.keys());
+                let failure = format!(
+                    "{}: the new release did not become healthy ({})",
                     target.name,
                     verdict_detail(&other)
                 );
-                // Targets deployed before this one are live with the new release: put them back.
+                let untouched =
+                    matches!(&seen, Ok(now) if runs_as_before(now, &from, request.images.keys()));
+                let message = if untouched {
+                    format!(
+                        "{failure}; read back, the previous release still serves there ({what})"
+                    )
+                } else {
+                    // The failed release is applied there (or the target cannot say what it
+                    // runs): it is rolled back like the targets that took the release.
+                    live.push((index, deployment));
+                    format!("{failure}; read back, it runs {what}")
+                };
                 if live.is_empty() {
                     return (Outcome::Failed, message);
                 }
                 events(&message);
-                return rollback(plan, rec, runner, &live, cancel, vec![message.clone()]).await;
+                return decide_after_gate(plan, rec, runner, &live, cancel, message).await;
             }
         }
         live.push((index, deployment));
@@ -710,11 +732,16 @@ async fn decide_after_gate(
             why.clone(),
             "automatic rollback is disabled (ENABLE_AUTO_ROLLBACK / [rollback] auto)".to_owned(),
         ]));
+        let names: Vec<&str> = live
+            .iter()
+            .map(|(index, _)| plan.targets[*index].name.as_str())
+            .collect();
         return (
             Outcome::Unhealthy,
             format!(
-                "{why}; rollback is disabled, so {} stays live",
-                plan.image_tag
+                "{why}; rollback is disabled, so {} stays applied on {}",
+                plan.image_tag,
+                names.join(", ")
             ),
         );
     }
@@ -729,100 +756,40 @@ async fn decide_after_gate(
     .await
 }
 
-/// A rollback that cannot proceed: records the failed step and the decision so far.
+/// A rollback that cannot proceed: reads back what `target` runs, records the failed step and
+/// the decision so far, and says what is live there.
+#[allow(clippy::too_many_arguments)]
 async fn give_up(
     rec: &mut Recorder<'_>,
     rollback: RollbackSummary,
     reasons: Vec<String>,
-    target: &str,
+    target: &Target,
+    services: &BTreeMap<ServiceName, ImageRef>,
     started: i64,
     detail: String,
-    message: String,
+    why: String,
 ) -> (Outcome, String) {
-    rec.step(&format!("rollback {target}"), started, "failed", detail)
-        .await;
+    let seen = read_back(target).await;
+    rec.step(
+        &format!("rollback {}", target.name),
+        started,
+        "failed",
+        detail,
+    )
+    .await;
     rec.summary.rollback = Some(rollback.with_reasons(reasons));
-    (Outcome::RollbackFailed, message)
+    (
+        Outcome::RollbackFailed,
+        format!(
+            "{}: {why}; read back, it runs {}",
+            target.name,
+            describe_live(&seen, services.keys())
+        ),
+    )
 }
 
-/// Rolls every live deployment back to its newest good earlier revision, then smokes it.
-/// The newest revision before `current` that was healthy, none of whose images the ledger
-/// recorded as failed, and (with an image check) whose images all still exist. Each skipped
-/// candidate and the choice are added to `reasons`.
-async fn choose_rollback(
-    plan: &Plan,
-    ledger: &Ledger,
-    history: &[Revision],
-    current: &RevisionId,
-    target: &str,
-    reasons: &mut Vec<String>,
-) -> Option<Revision> {
-    let failed = match ledger.failed_images(&plan.app, &plan.environment).await {
-        Ok(failed) => failed,
-        Err(err) => {
-            reasons.push(format!(
-                "{target}: recorded failures unavailable ({err}); not used"
-            ));
-            Default::default()
-        }
-    };
-    // Like `previous_good`, but going on to older revisions when one fails verification.
-    let candidates = history
-        .iter()
-        .skip_while(|r| &r.id != current)
-        .skip(1)
-        .filter(|r| {
-            matches!(
-                r.status,
-                RevisionStatus::Deployed | RevisionStatus::Superseded
-            )
-        });
-    for candidate in candidates {
-        if let Some(image) = shipgate_rollback::recorded_failure(candidate.images.values(), &failed)
-        {
-            reasons.push(format!(
-                "{target}: skipped revision {}: image {image} was recorded as failed",
-                candidate.id
-            ));
-            continue;
-        }
-        let mut missing = None;
-        if let Some(check) = &plan.image_check {
-            for (image, presence) in
-                shipgate_rollback::registry_presence(check.as_ref(), candidate.images.values())
-                    .await
-            {
-                match presence {
-                    shipgate_rollback::Presence::Present => {}
-                    shipgate_rollback::Presence::Missing => {
-                        missing = Some(format!("image {image} missing in its registry"));
-                    }
-                    // The registry could not tell: the provider still holds the revision, so
-                    // an unanswered check does not block the way back.
-                    shipgate_rollback::Presence::Unanswered(err) => reasons.push(format!(
-                        "{target}: revision {}: image {image} could not be checked ({err}); used anyway",
-                        candidate.id
-                    )),
-                }
-            }
-        }
-        if let Some(why) = missing {
-            reasons.push(format!(
-                "{target}: skipped revision {}: {why}",
-                candidate.id
-            ));
-            continue;
-        }
-        reasons.push(format!(
-            "{target}: candidate revision {} ({}), the newest verified deployed or superseded revision before {current}",
-            candidate.id,
-            describe_images(&candidate.images),
-        ));
-        return Some(candidate.clone());
-    }
-    None
-}
-
+/// Rolls every target in `live` back to its newest verified-good earlier revision
+/// (`shipgate_rollback::choose_revision`), reads back that each runs it, then smokes it.
 async fn rollback(
     plan: &Plan,
     rec: &mut Recorder<'_>,
@@ -834,54 +801,49 @@ async fn rollback(
     let decided = rec.failed_at.unwrap_or_else(Instant::now);
     let mut rollback = RollbackSummary::declined(Vec::new());
     rollback.performed = true;
+    let record = shipgate_rollback::LedgerVerdicts {
+        ledger: rec.ledger.clone(),
+        app: plan.app.clone(),
+        environment: plan.environment.clone(),
+    };
     for (index, deployment) in live {
         let target = &plan.targets[*index];
+        let current = &deployment.request.images;
         let step_started = now_ms();
         let history = match target.provider.history().await {
             Ok(history) => history,
             Err(err) => {
-                let message = format!(
-                    "{}: cannot read history to roll back: {err}; {} is live",
-                    target.name, plan.image_tag
-                );
                 return give_up(
                     rec,
                     rollback,
                     reasons,
-                    &target.name,
+                    target,
+                    current,
                     step_started,
                     err.to_string(),
-                    message,
+                    format!("cannot read history to roll back: {err}"),
                 )
                 .await;
             }
         };
-        let Some(good) = choose_rollback(
-            plan,
-            rec.ledger,
-            &history,
-            &deployment.revision,
+        let choice = shipgate_rollback::choose_revision(
+            shipgate_rollback::rollback_candidates(&history, Some(&deployment.revision), None),
             &target.name,
-            &mut reasons,
+            Some(&record),
+            plan.image_check.as_deref(),
         )
-        .await
-        else {
-            reasons.push(format!(
-                "{}: no verified deployed or superseded revision before {}",
-                target.name, deployment.revision
-            ));
-            let message = format!(
-                "{}: nothing to roll back to; {} is live",
-                target.name, plan.image_tag
-            );
+        .await;
+        reasons.extend(choice.reasons);
+        let Some(good) = choice.chosen else {
             return give_up(
                 rec,
                 rollback,
                 reasons,
-                &target.name,
+                target,
+                current,
                 step_started,
-                "no earlier healthy revision".to_owned(),
-                message,
+                "no earlier revision is verified good".to_owned(),
+                "nothing to roll back to".to_owned(),
             )
             .await;
         };
@@ -892,50 +854,64 @@ async fn rollback(
             "{}: rolling back to revision {}",
             target.name, good.id
         ));
-        let current: BTreeMap<ServiceName, ImageRef> = deployment.request.images.clone();
         let back = match target.provider.rollback(&good.id).await {
             Ok(back) => back,
             Err(err) => {
-                let message = format!(
-                    "{}: rollback refused: {err}; {} is live",
-                    target.name, plan.image_tag
-                );
                 return give_up(
                     rec,
                     rollback,
                     reasons,
-                    &target.name,
+                    target,
+                    current,
                     step_started,
                     err.to_string(),
-                    message,
+                    format!("rollback refused: {err}"),
                 )
                 .await;
             }
         };
         let verdict = watch(target, &back, "rollback waiting", rec.events, cancel).await;
+        // Read back what runs: a rollback is done when the target runs the chosen revision's
+        // images, not when the platform says so.
+        let seen = read_back(target).await;
+        let restored = verdict == Verdict::Healthy
+            && matches!(&seen, Ok(now) if good.images.iter().all(|(s, i)| now.get(s) == Some(i)));
+        let what = describe_live(&seen, current.keys());
         rec.deployment(
             &target.name,
             "rollback",
-            &current,
+            current,
             &back,
-            verdict_word(&verdict),
+            if restored {
+                verdict_word(&verdict)
+            } else if verdict == Verdict::Healthy {
+                "failed"
+            } else {
+                verdict_word(&verdict)
+            },
         )
         .await;
-        rollback
-            .targets
-            .push(TargetSummary::new(&target.name, &current, &back, &verdict));
+        let mut summary = TargetSummary::new(&target.name, current, &back, &verdict);
+        summary.set_read_back(&seen);
+        rollback.targets.push(summary);
+        let detail = if restored {
+            format!("{}; read back: {what}", verdict_detail(&verdict))
+        } else if verdict == Verdict::Healthy {
+            format!(
+                "the platform reported the rollback healthy, but read back it runs {what}, not {}",
+                describe_images(&good.images)
+            )
+        } else {
+            format!("{}; read back: {what}", verdict_detail(&verdict))
+        };
         rec.step(
             &format!("rollback {}", target.name),
             step_started,
-            if verdict == Verdict::Healthy {
-                "ok"
-            } else {
-                "failed"
-            },
-            verdict_detail(&verdict),
+            if restored { "ok" } else { "failed" },
+            detail.clone(),
         )
         .await;
-        if verdict != Verdict::Healthy {
+        if !restored {
             rec.summary.rollback = Some(rollback.with_reasons(reasons));
             let outcome = if verdict == Verdict::Cancelled {
                 Outcome::Aborted
@@ -945,15 +921,21 @@ async fn rollback(
             return (
                 outcome,
                 format!(
-                    "{}: the rollback to revision {} did not become healthy ({}); {} is still live",
-                    target.name,
-                    good.id,
-                    verdict_detail(&verdict),
-                    plan.image_tag
+                    "{}: the rollback to revision {} did not complete ({detail})",
+                    target.name, good.id,
                 ),
             );
         }
+        (rec.events)(&format!(
+            "{}: rolled back to revision {}; read back: {what}",
+            target.name, good.id
+        ));
     }
+    let names: Vec<&str> = live
+        .iter()
+        .map(|(index, _)| plan.targets[*index].name.as_str())
+        .collect();
+    let names = names.join(", ");
 
     if let (Some(spec), true) = (&plan.smoke, plan.smoke_after_rollback) {
         let started = now_ms();
@@ -976,20 +958,72 @@ async fn rollback(
             return (
                 Outcome::RollbackFailed,
                 format!(
-                    "rolled back, but the previous release fails its smoke too ({failing}): production may be broken"
+                    "rolled back on {names} (read back), but the previous release fails its smoke too ({failing}): production may be broken"
                 ),
             );
         }
-    } else {
-        rec.summary.rollback = Some(rollback.with_reasons(reasons));
+        return (
+            Outcome::RolledBack,
+            format!(
+                "{} failed and was rolled back; read back, the previous release runs on {names} and passed its smoke",
+                plan.image_tag
+            ),
+        );
     }
+    rec.summary.rollback = Some(rollback.with_reasons(reasons));
     (
         Outcome::RolledBack,
         format!(
-            "{} failed its gate and was rolled back; the previous release is live and passed its smoke",
-            plan.image_tag
+            "{} failed and was rolled back; read back, the previous release runs on {names} (not smoke-tested: {})",
+            plan.image_tag,
+            if plan.smoke.is_some() {
+                "smoke after rollback is off"
+            } else {
+                "there is no smoke gate"
+            }
         ),
     )
+}
+
+/// What a target runs now, read back from it (service → image), or why it could not say.
+pub(crate) type LiveNow = Result<BTreeMap<ServiceName, ImageRef>, String>;
+
+/// Asks `target` what it runs now.
+async fn read_back(target: &Target) -> LiveNow {
+    target
+        .provider
+        .current()
+        .await
+        .map(|running| running.into_iter().map(|r| (r.service, r.image)).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// `api=demo/api:v1, worker=nothing` for `services`, or `an unknown release (cannot read what
+/// runs: …)`.
+fn describe_live<'a>(seen: &LiveNow, services: impl Iterator<Item = &'a ServiceName>) -> String {
+    match seen {
+        Ok(now) => services
+            .map(|s| {
+                format!(
+                    "{s}={}",
+                    now.get(s)
+                        .map_or_else(|| "nothing".to_owned(), ToString::to_string)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(err) => format!("an unknown release (cannot read what runs: {err})"),
+    }
+}
+
+/// Whether each of `services` runs what it ran before the deploy (`from`; nothing when it ran
+/// nothing).
+fn runs_as_before<'a>(
+    now: &BTreeMap<ServiceName, ImageRef>,
+    from: &BTreeMap<ServiceName, ImageRef>,
+    mut services: impl Iterator<Item = &'a ServiceName>,
+) -> bool {
+    services.all(|s| now.get(s) == from.get(s))
 }
 
 /// Runs the migration: its last output lines on success; on failure (exit status, timeout,
@@ -1077,14 +1111,6 @@ fn failing_checks(report: &SmokeReport) -> String {
         names.len(),
         names.join(", ")
     )
-}
-
-fn describe_images(images: &BTreeMap<ServiceName, ImageRef>) -> String {
-    images
-        .iter()
-        .map(|(s, i)| format!("{s}={i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn target_names(plan: &Plan) -> String {

@@ -100,9 +100,31 @@ pub struct TargetSummary {
     pub diagnostics: Vec<String>,
     /// Per service.
     pub services: Vec<ServiceSummary>,
+    /// What the target ran when it was read back after a failure (service → image): the
+    /// ground the run's message stands on. Absent when nothing failed there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back: Option<BTreeMap<String, String>>,
+    /// Why the target could not be read back, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_back_error: Option<String>,
 }
 
 impl TargetSummary {
+    /// Records what a read-back after a failure saw.
+    pub(crate) fn set_read_back(&mut self, seen: &crate::LiveNow) {
+        match seen {
+            Ok(images) => {
+                self.read_back = Some(
+                    images
+                        .iter()
+                        .map(|(s, i)| (s.to_string(), i.to_string()))
+                        .collect(),
+                );
+            }
+            Err(err) => self.read_back_error = Some(err.clone()),
+        }
+    }
+
     pub(crate) fn new(
         target: &str,
         from: &BTreeMap<ServiceName, ImageRef>,
@@ -141,6 +163,8 @@ impl TargetSummary {
                     to: image.to_string(),
                 })
                 .collect(),
+            read_back: None,
+            read_back_error: None,
         }
     }
 }

@@ -148,9 +148,17 @@ impl World {
     }
 
     async fn run_plan(&self, plan: Plan, cancel: &CancellationToken) -> Summary {
+        self.run_plan_events(plan, &|_: &str| {}, cancel).await
+    }
+
+    async fn run_plan_events(
+        &self,
+        plan: Plan,
+        events: shipgate_pipeline::Events<'_>,
+        cancel: &CancellationToken,
+    ) -> Summary {
         let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
-        let quiet = |_: &str| {};
-        let summary = shipgate_pipeline::run(&plan, &self.ledger, &mut runner, &quiet, cancel)
+        let summary = shipgate_pipeline::run(&plan, &self.ledger, &mut runner, events, cancel)
             .await
             .unwrap();
         let json = serde_json::to_string(&summary).unwrap();
@@ -559,9 +567,117 @@ async fn the_rollback_skips_revisions_whose_image_is_gone_or_recorded_as_failed(
     assert_eq!(world.live_version().await, "v0");
     let reasons = &summary.rollback.as_ref().unwrap().reasons;
     assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("demo/api:v3-broken was recorded as failed")),
+        reasons.iter().any(|r| r.contains("skipped revision")
+            && r.contains("demo/api:v3-broken did not pass its gate when last deployed on local")
+            && r.contains("which ended unhealthy")),
         "{reasons:#?}"
     );
+}
+
+/// "Verified good" is the most recent verdict on an image for the target: an image that once
+/// failed for a transient reason and later passed its gate is a rollback target; one whose
+/// gate failed in a run interrupted during its rollback is not, though the platform saw it
+/// live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollback_target_is_the_release_whose_most_recent_verdict_passed() {
+    let world = World::new().await;
+    // v1's first deploy failed for a transient reason (recorded as another tool would have:
+    // a run whose rollout timed out).
+    world
+        .ledger
+        .start_run(&shipgate_ledger::NewRun {
+            id: "transient".into(),
+            app: "demo".into(),
+            environment: "production".into(),
+            image_tag: "v1".into(),
+            owner: "tests".into(),
+            host: "localhost".into(),
+            pid: 1,
+            started_ms: 1,
+        })
+        .await
+        .unwrap();
+    world
+        .ledger
+        .record_deployment(&shipgate_ledger::DeploymentRecord {
+            run_id: "transient".into(),
+            target: "local".into(),
+            service: "api".into(),
+            from_image: None,
+            to_image: "demo/api:v1".into(),
+            revision: "0".into(),
+            kind: "deploy".into(),
+            verdict: "timed_out".into(),
+        })
+        .await
+        .unwrap();
+    world
+        .ledger
+        .finish_run("transient", "failed", 2, None)
+        .await
+        .unwrap();
+    // Then v1 deployed and passed its gate.
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+
+    // v2-broken fails its gate and the run is interrupted once its rollback starts: the
+    // platform has seen v2-broken live; the ledger holds its gate failure, run aborted.
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let on_rollback = move |line: &str| {
+        if line.contains("rolling back to revision") {
+            trigger.cancel();
+        }
+    };
+    let interrupted = world
+        .run_plan_events(world.plan("v2-broken", true), &on_rollback, &cancel)
+        .await;
+    assert_eq!(
+        interrupted.outcome,
+        Outcome::Aborted,
+        "{}",
+        interrupted.message
+    );
+
+    // v3-broken fails its gate: the rollback skips v2-broken (its last verdict did not pass)
+    // and goes to v1 (its last verdict passed, though an older one failed).
+    let summary = world.deploy("v3-broken", true).await;
+    assert_eq!(
+        summary.outcome,
+        Outcome::RolledBack,
+        "{}: {:#?}",
+        summary.message,
+        summary.rollback
+    );
+    assert_eq!(world.live_version().await, "v1");
+    let reasons = &summary.rollback.as_ref().unwrap().reasons;
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("demo/api:v2-broken did not pass its gate")
+                && r.contains("which ended aborted")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("demo/api:v1")
+            && r.contains("most recent gate verdict on record passed")),
+        "{reasons:#?}"
+    );
+    // What the run says is what it read back.
+    let back = &summary.rollback.as_ref().unwrap().targets[0];
+    assert_eq!(
+        back.read_back
+            .as_ref()
+            .unwrap()
+            .get("api")
+            .map(String::as_str),
+        Some("demo/api:v1")
+    );
+    assert!(
+        summary
+            .message
+            .contains("read back, the previous release runs on local and passed its smoke"),
+        "{}",
+        summary.message
+    );
+    world.provider().shutdown().await.unwrap();
 }

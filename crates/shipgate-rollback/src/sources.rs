@@ -10,7 +10,7 @@ use shipgate_github::{GithubClient, GithubError};
 use shipgate_ledger::Ledger;
 use shipgate_provider::{Provider, RevisionStatus};
 
-use crate::{Candidate, CandidateSource, FailureRecord};
+use crate::{Candidate, CandidateSource, GateRecord, GateVerdict};
 
 /// Maps a commit SHA (or tag) to the images built from it.
 pub type ImagesFor =
@@ -90,6 +90,7 @@ impl CandidateSource for WorkflowSource {
                 label: run.head_sha[..run.head_sha.len().min(12)].to_owned(),
                 images: (self.images)(&run.head_sha)?,
                 origin: format!("{workflow} run #{}", run.run_number),
+                target: None,
             });
         }
         Ok(out)
@@ -127,13 +128,14 @@ impl CandidateSource for LedgerSource {
                     .filter_map(|(s, i)| Some((s.parse().ok()?, i.parse().ok()?)))
                     .collect(),
                 origin: format!("ledger run {}", run.id),
+                target: None,
             })
             .collect())
     }
 }
 
-/// Images the ledger recorded in failed deployments or rolled-back runs.
-pub struct LedgerFailures {
+/// The ledger's gate verdicts of this app and environment.
+pub struct LedgerVerdicts {
     /// The ledger.
     pub ledger: Ledger,
     /// The app.
@@ -143,10 +145,10 @@ pub struct LedgerFailures {
 }
 
 #[async_trait]
-impl FailureRecord for LedgerFailures {
-    async fn failed_images(&self) -> Result<BTreeSet<String>, String> {
+impl GateRecord for LedgerVerdicts {
+    async fn verdicts(&self, image: &ImageRef) -> Result<Vec<GateVerdict>, String> {
         self.ledger
-            .failed_images(&self.app, &self.environment)
+            .gate_verdicts(&self.app, &self.environment, &image.to_string())
             .await
             .map_err(|e| e.to_string())
     }
@@ -185,6 +187,7 @@ impl CandidateSource for ProviderSource {
                     .unwrap_or_else(|| r.id.to_string()),
                 images: r.images,
                 origin: format!("{} revision {}", self.target, r.id),
+                target: Some(self.target.clone()),
             })
             .collect())
     }

@@ -11,7 +11,7 @@ use shipgate_core::{ImageRef, Redactor, Secret, ServiceName};
 use shipgate_github::GithubClient;
 use shipgate_ledger::{DeploymentRecord, Ledger, NewRun};
 use shipgate_rollback::{
-    Existence, ImageCheck, LedgerFailures, OciRegistry, RegistryLogin, Resolver, WorkflowSource,
+    Existence, ImageCheck, LedgerVerdicts, OciRegistry, RegistryLogin, Resolver, WorkflowSource,
 };
 use shipgate_testkit::fakes::FakeGithub;
 use shipgate_testkit::registry::Registry;
@@ -110,7 +110,7 @@ async fn the_first_verified_candidate_is_chosen_with_the_reason_chain() {
             branch: Some("main".into()),
             images: images_for(registry.host.clone()),
         })],
-        Some(Box::new(LedgerFailures {
+        Some(Box::new(LedgerVerdicts {
             ledger,
             app: "shop".into(),
             environment: "production".into(),
@@ -136,7 +136,8 @@ async fn the_first_verified_candidate_is_chosen_with_the_reason_chain() {
         "{skips:#?}"
     );
     assert!(
-        skips[1].contains("run #814): image") && skips[1].ends_with("was recorded as failed"),
+        skips[1].contains("run #814): image")
+            && skips[1].ends_with("did not pass its gate when last deployed on helm in run r1 (failed), which has not finished"),
         "{skips:#?}"
     );
     assert!(
