@@ -542,8 +542,12 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Ok(summary) => summary,
         Err(message) => return usage_error(log_redactor().redact(&message)),
     };
-    if let Err(message) = write_summary(&summary, &args.summary, vars) {
-        eprintln!("shipgate: {message}");
+    let written = write_summary(&summary, &args.summary, vars);
+    if let Err(message) = &written {
+        eprintln!(
+            "shipgate: the summary was NOT written: {}",
+            log_redactor().redact(message)
+        );
     }
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&summary) {
@@ -552,7 +556,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         },
         Format::Text => print!(
             "{}",
-            log_redactor().redact(&render(&summary, &args.summary))
+            log_redactor().redact(&render(&summary, &args.summary, written.is_ok()))
         ),
     }
     let level = match summary.outcome {
@@ -565,7 +569,18 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         let title = format!("shipgate deploy {}", summary.outcome.as_str());
         crate::annotate(vars, level, &title, &summary.message);
     }
-    summary.exit_code
+    exit_code_with_summary(summary.exit_code, written.is_ok())
+}
+
+/// The run's exit code, unless it succeeded and its summary (the promised artifact) could not
+/// be written: then `SUMMARY_NOT_WRITTEN`. A failing outcome keeps its own code, which already
+/// fails the job.
+fn exit_code_with_summary(outcome_code: u8, written: bool) -> u8 {
+    if outcome_code == exit_code::OK && !written {
+        exit_code::SUMMARY_NOT_WRITTEN
+    } else {
+        outcome_code
+    }
 }
 
 /// One target per enabled kind (per service for Railway and Fly), each provider connected and
@@ -911,7 +926,7 @@ async fn dry_run(
     exit_code::OK
 }
 
-fn render(summary: &Summary, path: &Path) -> String {
+fn render(summary: &Summary, path: &Path, written: bool) -> String {
     let mut out = format!("deploy {}: {}\n", summary.outcome.as_str(), summary.message);
     for step in &summary.steps {
         out.push_str(&format!(
@@ -920,29 +935,55 @@ fn render(summary: &Summary, path: &Path) -> String {
         ));
     }
     out.push_str(&format!(
-        "run {} in {} ms; summary: {}\n",
+        "run {} in {} ms; summary: {}{}\n",
         summary.run_id,
         summary.duration_ms,
-        path.display()
+        path.display(),
+        if written { "" } else { " (NOT written)" }
     ));
     out
 }
 
-/// Writes the JSON summary, and in GitHub Actions the step summary and outputs.
+/// Writes the JSON summary (`Err`: it was not written, and why), and in GitHub Actions the
+/// step summary and outputs whatever became of the file (a failure there is a warning).
 fn write_summary(
     summary: &Summary,
     path: &Path,
     vars: &BTreeMap<String, String>,
 ) -> Result<(), String> {
+    let file = write_summary_file(summary, path);
+    if let Err(message) = write_github_outputs(summary, path, vars) {
+        eprintln!("shipgate: warning: {}", log_redactor().redact(&message));
+    }
+    file
+}
+
+fn write_summary_file(summary: &Summary, path: &Path) -> Result<(), String> {
     let json = serde_json::to_string_pretty(summary)
         .map_err(|e| format!("cannot render the summary: {e}"))?;
     let json = log_redactor().redact(&json).into_owned();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            format!(
+                "cannot create {}: {e} (--summary names the file; choose a writable place)",
+                dir.display()
+            )
+        })?;
     }
-    std::fs::write(path, json + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, json + "\n").map_err(|e| {
+        format!(
+            "cannot write {}: {e} (--summary names the file; choose a writable place)",
+            path.display()
+        )
+    })
+}
+
+/// `$GITHUB_STEP_SUMMARY` (the markdown) and `$GITHUB_OUTPUT` (outcome, tags, run id, path).
+fn write_github_outputs(
+    summary: &Summary,
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), String> {
     let append = |var: &str, text: &str| -> Result<(), String> {
         if let Some(file) = vars.get(var).filter(|v| !v.is_empty()) {
             use std::io::Write;

@@ -652,3 +652,102 @@ fn the_dry_run_names_the_rollback_the_real_run_chooses() {
     assert_eq!(code, 0);
     assert!(stdout.starts_with("api: demo/api:v2"), "{stdout}");
 }
+
+/// A deploy that cannot get the lock in time is an outcome of its own, with a summary and a
+/// ledger row (exit 6), not a usage error without either.
+#[test]
+fn a_deploy_that_cannot_get_the_lock_in_time_ends_lock_timeout_with_a_summary_and_a_ledger_row() {
+    let demo = Demo::new();
+    // Another run holds the lock (a live process on another runner).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let ledger = shipgate_ledger::Ledger::open(&format!(
+            "sqlite://{}",
+            demo.dir.path().join("state/ledger.db").display()
+        ))
+        .await
+        .unwrap();
+        ledger
+            .acquire_lock(
+                &shipgate_ledger::LockRequest {
+                    app: "demo".into(),
+                    environment: "staging".into(),
+                    run_id: "holder-run".into(),
+                    owner: "octocat".into(),
+                    host: "runner-7".into(),
+                    pid: 1,
+                    reason: "deploy v0".into(),
+                    ttl: std::time::Duration::from_secs(600),
+                },
+                std::time::Duration::from_secs(1),
+                &|_| {},
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+    });
+    let summary = demo.dir.path().join("out/summary.json");
+    let (code, stdout, stderr) = demo.run_with(
+        &[
+            "deploy",
+            "--image-tag",
+            "v1",
+            "--summary",
+            &summary.display().to_string(),
+        ],
+        &[("SHIPGATE_LEDGER__LOCK_TIMEOUT", "1s")],
+    );
+    assert_eq!(code, 6, "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("deploy lock_timeout: deploy lock for demo/staging still held by run holder-run (octocat on runner-7"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (json["outcome"].as_str(), json["exit_code"].as_u64()),
+        (Some("lock_timeout"), Some(6))
+    );
+    let (code, stdout, _) = demo.run(&["ledger", "list", "--format", "json"]);
+    assert_eq!(code, 0);
+    let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(runs[0]["outcome"], "lock_timeout", "{runs:#}");
+    assert_eq!(runs[0]["id"], json["run_id"]);
+    // Nothing was deployed.
+    let (_, stdout, _) = demo.run(&["local", "status"]);
+    assert!(!stdout.contains("demo/api:v1"), "{stdout}");
+}
+
+/// A summary path that cannot be written is reported as not written, and a run that would
+/// exit 0 exits 8: the promised artifact is missing.
+#[test]
+fn a_summary_that_cannot_be_written_says_so_and_the_exit_code_shows_it() {
+    let demo = Demo::new();
+    let blocker = demo.dir.path().join("blocker");
+    std::fs::write(&blocker, "a file, not a directory").unwrap();
+    let path = blocker.join("summary.json");
+    let (code, stdout, stderr) = demo.run(&[
+        "deploy",
+        "--image-tag",
+        "v1",
+        "--summary",
+        &path.display().to_string(),
+    ]);
+    assert_eq!(code, 8, "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("deploy succeeded"), "{stdout}");
+    assert!(stdout.contains("(NOT written)"), "{stdout}");
+    assert!(
+        stderr.contains("the summary was NOT written: cannot create")
+            && stderr.contains("--summary names the file"),
+        "{stderr}"
+    );
+    // A failing outcome keeps its own code.
+    let (code, stdout, stderr) = demo.run(&[
+        "deploy",
+        "--image-tag",
+        "v2-broken",
+        "--summary",
+        &path.display().to_string(),
+    ]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+}

@@ -39,7 +39,7 @@ use figment::{Figment, Metadata, Provider};
 
 pub use error::{ConfigError, ConfigProblem, Origin};
 pub use schema::*;
-pub use validate::is_variable_name;
+pub use validate::{MIN_FLY_LEASE_TTL_S, MIN_LOCK_TTL_S, is_variable_name};
 pub use variables::{
     AMBIENT_VARIABLES, CONFLICTING_VARIABLES, RESERVED_SHIPGATE_VARIABLES,
     RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, parse_runtime_target,

@@ -31,6 +31,11 @@ impl Problems<'_> {
     }
 }
 
+/// The shortest `[ledger] lock_ttl` accepted, in seconds.
+pub const MIN_LOCK_TTL_S: u64 = 10;
+/// The shortest `[targets.fly] lease_ttl` accepted, in seconds.
+pub const MIN_FLY_LEASE_TTL_S: u64 = 5;
+
 pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
     let locate = |key: &str| loaded.origin_of(key).unwrap_or(Origin::Default);
     let mut p = Problems {
@@ -183,6 +188,31 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
             "the migration command is empty",
             "name the program and its arguments, e.g. `[\"./bin/migrate\", \"up\"]`",
         );
+    }
+
+    // Durations that guard safety: a lock or lease that expires while its holder still works
+    // lets a second deploy (or update) run beside the first.
+    for (key, value, min, why) in [
+        (
+            "ledger.lock_ttl",
+            config.ledger.lock_ttl,
+            MIN_LOCK_TTL_S,
+            "a running deploy renews its lock every third of it; shorter, a slow ledger lets a second deploy take the lock while the first still runs",
+        ),
+        (
+            "targets.fly.lease_ttl",
+            config.targets.fly.lease_ttl,
+            MIN_FLY_LEASE_TTL_S,
+            "shipgate refreshes each machine lease every third of it; shorter, another deployer can take the machine mid-update",
+        ),
+    ] {
+        if value.as_duration() < std::time::Duration::from_secs(min) {
+            p.add(
+                key,
+                format!("{value} is too short: the minimum is {min}s"),
+                format!("set it to at least {min}s ({why})"),
+            );
+        }
     }
 
     let mut names = BTreeSet::new();

@@ -299,3 +299,32 @@ fn a_missing_file_is_a_read_error() {
     assert!(matches!(err, ConfigError::Read { .. }));
     assert!(err.to_string().contains("/nonexistent/shipgate.toml"));
 }
+
+#[test]
+fn durations_that_guard_safety_have_minimums() {
+    // A lock TTL of 0s let a running deploy's lock be "recovered" as expired, and two
+    // deploys ran at once.
+    let file = write("[ledger]\nlock_ttl = \"0s\"\n[targets.fly]\nlease_ttl = \"1s\"\n");
+    let p = problems(load_with(Some(file.path()), &[]));
+    let ttl = p
+        .iter()
+        .find(|p| p.key.as_deref() == Some("ledger.lock_ttl"))
+        .expect("lock_ttl rejected");
+    assert_eq!(ttl.line, Some(2));
+    assert!(ttl.message.contains("minimum is 10s"), "{ttl:?}");
+    assert!(
+        p.iter()
+            .any(|p| p.key.as_deref() == Some("targets.fly.lease_ttl")),
+        "{p:#?}"
+    );
+    // The same through a variable names the variable.
+    let p = problems(load_with(None, &[("SHIPGATE_LEDGER__LOCK_TTL", "5s")]));
+    assert!(
+        p[0].to_string().contains("SHIPGATE_LEDGER__LOCK_TTL"),
+        "{}",
+        p[0]
+    );
+    // The minimum itself is accepted.
+    let file = write("[ledger]\nlock_ttl = \"10s\"\n");
+    assert!(load_with(Some(file.path()), &[]).is_ok());
+}

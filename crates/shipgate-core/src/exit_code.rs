@@ -18,3 +18,12 @@ pub const ROLLED_BACK: u8 = 3;
 pub const ROLLBACK_FAILED: u8 = 4;
 /// deploy: the new release failed its gate and rollback is disabled: it is live, unhealthy.
 pub const UNHEALTHY: u8 = 5;
+/// deploy: the deploy lock of the app and environment was not obtained in time; nothing
+/// changed (the summary names the holder).
+pub const LOCK_TIMEOUT: u8 = 6;
+/// deploy: a newer deploy of the same app and environment queued behind this one or finished
+/// while it waited for the lock, or the release is older than the live one; nothing changed.
+pub const SUPERSEDED: u8 = 7;
+/// deploy: the run succeeded but its summary file (the promised artifact) could not be
+/// written. Any other outcome keeps its own code.
+pub const SUMMARY_NOT_WRITTEN: u8 = 8;

@@ -485,14 +485,16 @@ impl Ledger {
     }
 
     /// Records the end of a run (once: a finished run is left as it is) and counts it in
-    /// the delivery rollup, in one transaction.
+    /// the delivery rollup, in one transaction. `Ok(None)`: this call finished it;
+    /// `Ok(Some(outcome))`: it had already been finished (by another process that recovered
+    /// its lock as stale), with that outcome, which stands.
     pub async fn finish_run(
         &self,
         run_id: &str,
         outcome: &str,
         finished_ms: i64,
         summary_path: Option<&str>,
-    ) -> Result<(), LedgerError> {
+    ) -> Result<Option<String>, LedgerError> {
         let mut tx = self.pool.begin().await.map_err(db("finish run"))?;
         let finished = sqlx::query(
             "UPDATE runs SET outcome = $1, finished_ms = $2, summary_path = $3 WHERE id = $4 AND finished_ms IS NULL",
@@ -506,10 +508,70 @@ impl Ledger {
         .map_err(db("finish run"))?
         .rows_affected()
             == 1;
-        if finished {
+        let recorded = if finished {
             delivery::roll_up(&mut tx, run_id).await?;
-        }
+            None
+        } else {
+            sqlx::query("SELECT outcome FROM runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("finish run"))?
+                .map(|row| row.try_get::<Option<String>, _>(0))
+                .transpose()
+                .map_err(db("finish run"))?
+                .flatten()
+        };
         tx.commit().await.map_err(db("finish run"))?;
+        Ok(recorded)
+    }
+
+    /// Records a run that ended before it held the deploy lock (it timed out waiting, or was
+    /// interrupted), finished at once with its steps, in one transaction: no other run can
+    /// take it for a dead one meanwhile.
+    pub async fn record_run_without_lock(
+        &self,
+        run: &NewRun,
+        steps: &[StepRecord],
+        outcome: &str,
+        finished_ms: i64,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await.map_err(db("record run"))?;
+        sqlx::query(
+            "INSERT INTO runs (id, app, environment, image_tag, owner, host, pid, started_ms, finished_ms, outcome) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&run.id)
+        .bind(&run.app)
+        .bind(&run.environment)
+        .bind(&run.image_tag)
+        .bind(&run.owner)
+        .bind(&run.host)
+        .bind(run.pid)
+        .bind(run.started_ms)
+        .bind(finished_ms)
+        .bind(outcome)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("record run"))?;
+        for step in steps {
+            sqlx::query(
+                "INSERT INTO steps (run_id, seq, name, started_ms, finished_ms, outcome, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&run.id)
+            .bind(step.seq)
+            .bind(&step.name)
+            .bind(step.started_ms)
+            .bind(step.finished_ms)
+            .bind(&step.outcome)
+            .bind(&step.detail)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("record run"))?;
+        }
+        delivery::roll_up(&mut tx, &run.id).await?;
+        tx.commit().await.map_err(db("record run"))?;
         Ok(())
     }
 

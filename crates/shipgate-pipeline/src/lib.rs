@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use shipgate_core::{ImageRef, ServiceName};
-use shipgate_ledger::{DeploymentRecord, Ledger, LockRequest, NewRun, StepRecord, now_ms};
+use shipgate_ledger::{
+    DeploymentRecord, Ledger, LedgerError, LockRequest, NewRun, StepRecord, now_ms,
+};
 use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict};
 use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
@@ -252,13 +254,15 @@ fn verdict_detail(verdict: &Verdict) -> String {
 /// Errors that stop a run before it starts (nothing was changed).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// The ledger could not be used or the lock not taken.
+    /// The ledger could not be used. (A lock not obtained in time is an outcome,
+    /// [`Outcome::LockTimeout`], with a summary and a ledger row.)
     #[error(transparent)]
     Ledger(#[from] shipgate_ledger::LedgerError),
 }
 
-/// Runs the pipeline. `Err` only when nothing was changed (the lock could not be taken);
-/// every other ending is a [`Summary`] with its outcome.
+/// Runs the pipeline. `Err` only when the ledger cannot be used (nothing was changed); every
+/// other ending, a lock not obtained in time included, is a [`Summary`] with its outcome and a
+/// ledger row.
 pub async fn run(
     plan: &Plan,
     ledger: &Ledger,
@@ -299,9 +303,42 @@ pub async fn run(
             ));
         }
     };
-    let notes = ledger
+    let new_run = NewRun {
+        id: plan.run_id.clone(),
+        app: plan.app.clone(),
+        environment: plan.environment.clone(),
+        image_tag: plan.image_tag.clone(),
+        owner: plan.owner.clone(),
+        host: plan.host.clone(),
+        pid: plan.pid,
+        started_ms: summary.started_ms,
+    };
+    let notes = match ledger
         .acquire_lock(&request, plan.lock_timeout, &lock_progress, cancel)
-        .await?;
+        .await
+    {
+        Ok(notes) => notes,
+        Err(err @ (LedgerError::LockTimeout { .. } | LedgerError::Cancelled)) => {
+            let outcome = if matches!(err, LedgerError::Cancelled) {
+                Outcome::Aborted
+            } else {
+                Outcome::LockTimeout
+            };
+            return Ok(ended_without_lock(
+                plan,
+                ledger,
+                summary,
+                &new_run,
+                lock_started,
+                outcome,
+                &err,
+                started,
+                events,
+            )
+            .await);
+        }
+        Err(err) => return Err(err.into()),
+    };
     for note in &notes {
         events(note);
     }
@@ -313,18 +350,7 @@ pub async fn run(
             "run {id} died without finishing; recorded as aborted"
         ));
     }
-    ledger
-        .start_run(&NewRun {
-            id: plan.run_id.clone(),
-            app: plan.app.clone(),
-            environment: plan.environment.clone(),
-            image_tag: plan.image_tag.clone(),
-            owner: plan.owner.clone(),
-            host: plan.host.clone(),
-            pid: plan.pid,
-            started_ms: summary.started_ms,
-        })
-        .await?;
+    ledger.start_run(&new_run).await?;
     if let Some(commit_ms) = plan.commit_ms {
         ledger.record_commit_time(&plan.run_id, commit_ms).await?;
     }
@@ -351,8 +377,10 @@ pub async fn run(
 
     // Keep the lock alive while the run lasts.
     let heartbeat_stop = CancellationToken::new();
+    let lock_lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let heartbeat = {
         let (ledger, stop, ttl) = (ledger.clone(), heartbeat_stop.clone(), plan.lock_ttl);
+        let lost = lock_lost.clone();
         let (app, environment, run_id) = (
             plan.app.clone(),
             plan.environment.clone(),
@@ -364,7 +392,9 @@ pub async fn run(
                     () = tokio::time::sleep((ttl / 3).max(Duration::from_millis(100))) => {}
                     () = stop.cancelled() => return,
                 }
-                let _ = ledger.renew_lock(&app, &environment, &run_id, ttl).await;
+                if let Ok(false) = ledger.renew_lock(&app, &environment, &run_id, ttl).await {
+                    lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
             }
         })
     };
@@ -377,11 +407,29 @@ pub async fn run(
     heartbeat_stop.cancel();
     let _ = heartbeat.await;
     let mut summary = recorder.summary;
-    if let Err(err) = ledger
+    match ledger
         .finish_run(&plan.run_id, summary.outcome.as_str(), now_ms(), None)
         .await
     {
-        events(&format!("warning: {err}"));
+        Ok(None) => {}
+        // Another run took this one's lock as stale and recorded it: the summary says what
+        // the ledger holds, and why.
+        Ok(Some(recorded)) => {
+            let ours = summary.outcome;
+            summary.outcome = Outcome::parse(&recorded).unwrap_or(Outcome::Aborted);
+            summary.message = format!(
+                "{} (this run ended {}, but another run took its deploy lock as stale meanwhile and recorded it {recorded}: deploys may have overlapped; check the ledger)",
+                summary.message,
+                ours.as_str()
+            );
+        }
+        Err(err) => events(&format!("warning: {err}")),
+    }
+    if lock_lost.load(std::sync::atomic::Ordering::SeqCst) {
+        events(&format!(
+            "warning: run {} lost its deploy lock of {}/{} while it worked (renewal found another holder)",
+            plan.run_id, plan.app, plan.environment
+        ));
     }
     if let Err(err) = ledger
         .release_lock(&plan.app, &plan.environment, &plan.run_id)
@@ -391,6 +439,62 @@ pub async fn run(
     }
     summary.exit_code = summary.outcome.exit_code();
     Ok(summary)
+}
+
+/// A run that ended before it held the lock (timed out waiting, or interrupted): its summary
+/// and its ledger row, recorded finished in one transaction; nothing was changed.
+#[allow(clippy::too_many_arguments)]
+async fn ended_without_lock(
+    plan: &Plan,
+    ledger: &Ledger,
+    mut summary: Summary,
+    run: &NewRun,
+    lock_started: i64,
+    outcome: Outcome,
+    err: &LedgerError,
+    started: Instant,
+    events: Events<'_>,
+) -> Summary {
+    let mut steps = Vec::new();
+    for check in &plan.preflight {
+        steps.push((
+            check.name.clone(),
+            check.started_ms,
+            if check.passed { "ok" } else { "failed" },
+            check.detail.clone(),
+        ));
+    }
+    steps.push(("lock".to_owned(), lock_started, "failed", err.to_string()));
+    let finished = now_ms();
+    let mut records = Vec::new();
+    for (seq, (name, started_ms, step_outcome, detail)) in steps.into_iter().enumerate() {
+        let detail = plan.redactor.redact(&detail).into_owned();
+        records.push(StepRecord {
+            seq: i64::try_from(seq).unwrap_or(i64::MAX),
+            name: name.clone(),
+            started_ms,
+            finished_ms: finished,
+            outcome: step_outcome.to_owned(),
+            detail: detail.clone(),
+        });
+        summary.steps.push(StepSummary {
+            name,
+            outcome: step_outcome.to_owned(),
+            duration_ms: finished - started_ms,
+            detail,
+        });
+    }
+    summary.outcome = outcome;
+    summary.exit_code = outcome.exit_code();
+    summary.message = format!("{err}; nothing was deployed");
+    summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    if let Err(err) = ledger
+        .record_run_without_lock(run, &records, outcome.as_str(), finished)
+        .await
+    {
+        events(&format!("warning: {err}"));
+    }
+    summary
 }
 
 /// Waits for a target's verdict within its timeout, with throttled progress lines

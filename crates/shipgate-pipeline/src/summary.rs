@@ -31,10 +31,14 @@ pub enum Outcome {
     Unhealthy,
     /// Interrupted (SIGINT/SIGTERM). Exit 130.
     Aborted,
+    /// The deploy lock was not obtained before `[ledger] lock_timeout`; nothing changed.
+    /// Exit 6.
+    LockTimeout,
 }
 
 impl Outcome {
-    /// `succeeded`, `failed`, `rolled_back`, `rollback_failed`, `unhealthy`, `aborted`.
+    /// `succeeded`, `failed`, `rolled_back`, `rollback_failed`, `unhealthy`, `aborted`,
+    /// `lock_timeout`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -43,7 +47,23 @@ impl Outcome {
             Outcome::RollbackFailed => "rollback_failed",
             Outcome::Unhealthy => "unhealthy",
             Outcome::Aborted => "aborted",
+            Outcome::LockTimeout => "lock_timeout",
         }
+    }
+
+    /// The outcome named by [`Outcome::as_str`], if any.
+    pub fn parse(name: &str) -> Option<Outcome> {
+        [
+            Outcome::Succeeded,
+            Outcome::Failed,
+            Outcome::RolledBack,
+            Outcome::RollbackFailed,
+            Outcome::Unhealthy,
+            Outcome::Aborted,
+            Outcome::LockTimeout,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == name)
     }
 
     /// The documented exit code.
@@ -55,6 +75,7 @@ impl Outcome {
             Outcome::RollbackFailed => exit_code::ROLLBACK_FAILED,
             Outcome::Unhealthy => exit_code::UNHEALTHY,
             Outcome::Aborted => exit_code::ABORTED,
+            Outcome::LockTimeout => exit_code::LOCK_TIMEOUT,
         }
     }
 }

@@ -681,3 +681,44 @@ async fn the_rollback_target_is_the_release_whose_most_recent_verdict_passed() {
     );
     world.provider().shutdown().await.unwrap();
 }
+
+/// When another run takes this run's lock as stale and records it (a paused runner, a clock
+/// jump), the summary and the ledger still agree, and the message says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_lock_was_taken_over_reports_what_the_ledger_recorded() {
+    let world = World::new().await;
+    let ledger = world.ledger.clone();
+    let handle = tokio::runtime::Handle::current();
+    let take_over = move |line: &str| {
+        if line.starts_with("smoke:") {
+            tokio::task::block_in_place(|| {
+                handle.block_on(async {
+                    ledger.force_release("demo", "production").await.unwrap();
+                    ledger
+                        .abandon_dead_runs("demo", "production", shipgate_ledger::now_ms())
+                        .await
+                        .unwrap();
+                });
+            });
+        }
+    };
+    let summary = world
+        .run_plan_events(
+            world.plan("v1", true),
+            &take_over,
+            &CancellationToken::new(),
+        )
+        .await;
+    let (run, _, _) = world.ledger.run(&summary.run_id).await.unwrap().unwrap();
+    assert_eq!(run.outcome.as_deref(), Some(summary.outcome.as_str()));
+    assert_eq!(summary.outcome, Outcome::Aborted);
+    assert_eq!(summary.exit_code, 130);
+    assert!(
+        summary
+            .message
+            .contains("this run ended succeeded, but another run took its deploy lock as stale"),
+        "{}",
+        summary.message
+    );
+    world.provider().shutdown().await.unwrap();
+}
