@@ -110,6 +110,53 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_delivery_rollup.sql")),
 ];
 
+/// Inserts a run, unfinished or (`finished`: when and how) already finished.
+async fn insert_run<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    run: &NewRun,
+    finished: Option<(i64, &str)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO runs (id, app, environment, image_tag, owner, host, pid, started_ms, finished_ms, outcome) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&run.id)
+    .bind(&run.app)
+    .bind(&run.environment)
+    .bind(&run.image_tag)
+    .bind(&run.owner)
+    .bind(&run.host)
+    .bind(run.pid)
+    .bind(run.started_ms)
+    .bind(finished.map(|(ms, _)| ms))
+    .bind(finished.map(|(_, outcome)| outcome))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a finished step of `run_id`.
+async fn insert_step<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    run_id: &str,
+    step: &StepRecord,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO steps (run_id, seq, name, started_ms, finished_ms, outcome, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(run_id)
+    .bind(step.seq)
+    .bind(&step.name)
+    .bind(step.started_ms)
+    .bind(step.finished_ms)
+    .bind(&step.outcome)
+    .bind(&step.detail)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// The most recent record of one image on one target: the evidence behind "verified good".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GateVerdict {
@@ -419,41 +466,16 @@ impl Ledger {
 
     /// Records the start of a run.
     pub async fn start_run(&self, run: &NewRun) -> Result<(), LedgerError> {
-        sqlx::query(
-            "INSERT INTO runs (id, app, environment, image_tag, owner, host, pid, started_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&run.id)
-        .bind(&run.app)
-        .bind(&run.environment)
-        .bind(&run.image_tag)
-        .bind(&run.owner)
-        .bind(&run.host)
-        .bind(run.pid)
-        .bind(run.started_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(db("start run"))?;
-        Ok(())
+        insert_run(&self.pool, run, None)
+            .await
+            .map_err(db("start run"))
     }
 
     /// Records a finished step.
     pub async fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), LedgerError> {
-        sqlx::query(
-            "INSERT INTO steps (run_id, seq, name, started_ms, finished_ms, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(run_id)
-        .bind(step.seq)
-        .bind(&step.name)
-        .bind(step.started_ms)
-        .bind(step.finished_ms)
-        .bind(&step.outcome)
-        .bind(&step.detail)
-        .execute(&self.pool)
-        .await
-        .map_err(db("record step"))?;
-        Ok(())
+        insert_step(&self.pool, run_id, step)
+            .await
+            .map_err(db("record step"))
     }
 
     /// Records a service deployment or rollback.
@@ -537,38 +559,13 @@ impl Ledger {
         finished_ms: i64,
     ) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await.map_err(db("record run"))?;
-        sqlx::query(
-            "INSERT INTO runs (id, app, environment, image_tag, owner, host, pid, started_ms, finished_ms, outcome) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&run.id)
-        .bind(&run.app)
-        .bind(&run.environment)
-        .bind(&run.image_tag)
-        .bind(&run.owner)
-        .bind(&run.host)
-        .bind(run.pid)
-        .bind(run.started_ms)
-        .bind(finished_ms)
-        .bind(outcome)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("record run"))?;
-        for step in steps {
-            sqlx::query(
-                "INSERT INTO steps (run_id, seq, name, started_ms, finished_ms, outcome, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&run.id)
-            .bind(step.seq)
-            .bind(&step.name)
-            .bind(step.started_ms)
-            .bind(step.finished_ms)
-            .bind(&step.outcome)
-            .bind(&step.detail)
-            .execute(&mut *tx)
+        insert_run(&mut *tx, run, Some((finished_ms, outcome)))
             .await
             .map_err(db("record run"))?;
+        for step in steps {
+            insert_step(&mut *tx, &run.id, step)
+                .await
+                .map_err(db("record run"))?;
         }
         delivery::roll_up(&mut tx, &run.id).await?;
         tx.commit().await.map_err(db("record run"))?;

@@ -797,3 +797,54 @@ async fn delivery_rollup(url: &str) {
         expected
     );
 }
+
+#[tokio::test]
+async fn a_run_without_the_lock_is_recorded_finished_at_once_and_finishing_twice_says_who_won() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        let ledger = Ledger::open(&url).await.unwrap();
+        let step = StepRecord {
+            seq: 0,
+            name: "lock".into(),
+            started_ms: 1_000,
+            finished_ms: 2_000,
+            outcome: "failed".into(),
+            detail: "deploy lock still held".into(),
+        };
+        ledger
+            .record_run_without_lock(&run("waited", 1_000), &[step], "lock_timeout", 2_000)
+            .await
+            .unwrap();
+        let (record, steps, _) = ledger.run("waited").await.unwrap().unwrap();
+        assert_eq!(
+            (record.outcome.as_deref(), record.finished_ms),
+            (Some("lock_timeout"), Some(2_000))
+        );
+        assert_eq!(steps.len(), 1);
+        // Nobody takes it for a dead run.
+        assert!(
+            ledger
+                .abandon_dead_runs("demo", "production", 3_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // finish_run reports the outcome that stands when the run was already finished.
+        ledger.start_run(&run("overlap", 4_000)).await.unwrap();
+        assert_eq!(
+            ledger
+                .abandon_dead_runs("demo", "production", 5_000)
+                .await
+                .unwrap(),
+            ["overlap"]
+        );
+        assert_eq!(
+            ledger
+                .finish_run("overlap", "succeeded", 6_000, None)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("aborted")
+        );
+    }
+}
