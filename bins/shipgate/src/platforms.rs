@@ -59,6 +59,7 @@ pub(crate) async fn railway_targets(
             switch_source_to_image: railway.switch_source_to_image,
             require_pinned: production_like,
             poll_interval: railway.poll_interval.as_duration(),
+            stable_for: railway.stable_for.as_duration(),
             redactor: log_redactor().clone(),
         };
         let provider = shipgate_railway::RailwayProvider::connect(settings)

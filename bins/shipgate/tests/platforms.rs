@@ -88,7 +88,7 @@ fn railway_deploys_each_service_and_rolls_back_a_release_failing_its_smoke_gate(
         dir.path(),
         "[services.api]\nimage = \"api\"\norder = 1\n[services.worker]\nimage = \"worker\"\norder = 2",
         &format!(
-            "[targets.railway]\nenabled = true\napi_url = \"{url}\"\ntimeout = \"20s\"\npoll_interval = \"100ms\""
+            "[targets.railway]\nenabled = true\napi_url = \"{url}\"\ntimeout = \"20s\"\npoll_interval = \"100ms\"\nstable_for = \"300ms\""
         ),
         smoke,
     );
@@ -110,7 +110,10 @@ fn railway_deploys_each_service_and_rolls_back_a_release_failing_its_smoke_gate(
     let (code, out) = deploy(dir.path(), &env, "unhealthy-2", &canary);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("crashed after starting") && out.contains("previous release still serves"),
+        out.contains("crashed after starting")
+            && out.contains(
+                "read back, the previous release still serves there (api=ghcr.io/acme/api:1111111)"
+            ),
         "{out}"
     );
 
@@ -134,6 +137,73 @@ fn railway_deploys_each_service_and_rolls_back_a_release_failing_its_smoke_gate(
         out.contains("RAILWAY_TOKEN") && out.contains("RAILWAY_API_TOKEN"),
         "{out}"
     );
+}
+
+/// Railway failures that used to be reported from assumptions: a deployment that crashes
+/// right after SUCCESS (the run exited 0 with the gate off) and one that crashed after
+/// replacing the live deployment (the run said the previous release still served). Read back,
+/// nothing runs: both are rolled back (exit 3) and the service's source names the good image.
+#[test]
+fn railway_crashes_after_success_or_after_replacing_the_live_release_are_rolled_back() {
+    let canary = Canary::new("railway-token");
+    let rt = runtime();
+    let fake = FakeRailway::new(FakeToken::Account(canary.value().to_owned()));
+    let url = rt.block_on(fake.clone().start());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shipgate.toml"),
+        format!(
+            "app = \"shop\"\nenvironment = \"dev\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n\
+             [services.api]\nimage = \"api\"\n\
+             [targets.railway]\nenabled = true\napi_url = \"{url}\"\ntimeout = \"20s\"\npoll_interval = \"100ms\"\nstable_for = \"300ms\"\n\
+             [smoke]\nenabled = false\n[rollback]\nauto = true\nverify_image = false\n[ledger]\nurl = \"sqlite://{}\"\n",
+            dir.path().join("ledger.db").display()
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("RAILWAY_API_TOKEN", canary.value()),
+        ("RAILWAY_PROJECT", "shop"),
+        ("RAILWAY_WORKSPACE", "Acme"),
+        ("RAILWAY_ENVIRONMENT", "production"),
+        ("RAILWAY_API_SERVICE", "api"),
+    ];
+    let (code, out) = deploy(dir.path(), &env, "1111111", &canary);
+    assert_eq!(code, 0, "{out}");
+    for tag in ["crash-after-success-2", "crash-replacing-3"] {
+        let (code, out) = deploy(dir.path(), &env, tag, &canary);
+        assert_eq!(code, 3, "{tag}: {out}");
+        assert!(
+            out.contains("read back, it runs api=nothing"),
+            "{tag}: {out}"
+        );
+        assert_eq!(
+            fake.live_image("env-prod", "svc-api").as_deref(),
+            Some("ghcr.io/acme/api:1111111"),
+            "{tag}: {out}"
+        );
+        assert_eq!(
+            fake.source_image("env-prod", "svc-api").as_deref(),
+            Some("ghcr.io/acme/api:1111111"),
+            "{tag}: the service's source was restored"
+        );
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["targets"][0]["verdict"], "failed", "{summary:#}");
+        assert_eq!(
+            summary["rollback"]["targets"][0]["read_back"]["api"], "ghcr.io/acme/api:1111111",
+            "{summary:#}"
+        );
+        assert!(
+            summary["message"]
+                .as_str()
+                .unwrap()
+                .contains("not smoke-tested: there is no smoke gate"),
+            "{summary:#}"
+        );
+    }
+    assert_eq!(fake.violations(), Vec::<String>::new());
 }
 
 #[test]

@@ -94,6 +94,7 @@ fn seed_004_railway_auto_deploy_gates_on_ci_deploys_smokes_and_comments() {
             "SHIPGATE_TARGETS__RAILWAY__POLL_INTERVAL",
             "100ms".to_owned(),
         ),
+        ("SHIPGATE_TARGETS__RAILWAY__STABLE_FOR", "300ms".to_owned()),
         ("SHIPGATE_SMOKE__ALLOW_INSECURE", "true".to_owned()),
         ("PRODUCTION_API_URL", format!("http://{site}")),
     ];
@@ -206,6 +207,7 @@ fn seed_000_provenance_deploys_pinned_images_to_helm_and_railway_both() {
             "SHIPGATE_TARGETS__RAILWAY__POLL_INTERVAL",
             "100ms".to_owned(),
         ),
+        ("SHIPGATE_TARGETS__RAILWAY__STABLE_FOR", "300ms".to_owned()),
         ("SHIPGATE_ROLLBACK__VERIFY_IMAGE", "false".to_owned()),
     ];
     let (code, out) = deploy(dir.path(), &fixture("provenance"), &env, &canary);

@@ -263,6 +263,11 @@ pub struct RailwayTarget {
     /// Time between deployment status polls. Default 5s (what Railway's CLI uses).
     #[serde(default = "default_railway_poll")]
     pub poll_interval: HumanDuration,
+    /// How long a deployment must stay live (and be the service's active deployment) before
+    /// it counts as healthy: Railway deployments can crash moments after `SUCCESS`. Default
+    /// 20s.
+    #[serde(default = "default_railway_stable_for")]
+    pub stable_for: HumanDuration,
     /// Disconnect a GitHub-sourced service's repo and deploy the image instead. Default false:
     /// such a service is refused with guidance.
     #[serde(default)]
@@ -271,6 +276,10 @@ pub struct RailwayTarget {
 
 fn default_railway_poll() -> HumanDuration {
     HumanDuration::from_secs(5)
+}
+
+fn default_railway_stable_for() -> HumanDuration {
+    HumanDuration::from_secs(20)
 }
 
 fn default_railway_api() -> String {
@@ -292,6 +301,7 @@ impl Default for RailwayTarget {
             api_url: default_railway_api(),
             timeout: default_platform_timeout(),
             poll_interval: default_railway_poll(),
+            stable_for: default_railway_stable_for(),
             switch_source_to_image: false,
         }
     }

@@ -716,7 +716,7 @@ async fn deploy_and_gate(
                     format!(
                         "interrupted while {} rolled out; read back, it runs {}",
                         target.name,
-                        describe_live(&seen, request.images.keys())
+                        describe_live(&seen, deployment.request.images.keys())
                     ),
                 );
             }
@@ -727,14 +727,15 @@ async fn deploy_and_gate(
                 if let Some(summary) = rec.summary.targets.last_mut() {
                     summary.set_read_back(&seen);
                 }
-                let what = describe_live(&seen, request.images.keys());
+                // The services this target deployed (a Railway or Fly target has one).
+                let services = deployment.request.images.keys();
+                let what = describe_live(&seen, services.clone());
                 let failure = format!(
                     "{}: the new release did not become healthy ({})",
                     target.name,
                     verdict_detail(&other)
                 );
-                let untouched =
-                    matches!(&seen, Ok(now) if runs_as_before(now, &from, request.images.keys()));
+                let untouched = matches!(&seen, Ok(now) if runs_as_before(now, &from, services));
                 let message = if untouched {
                     format!(
                         "{failure}; read back, the previous release still serves there ({what})"

@@ -39,6 +39,7 @@ pub(crate) mod ops {
     operation!(WorkspaceProjects, true);
     operation!(ProjectTopology, true);
     operation!(ServiceInstance, true);
+    operation!(ActiveDeployments, true);
     operation!(SetImage, true);
     operation!(DeployV2, false);
     operation!(Deployment, true);

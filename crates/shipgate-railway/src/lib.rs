@@ -138,6 +138,9 @@ pub struct RailwaySettings {
     pub require_pinned: bool,
     /// Time between status polls (Railway's CLI polls every 5 s).
     pub poll_interval: Duration,
+    /// How long a deployment must stay live (`SUCCESS`, and the service's active deployment)
+    /// before it is called healthy: a deployment can crash moments after `SUCCESS`.
+    pub stable_for: Duration,
     /// Masks the token and every secret the run knows in messages and logs.
     pub redactor: Redactor,
 }
@@ -169,6 +172,7 @@ pub struct RailwayProvider {
     switch_source_to_image: bool,
     require_pinned: bool,
     poll_interval: Duration,
+    stable_for: Duration,
 }
 
 impl std::fmt::Debug for RailwayProvider {
@@ -391,6 +395,7 @@ impl RailwayProvider {
             switch_source_to_image: settings.switch_source_to_image,
             require_pinned: settings.require_pinned,
             poll_interval: settings.poll_interval,
+            stable_for: settings.stable_for,
         })
     }
 
@@ -460,6 +465,51 @@ impl RailwayProvider {
         Ok(data.deployment)
     }
 
+    /// The service's active (deployed and running) deployments in this environment, newest
+    /// first: what it runs now, as Railway itself says.
+    async fn active(&self) -> Result<Vec<DeploymentNode>, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            service_instance: Instance,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Instance {
+            active_deployments: Vec<DeploymentNode>,
+        }
+        let data: Data = self
+            .client
+            .run(
+                ops::ActiveDeployments,
+                json!({
+                    "environmentId": self.resolved.environment_id,
+                    "serviceId": self.resolved.service_id,
+                }),
+            )
+            .await?;
+        let mut list = data.service_instance.active_deployments;
+        list.retain(|d| d.phase() == Phase::Live);
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(list)
+    }
+
+    /// Sets the service's configured source image in this environment (no deployment).
+    async fn set_source_image(&self, image: &ImageRef) -> Result<(), RailwayError> {
+        let updated: BoolField = self
+            .client
+            .run(
+                ops::SetImage,
+                json!({
+                    "serviceId": self.resolved.service_id,
+                    "environmentId": self.resolved.environment_id,
+                    "input": {"source": {"image": image.to_string()}},
+                }),
+            )
+            .await?;
+        updated.check("serviceInstanceUpdate")
+    }
+
     /// Points the service at `image` in this environment and deploys it.
     async fn deploy_image(
         &self,
@@ -483,18 +533,7 @@ impl RailwayProvider {
                 )
                 .await?;
         }
-        let updated: BoolField = self
-            .client
-            .run(
-                ops::SetImage,
-                json!({
-                    "serviceId": self.resolved.service_id,
-                    "environmentId": self.resolved.environment_id,
-                    "input": {"source": {"image": image.to_string()}},
-                }),
-            )
-            .await?;
-        updated.check("serviceInstanceUpdate")?;
+        self.set_source_image(image).await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Deployed {
@@ -520,10 +559,14 @@ impl RailwayProvider {
         })
     }
 
+    /// One look at deployment `id`. Live is not yet healthy: it must stay live for
+    /// `stable_for` (since the first live sighting, kept in `live_since`) and then be among the
+    /// service's active deployments.
     async fn poll(
         &self,
         id: &str,
         expected: Option<&ImageRef>,
+        live_since: &std::sync::Mutex<Option<Instant>>,
     ) -> Poll<Result<Verdict, RailwayError>> {
         let node = match self.deployment(id).await {
             Ok(node) => node,
@@ -542,13 +585,50 @@ impl RailwayProvider {
             Phase::Live => {
                 let ran = node.image();
                 match (expected, ran) {
-                    (Some(want), Some(ran)) if &ran != want => Poll::Ready(Ok(Verdict::Failed {
+                    (Some(want), Some(ran)) if &ran != want => {
+                        return Poll::Ready(Ok(Verdict::Failed {
+                            reason: format!(
+                                "Railway deployment {id} is live with image `{ran}`, not the requested `{want}`; the service's source did not take the new image"
+                            ),
+                            diagnostics: Vec::new(),
+                        }));
+                    }
+                    _ => {}
+                }
+                let first = *live_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert_with(Instant::now);
+                if first.elapsed() < self.stable_for {
+                    return Poll::Waiting(format!(
+                        "{}: deployment {id} is live; watching that it stays up for {} s",
+                        self.service,
+                        self.stable_for.as_secs_f64().ceil()
+                    ));
+                }
+                // Read back what the service runs: the verdict is about the service.
+                match self.active().await {
+                    Ok(active) if active.iter().any(|d| d.id == id) => {
+                        Poll::Ready(Ok(Verdict::Healthy))
+                    }
+                    Ok(active) => Poll::Ready(Ok(Verdict::Failed {
                         reason: format!(
-                            "Railway deployment {id} is live with image `{ran}`, not the requested `{want}`; the service's source did not take the new image"
+                            "Railway deployment {id} went live, but the service's active deployment is now {}",
+                            active.first().map_or_else(
+                                || "none".to_owned(),
+                                |d| format!("{} ({})", d.id, d.status)
+                            )
                         ),
                         diagnostics: Vec::new(),
                     })),
-                    _ => Poll::Ready(Ok(Verdict::Healthy)),
+                    Err(
+                        RailwayError::Unavailable { message, .. }
+                        | RailwayError::RateLimited { message, .. },
+                    ) => Poll::Waiting(format!(
+                        "{}: Railway unreachable while reading the active deployment ({message})",
+                        self.service
+                    )),
+                    Err(err) => Poll::Ready(Err(err)),
                 }
             }
             Phase::Blocked(why) | Phase::Failed(why) => Poll::Ready(Ok(Verdict::Failed {
@@ -571,8 +651,10 @@ impl RailwayProvider {
 
     async fn logs(&self, id: &str) -> Result<Vec<String>, RailwayError> {
         let mut lines = Vec::new();
-        let node = self.deployment(id).await?;
-        lines.push(format!("deployment {id}: status {}", node.status));
+        match self.deployment(id).await {
+            Ok(node) => lines.push(format!("deployment {id}: status {}", node.status)),
+            Err(err) => lines.push(format!("deployment {id}: status unavailable: {err}")),
+        }
 
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -589,16 +671,22 @@ impl RailwayProvider {
             error: Option<String>,
             reason: Option<String>,
         }
-        let events: Events = self
+        // Each part is best-effort on its own: one failing query does not hide the others.
+        match self
             .client
-            .run(ops::DeploymentEvents, json!({"id": id}))
-            .await?;
-        for event in events.deployment_events.edges {
-            if let Some(payload) = event.node.payload
-                && let Some(error) = payload.error.or(payload.reason)
-            {
-                lines.push(format!("{}: {error}", event.node.step));
+            .run::<Events>(ops::DeploymentEvents, json!({"id": id}))
+            .await
+        {
+            Ok(events) => {
+                for event in events.deployment_events.edges {
+                    if let Some(payload) = event.node.payload
+                        && let Some(error) = payload.error.or(payload.reason)
+                    {
+                        lines.push(format!("{}: {error}", event.node.step));
+                    }
+                }
             }
+            Err(err) => lines.push(format!("deployment events unavailable: {err}")),
         }
 
         #[derive(Deserialize)]
@@ -611,18 +699,21 @@ impl RailwayProvider {
             timestamp: String,
             message: String,
         }
-        let logs: Logs = self
+        match self
             .client
-            .run(
+            .run::<Logs>(
                 ops::DeploymentLogs,
                 json!({"deploymentId": id, "limit": 50}),
             )
-            .await?;
-        lines.extend(
-            logs.deployment_logs
-                .into_iter()
-                .map(|l| format!("{} {}", l.timestamp, l.message)),
-        );
+            .await
+        {
+            Ok(logs) => lines.extend(
+                logs.deployment_logs
+                    .into_iter()
+                    .map(|l| format!("{} {}", l.timestamp, l.message)),
+            ),
+            Err(err) => lines.push(format!("deployment logs unavailable: {err}")),
+        }
         let redactor = self.client.redactor();
         Ok(lines
             .into_iter()
@@ -764,10 +855,9 @@ impl Provider for RailwayProvider {
     }
 
     async fn current(&self) -> Result<Vec<Running>, ProviderError> {
-        let deployments = self.deployments().await?;
-        Ok(deployments
-            .iter()
-            .find(|d| d.phase() == Phase::Live)
+        let active = self.active().await?;
+        Ok(active
+            .first()
             .and_then(|d| {
                 Some(Running {
                     service: self.service.clone(),
@@ -810,13 +900,14 @@ impl Provider for RailwayProvider {
     ) -> Result<Verdict, ProviderError> {
         let id = deployment.revision.0.as_str();
         let expected = deployment.request.images.get(&self.service);
+        let live_since = std::sync::Mutex::new(None);
         let outcome = wait_until(
             deadline,
             self.poll_interval,
             self.poll_interval * 2,
             progress,
             cancel,
-            || self.poll(id, expected),
+            || self.poll(id, expected, &live_since),
         )
         .await;
         match outcome {
@@ -907,6 +998,11 @@ impl Provider for RailwayProvider {
                 .into_iter()
                 .find(|d| !before.contains(&d.id) && (image.is_none() || d.image() == image));
             if let Some(found) = found {
+                // deploymentRollback leaves the service's configured source naming the failed
+                // image, which the next redeploy or variable change would bring back.
+                if let Some(image) = &image {
+                    self.set_source_image(image).await?;
+                }
                 return Ok(Deployment {
                     revision: RevisionId(found.id),
                     request: DeployRequest {

@@ -35,8 +35,19 @@ fn settings(url: &str, token: RailwayToken) -> RailwaySettings {
         switch_source_to_image: false,
         require_pinned: true,
         poll_interval: Duration::from_millis(20),
+        stable_for: Duration::from_millis(100),
         redactor: Redactor::default(),
     }
+}
+
+/// The fake with an account token, served, and a provider connected to it.
+async fn connected() -> (FakeRailway, RailwayProvider) {
+    let fake = account();
+    let url = fake.clone().start().await;
+    let provider = RailwayProvider::connect(settings(&url, account_token()))
+        .await
+        .unwrap();
+    (fake, provider)
 }
 
 fn account_token() -> RailwayToken {
@@ -65,11 +76,7 @@ async fn deploy_and_wait(provider: &RailwayProvider, img: &str, timeout: Duratio
 
 #[tokio::test]
 async fn conformance_with_an_account_token() {
-    let fake = account();
-    let url = fake.clone().start().await;
-    let provider = RailwayProvider::connect(settings(&url, account_token()))
-        .await
-        .unwrap();
+    let (fake, provider) = connected().await;
     assert_eq!(provider.resolved().project_id, "proj-shop");
     assert_eq!(provider.resolved().environment_id, "env-prod");
     assert_eq!(provider.resolved().service_id, "svc-api");
@@ -229,11 +236,7 @@ async fn a_github_sourced_service_is_refused_unless_the_config_opts_in() {
 
 #[tokio::test]
 async fn an_unpinned_image_is_refused_before_anything_changes() {
-    let fake = account();
-    let url = fake.clone().start().await;
-    let provider = RailwayProvider::connect(settings(&url, account_token()))
-        .await
-        .unwrap();
+    let (fake, provider) = connected().await;
     let err = provider
         .deploy(&request("api", "ghcr.io/acme/api:latest"))
         .await
@@ -253,11 +256,7 @@ async fn an_unpinned_image_is_refused_before_anything_changes() {
 
 #[tokio::test]
 async fn a_success_running_the_old_image_is_a_failure() {
-    let fake = account();
-    let url = fake.clone().start().await;
-    let provider = RailwayProvider::connect(settings(&url, account_token()))
-        .await
-        .unwrap();
+    let (_fake, provider) = connected().await;
     assert_eq!(
         deploy_and_wait(
             &provider,
@@ -284,11 +283,7 @@ async fn a_success_running_the_old_image_is_a_failure() {
 
 #[tokio::test]
 async fn needs_approval_stops_the_wait_and_a_timeout_cancels_the_deployment() {
-    let fake = account();
-    let url = fake.clone().start().await;
-    let provider = RailwayProvider::connect(settings(&url, account_token()))
-        .await
-        .unwrap();
+    let (fake, provider) = connected().await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api-approval:1111111",
@@ -401,5 +396,114 @@ async fn both_token_variables_set_is_an_error_naming_both() {
     assert!(
         text.contains("RAILWAY_TOKEN") && text.contains("RAILWAY_API_TOKEN"),
         "{text}"
+    );
+}
+
+/// A deployment that reaches SUCCESS and crashes moments later is not healthy: the provider
+/// keeps watching for a stability window and re-reads the service's active deployments.
+#[tokio::test]
+async fn a_deployment_that_crashes_right_after_success_is_a_failure() {
+    let (fake, provider) = connected().await;
+    assert_eq!(
+        deploy_and_wait(
+            &provider,
+            "ghcr.io/acme/api:1111111",
+            Duration::from_secs(5)
+        )
+        .await,
+        Verdict::Healthy
+    );
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api-crash-after-success:2222222",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        matches!(&verdict, Verdict::Failed { reason, .. } if reason.contains("crashed")),
+        "{verdict:?}"
+    );
+    // Read back: nothing runs (the crashed deployment had replaced the previous one).
+    assert_eq!(provider.current().await.unwrap(), Vec::new());
+    assert_eq!(fake.live_image("env-prod", "svc-api"), None);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+/// A crashed deployment that had already replaced the previous one: read back, nothing is
+/// live; rolling back restores the previous image as a new deployment and the service's
+/// configured source (which would otherwise bring the failed image back on the next deploy).
+#[tokio::test]
+async fn a_crash_that_replaced_the_live_deployment_reads_back_empty_and_rolls_back_with_its_source()
+{
+    let (fake, provider) = connected().await;
+    assert_eq!(
+        deploy_and_wait(
+            &provider,
+            "ghcr.io/acme/api:1111111",
+            Duration::from_secs(5)
+        )
+        .await,
+        Verdict::Healthy
+    );
+    let good = provider.current().await.unwrap().remove(0).revision;
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api-crash-replacing:2222222",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(matches!(verdict, Verdict::Failed { .. }), "{verdict:?}");
+    assert_eq!(provider.current().await.unwrap(), Vec::new());
+    assert_eq!(
+        fake.source_image("env-prod", "svc-api").as_deref(),
+        Some("ghcr.io/acme/api-crash-replacing:2222222")
+    );
+
+    let back = provider.rollback(&good).await.unwrap();
+    let verdict = provider
+        .wait(
+            &back,
+            Instant::now() + Duration::from_secs(5),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(
+        fake.live_image("env-prod", "svc-api").as_deref(),
+        Some("ghcr.io/acme/api:1111111")
+    );
+    assert_eq!(
+        fake.source_image("env-prod", "svc-api").as_deref(),
+        Some("ghcr.io/acme/api:1111111"),
+        "the service's source names the restored image"
+    );
+    let running = provider.current().await.unwrap();
+    assert_eq!(running[0].image, image("ghcr.io/acme/api:1111111"));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+/// Each diagnostic is best-effort on its own: a failing events query does not stop the logs.
+#[tokio::test]
+async fn a_failing_events_query_does_not_stop_the_failure_report() {
+    let (fake, provider) = connected().await;
+    fake.fail_events();
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api-unhealthy:1111111",
+        Duration::from_secs(5),
+    )
+    .await;
+    let Verdict::Failed { diagnostics, .. } = verdict else {
+        panic!("{verdict:?}");
+    };
+    assert!(
+        diagnostics.iter().any(|l| l.contains("events unavailable")),
+        "{diagnostics:#?}"
+    );
+    assert!(
+        fake.calls().iter().any(|(op, _)| op == "DeploymentLogs"),
+        "the logs were still asked for"
     );
 }

@@ -11,7 +11,16 @@
 //!
 //! Images decide how a deployment ends: a name containing `unhealthy` crashes after starting,
 //! `approval` stops at `NEEDS_APPROVAL`, `slow` never leaves `DEPLOYING`, `stale` goes live
-//! with the previous image (Railway re-running the old image); anything else succeeds.
+//! with the previous image (Railway re-running the old image), `crash-after-success` reaches
+//! `SUCCESS` (replacing the live deployment) and crashes one poll later, `crash-replacing`
+//! removes the live deployment as soon as it starts deploying and then crashes (Railway does
+//! not document whether a crashed deployment has already replaced the previous one, so the
+//! fake models the case where it has); anything else succeeds.
+//!
+//! As on Railway, `deploymentRollback` creates a new deployment of the earlier image but leaves
+//! the service's configured `source.image` as it was (naming the failed image), so a later
+//! redeploy would bring the failed image back unless the caller restores it.
+//! `serviceInstance.activeDeployments` lists the deployments live now.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -54,6 +63,8 @@ struct Deployment {
     status: &'static str,
     steps: Vec<&'static str>,
     seq: u64,
+    /// Removes the live deployment as soon as it starts deploying.
+    replaces_on_start: bool,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +79,7 @@ struct World {
     variables: HashMap<(String, String), BTreeMap<String, String>>,
     seq: u64,
     rate_limit_next: u32,
+    fail_events: bool,
     violations: Vec<String>,
     calls: Vec<(String, Value)>,
 }
@@ -140,6 +152,21 @@ impl FakeRailway {
     /// Answers the next `n` requests with 429 and `Retry-After: 1`.
     pub fn rate_limit_next(&self, n: u32) {
         self.world.lock().unwrap().rate_limit_next = n;
+    }
+
+    /// Makes every `deploymentEvents` query fail (a Railway error), as seen in the field.
+    pub fn fail_events(&self) {
+        self.world.lock().unwrap().fail_events = true;
+    }
+
+    /// The image a service's configuration names in an environment (`source.image`): what a
+    /// redeploy would run.
+    pub fn source_image(&self, environment: &str, service: &str) -> Option<String> {
+        let w = self.world.lock().unwrap();
+        w.services
+            .iter()
+            .find(|s| s.id == service)
+            .and_then(|s| s.image.get(environment).cloned())
     }
 
     /// Schema violations seen so far (documents or answers); must stay empty.
@@ -318,7 +345,9 @@ fn check_scope(caller: &Caller, project: &str, environment: Option<&str>) -> Res
 }
 
 fn outcome_steps(image: &str) -> Vec<&'static str> {
-    if image.contains("unhealthy") {
+    if image.contains("crash-after-success") {
+        vec!["INITIALIZING", "DEPLOYING", "SUCCESS", "CRASHED"]
+    } else if image.contains("unhealthy") || image.contains("crash-replacing") {
         vec!["INITIALIZING", "DEPLOYING", "DEPLOYING", "CRASHED"]
     } else if image.contains("approval") {
         vec!["QUEUED", "NEEDS_APPROVAL"]
@@ -353,8 +382,27 @@ fn create_deployment(w: &mut World, service: &str, environment: &str, image: &st
         status: steps[0],
         steps: steps[1..].to_vec(),
         seq,
+        replaces_on_start: image.contains("crash-replacing"),
     });
     id
+}
+
+/// Marks every other live deployment of the service in the environment `REMOVED`.
+fn remove_live_others(w: &mut World, index: usize) {
+    let (id, service, environment) = (
+        w.deployments[index].id.clone(),
+        w.deployments[index].service.clone(),
+        w.deployments[index].environment.clone(),
+    );
+    for other in &mut w.deployments {
+        if other.id != id
+            && other.service == service
+            && other.environment == environment
+            && other.status == "SUCCESS"
+        {
+            other.status = "REMOVED";
+        }
+    }
 }
 
 /// Moves a deployment one step on; on SUCCESS the previous live one becomes REMOVED.
@@ -367,20 +415,8 @@ fn advance(w: &mut World, id: &str) {
     }
     let next = w.deployments[index].steps.remove(0);
     w.deployments[index].status = next;
-    if next == "SUCCESS" {
-        let (service, environment) = (
-            w.deployments[index].service.clone(),
-            w.deployments[index].environment.clone(),
-        );
-        for other in &mut w.deployments {
-            if other.id != id
-                && other.service == service
-                && other.environment == environment
-                && other.status == "SUCCESS"
-            {
-                other.status = "REMOVED";
-            }
-        }
+    if next == "SUCCESS" || (next == "DEPLOYING" && w.deployments[index].replaces_on_start) {
+        remove_live_others(w, index);
     }
 }
 
@@ -447,7 +483,7 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                 json!({"project": {"id": p.0, "name": p.1, "deletedAt": if p.3 { json!("2026-01-01T00:00:00Z") } else { Value::Null }, "environments": {"edges": envs}, "services": {"edges": services}}}),
             )
         }
-        "ServiceInstance" => {
+        "ServiceInstance" | "ActiveDeployments" => {
             let (env, svc) = (var(vars, "environmentId"), var(vars, "serviceId"));
             let s = w
                 .services
@@ -464,8 +500,19 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                 return Err("ServiceInstance not found".into());
             }
             let image = s.image.get(&env).cloned();
+            let mine: Vec<&Deployment> = w
+                .deployments
+                .iter()
+                .filter(|d| d.service == svc && d.environment == env)
+                .collect();
+            let active: Vec<Value> = mine
+                .iter()
+                .filter(|d| d.status == "SUCCESS")
+                .map(|d| deployment_json(d))
+                .collect();
+            let latest = mine.last().map(|d| deployment_json(d));
             Ok(
-                json!({"serviceInstance": {"id": format!("{svc}-{env}"), "serviceName": s.name, "source": {"image": image, "repo": s.repo}}}),
+                json!({"serviceInstance": {"id": format!("{svc}-{env}"), "serviceName": s.name, "source": {"image": image, "repo": s.repo}, "activeDeployments": active, "latestDeployment": latest}}),
             )
         }
         "SetImage" => {
@@ -542,10 +589,9 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
             if !(d.status == "SUCCESS" || d.status == "REMOVED") {
                 return Err("Cannot rollback to this deployment".into());
             }
+            // A new deployment of the earlier image; the service's configured source is left
+            // as it was.
             let image = d.image.clone().unwrap_or_default();
-            if let Some(s) = w.services.iter_mut().find(|s| s.id == d.service) {
-                s.image.insert(d.environment.clone(), image.clone());
-            }
             create_deployment(w, &d.service, &d.environment, &image);
             Ok(json!({"deploymentRollback": true}))
         }
@@ -599,6 +645,9 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
             Ok(json!({"deploymentLogs": logs}))
         }
         "DeploymentEvents" => {
+            if w.fail_events {
+                return Err("Problem processing request".into());
+            }
             let id = var(vars, "id");
             let d = find_deployment(w, &id)?;
             let error = (d.status == "CRASHED")
