@@ -183,7 +183,9 @@ impl Client {
         }
         let payload = body.map(Value::to_string);
         let policy = RetryPolicy {
-            attempts: 4,
+            // `/wait` is retried by the provider's own loop within its deadline; retrying its
+            // 408 here as well multiplied the wait past that deadline.
+            attempts: if action == "wait" { 1 } else { 4 },
             backoff: Backoff::Exponential {
                 initial: Duration::from_millis(250),
                 max: Duration::from_secs(5),

@@ -230,6 +230,23 @@ impl std::fmt::Debug for FlyProvider {
     }
 }
 
+/// The leases of a rollout's machines, taken before the first change and refreshed until
+/// released.
+struct Leases {
+    /// Machine id → nonce.
+    nonces: HashMap<String, String>,
+    stop: CancellationToken,
+    refresher: tokio::task::JoinHandle<()>,
+}
+
+/// The state named by a `/wait` 408 (`"machine failed to reach desired state, started,
+/// currently failed"`) when the machine cannot leave it by itself.
+fn terminal_state(message: &str) -> Option<&str> {
+    let (_, state) = message.rsplit_once("currently ")?;
+    let state = state.trim().trim_end_matches('.');
+    matches!(state, "failed" | "destroyed" | "destroying").then_some(state)
+}
+
 /// A machine-level failure during a rollout.
 struct MachineFailure {
     reason: String,
@@ -461,36 +478,29 @@ impl FlyProvider {
         }
     }
 
-    /// Updates one machine to `config` under a lease and verifies it; the lease is refreshed
-    /// while this runs and released whatever happens.
-    #[allow(clippy::too_many_arguments)]
-    async fn update_machine(
-        &self,
-        before: &Machine,
-        config: &Value,
-        release: &str,
-        min_secrets_version: Option<u64>,
-        deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
-    ) -> Result<(), MachineFailure> {
-        let id = before.id.as_str();
-        let fail = |reason: String| MachineFailure {
-            reason,
-            diagnostics: Vec::new(),
-        };
-        let nonce = self
-            .lease(id, release)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let stop_refresh = CancellationToken::new();
+    /// Takes a lease on every machine of `ids`, in order, before anything changes, and keeps
+    /// them refreshed in the background. When one is held by someone else, the leases taken
+    /// so far are released and the error says which machine and who holds it.
+    async fn lease_all(&self, ids: &[String], release: &str) -> Result<Leases, String> {
+        let mut nonces: Vec<(String, String)> = Vec::new();
+        for id in ids {
+            match self.lease(id, release).await {
+                Ok(nonce) => nonces.push((id.clone(), nonce)),
+                Err(err) => {
+                    for (id, nonce) in &nonces {
+                        self.release_lease(id, nonce).await;
+                    }
+                    return Err(format!("machine {id}: {err}"));
+                }
+            }
+        }
+        let stop = CancellationToken::new();
         let refresher = {
             let client = self.client.clone();
-            let path = format!("v1/apps/{}/machines/{id}/lease", self.settings.app);
+            let app = self.settings.app.clone();
             let ttl = self.settings.lease_ttl;
-            let nonce = nonce.clone();
-            let stop = stop_refresh.clone();
-            let machine = id.to_owned();
+            let nonces = nonces.clone();
+            let stop = stop.clone();
             tokio::spawn(async move {
                 let every = (ttl.saturating_sub(Duration::from_secs(1)) / 3)
                     .max(Duration::from_millis(500));
@@ -500,47 +510,52 @@ impl FlyProvider {
                         () = tokio::time::sleep(every) => {}
                     }
                     let body = json!({"ttl": ttl.as_secs().max(1)});
-                    if let Err(err) = client
-                        .call(
-                            Method::POST,
-                            &path,
-                            &[],
-                            Some(&body),
-                            Some(&nonce),
-                            "lease",
-                            Some(&machine),
-                            Duration::from_secs(10),
-                        )
-                        .await
-                    {
-                        tracing::warn!(machine, "lease refresh failed: {err}");
+                    for (machine, nonce) in &nonces {
+                        if let Err(err) = client
+                            .call(
+                                Method::POST,
+                                &format!("v1/apps/{app}/machines/{machine}/lease"),
+                                &[],
+                                Some(&body),
+                                Some(nonce),
+                                "lease",
+                                Some(machine),
+                                Duration::from_secs(10),
+                            )
+                            .await
+                        {
+                            tracing::warn!(machine, "lease refresh failed: {err}");
+                        }
                     }
                 }
             })
         };
-        let result = self
-            .update_leased(
-                before,
-                config,
-                &nonce,
-                min_secrets_version,
-                deadline,
-                progress,
-                cancel,
-            )
-            .await;
-        stop_refresh.cancel();
-        let _ = refresher.await;
-        self.release_lease(id, &nonce).await;
-        result
+        Ok(Leases {
+            nonces: nonces.into_iter().collect(),
+            stop,
+            refresher,
+        })
     }
 
+    /// Stops refreshing and releases every lease of `leases`.
+    async fn release_all(&self, leases: Leases) {
+        leases.stop.cancel();
+        let _ = leases.refresher.await;
+        for (id, nonce) in &leases.nonces {
+            self.release_lease(id, nonce).await;
+        }
+    }
+
+    /// Updates one leased machine (read at `before.version`) to `config` and verifies it:
+    /// with `launch` it must start the new version and pass its checks; without, it stays
+    /// down (`skip_launch`). Either way the version and image are read back.
     #[allow(clippy::too_many_arguments)]
     async fn update_leased(
         &self,
         before: &Machine,
         config: &Value,
         nonce: &str,
+        launch: bool,
         min_secrets_version: Option<u64>,
         deadline: Instant,
         progress: ProgressSink<'_>,
@@ -552,7 +567,7 @@ impl FlyProvider {
             reason,
             diagnostics: Vec::new(),
         };
-        let was_running = before.state == "started";
+        let was_running = launch;
         let mut body = json!({"config": config, "current_version": before.version});
         if !was_running {
             body["skip_launch"] = json!(true);
@@ -607,13 +622,26 @@ impl FlyProvider {
                 let answer = tokio::select! {
                     a = self.client.call(
                         Method::GET, &wait_path, &query,
-                        None, None, "wait", Some(id), Duration::from_secs(slice + 10),
+                        None, None, "wait", Some(id), Duration::from_secs(slice + 2),
                     ) => a,
                     () = cancel.cancelled() => return Err(fail("cancelled".into())),
                 };
                 match answer {
                     Ok(a) if a.status == 200 => break,
-                    Ok(_) => continue, // 408: not yet
+                    // 408: not there yet, unless the machine is in a state it cannot leave.
+                    Ok(a) => {
+                        let message = a.body["error"].as_str().unwrap_or_default();
+                        if let Some(state) = terminal_state(message) {
+                            return Err(self
+                                .failure(
+                                    id,
+                                    format!(
+                                        "machine {id} did not start version {new_version}: it is {state} ({message})"
+                                    ),
+                                )
+                                .await);
+                        }
+                    }
                     Err(FlyError::Unavailable { message, .. }) => {
                         tracing::debug!(machine = id, "wait failed, trying again: {message}");
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -732,12 +760,15 @@ impl FlyProvider {
         }
     }
 
-    /// Puts the machines in `touched` back to their configs from before the rollout, marking
-    /// the release undone. Returns what could not be restored.
+    /// Puts the machines in `touched` back to their configs and states from before the
+    /// rollout (a machine that was started is started and verified: version, image, checks;
+    /// one that was stopped stays stopped), marking the release undone. Returns what could not
+    /// be restored.
     async fn restore(
         &self,
         rollout: &Rollout,
         touched: &[String],
+        leases: &Leases,
         deadline: Instant,
         cancel: &CancellationToken,
     ) -> Vec<String> {
@@ -753,11 +784,16 @@ impl FlyProvider {
             };
             let mut config = before.config.clone();
             config["metadata"][REVERTED_KEY] = json!(rollout.release);
+            let Some(nonce) = leases.nonces.get(&before.id) else {
+                problems.push(format!("machine {}: no lease held", before.id));
+                continue;
+            };
             if let Err(failure) = self
-                .update_machine(
+                .update_leased(
                     &current,
                     &config,
-                    &format!("restore from {}", rollout.release),
+                    nonce,
+                    before.state == "started",
                     None,
                     deadline,
                     &quiet,
@@ -848,9 +884,59 @@ impl Provider for FlyProvider {
                     deployment.revision
                 ))
             })?;
-        let ids: Vec<String> = rollout.before.iter().map(|m| m.id.clone()).collect();
+        // The spearhead is a started machine: a stopped one gives no health signal.
+        let mut ids: Vec<String> = rollout.before.iter().map(|m| m.id.clone()).collect();
+        ids.sort_by_key(|id| {
+            rollout
+                .before
+                .iter()
+                .any(|m| &m.id == id && m.state != "started")
+        });
+        // Every lease before the first change: a machine leased elsewhere stops the rollout
+        // with nothing changed.
+        let leases = match self.lease_all(&ids, &rollout.release).await {
+            Ok(leases) => leases,
+            Err(reason) => {
+                return Ok(Verdict::Failed {
+                    reason: format!("{reason}; no machine was updated, nothing was changed"),
+                    diagnostics: Vec::new(),
+                });
+            }
+        };
+        let verdict = self
+            .roll(&rollout, &ids, &leases, deadline, progress, cancel)
+            .await;
+        self.release_all(leases).await;
+        Ok(verdict)
+    }
+
+    async fn history(&self) -> Result<Vec<Revision>, ProviderError> {
+        self.machine_history().await
+    }
+
+    async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
+        self.rollback_to(to).await
+    }
+
+    async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
+        self.machine_diagnostics(deployment).await
+    }
+}
+
+impl FlyProvider {
+    /// Updates the machines `ids` (leased in `leases`) batch by batch; on a failure, restores
+    /// what was touched. The verdict says what happened, and only that.
+    async fn roll(
+        &self,
+        rollout: &Rollout,
+        ids: &[String],
+        leases: &Leases,
+        deadline: Instant,
+        progress: ProgressSink<'_>,
+        cancel: &CancellationToken,
+    ) -> Verdict {
         let batches: Vec<Vec<String>> = match self.settings.strategy {
-            Strategy::Immediate => vec![ids.clone()],
+            Strategy::Immediate => vec![ids.to_vec()],
             Strategy::Rolling { max_unavailable } => {
                 let rest = ids.len().saturating_sub(1);
                 let size = if max_unavailable >= 1.0 {
@@ -867,22 +953,25 @@ impl Provider for FlyProvider {
         let mut touched: Vec<String> = Vec::new();
         for batch in batches {
             if cancel.is_cancelled() {
-                return Ok(Verdict::Cancelled);
+                return Verdict::Cancelled;
             }
             touched.extend(batch.iter().cloned());
             let updates = batch.iter().map(|id| {
                 let before = rollout.before.iter().find(|m| &m.id == id).cloned();
                 let config = rollout.configs.get(id).cloned().unwrap_or(Value::Null);
-                let release = rollout.release.clone();
+                let nonce = leases.nonces.get(id).cloned();
                 async move {
-                    let before = before.ok_or_else(|| MachineFailure {
-                        reason: format!("machine {id} vanished"),
-                        diagnostics: Vec::new(),
-                    })?;
-                    self.update_machine(
+                    let (Some(before), Some(nonce)) = (before, nonce) else {
+                        return Err(MachineFailure {
+                            reason: format!("machine {id} vanished"),
+                            diagnostics: Vec::new(),
+                        });
+                    };
+                    self.update_leased(
                         &before,
                         &config,
-                        &release,
+                        &nonce,
+                        before.state == "started",
                         rollout.min_secrets_version,
                         deadline,
                         progress,
@@ -899,7 +988,7 @@ impl Provider for FlyProvider {
             }
             if cancel.is_cancelled() {
                 tracing::warn!(release = %rollout.release, machines = ?touched, "cancelled mid-rollout; leases released, the machines listed may run the new image");
-                return Ok(Verdict::Cancelled);
+                return Verdict::Cancelled;
             }
             let reason = failures
                 .iter()
@@ -911,8 +1000,9 @@ impl Provider for FlyProvider {
             // Put back what changed, with a deadline of its own.
             let problems = self
                 .restore(
-                    &rollout,
+                    rollout,
                     &touched,
+                    leases,
                     Instant::now() + Duration::from_secs(300),
                     cancel,
                 )
@@ -932,24 +1022,23 @@ impl Provider for FlyProvider {
             if diagnostics.is_empty() {
                 diagnostics.push(reason.clone());
             }
-            return Ok(
-                if Instant::now() >= deadline && reason.contains("before the deadline") {
-                    Verdict::TimedOut {
-                        waiting_for: reason,
-                        diagnostics,
-                    }
-                } else {
-                    Verdict::Failed {
-                        reason,
-                        diagnostics,
-                    }
-                },
-            );
+            return if Instant::now() >= deadline && reason.contains("before the deadline") {
+                Verdict::TimedOut {
+                    waiting_for: reason,
+                    diagnostics,
+                }
+            } else {
+                Verdict::Failed {
+                    reason,
+                    diagnostics,
+                }
+            };
         }
-        Ok(Verdict::Healthy)
+        Verdict::Healthy
     }
 
-    async fn history(&self) -> Result<Vec<Revision>, ProviderError> {
+    /// Revisions from the first machine's versions (see [`Provider::history`]).
+    async fn machine_history(&self) -> Result<Vec<Revision>, ProviderError> {
         let machines = self.machines().await?;
         let first = &machines[0];
         #[derive(Deserialize)]
@@ -1009,7 +1098,8 @@ impl Provider for FlyProvider {
         Ok(out)
     }
 
-    async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
+    /// Starts a rollback to release `to` (see [`Provider::rollback`]).
+    async fn rollback_to(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
         let history = self.history().await?;
         let target = history.iter().find(|r| &r.id == to).ok_or_else(|| {
             ProviderError::NotFound(format!(
@@ -1068,7 +1158,11 @@ impl Provider for FlyProvider {
         Ok(deployment)
     }
 
-    async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
+    /// Recent events and checks of the machines (see [`Provider::diagnostics`]).
+    async fn machine_diagnostics(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<Vec<String>, ProviderError> {
         let machines = self.machines().await?;
         let mut lines = vec![format!("release {}", deployment.revision)];
         for m in machines {

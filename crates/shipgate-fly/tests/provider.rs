@@ -272,3 +272,107 @@ async fn rate_limits_are_waited_out() {
     .await;
     assert_eq!(verdict, Verdict::Healthy);
 }
+
+/// A `/wait` answering 408 with a terminal state ("currently failed") ends the wait at once:
+/// the verdict is a failure, not a timeout after the whole deadline.
+#[tokio::test]
+async fn a_machine_that_ends_failed_fails_the_wait_at_once() {
+    let fake = fake();
+    let url = fake.clone().start().await;
+    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api-failing:7777777",
+        Duration::from_secs(60),
+    )
+    .await;
+    let Verdict::Failed { reason, .. } = &verdict else {
+        panic!("{verdict:?}");
+    };
+    assert!(reason.contains("currently failed"), "{reason}");
+    // One /wait for the failed machine: the HTTP layer does not retry a 408 under the
+    // provider's loop, and the terminal state ends it (the calls after the restore's update
+    // wait for the old version to start again).
+    let calls = fake.calls();
+    let update = |(m, t, _): &&(String, String, serde_json::Value)| {
+        m == "POST" && t == "/v1/apps/{app_name}/machines/{machine_id}"
+    };
+    let restore_at = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| update(c))
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap();
+    let waits = calls[..restore_at]
+        .iter()
+        .filter(|(_, t, _)| t.ends_with("/wait"))
+        .count();
+    assert_eq!(waits, 1, "{calls:#?}");
+    assert_eq!(fake.images("app"), vec![OLD; 3]);
+    assert_eq!(fake.states("app"), vec!["started"; 3]);
+}
+
+/// A lease held elsewhere on a later machine stops the rollout before the first update:
+/// every lease is taken first, and the report says only what happened.
+#[tokio::test]
+async fn a_lease_held_on_a_later_machine_stops_the_rollout_before_any_update() {
+    let fake = fake();
+    fake.lease_elsewhere(1);
+    let url = fake.clone().start().await;
+    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api:6666666",
+        Duration::from_secs(5),
+    )
+    .await;
+    let Verdict::Failed { reason, .. } = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(
+        reason.contains("lease currently held by someone@example.com")
+            && reason.contains("nothing was changed"),
+        "{reason}"
+    );
+    assert!(!reason.contains("restor"), "{reason}");
+    assert_eq!(fake.images("app"), vec![OLD; 3]);
+    let updates = fake
+        .calls()
+        .iter()
+        .filter(|(m, t, _)| m == "POST" && t == "/v1/apps/{app_name}/machines/{machine_id}")
+        .count();
+    assert_eq!(updates, 0);
+    assert_eq!(fake.leases_held(), 1, "only the foreign lease is left");
+}
+
+/// Restoring puts each machine back in the state it had before the deploy, and verifies it:
+/// a machine that was started and crashed on the new image is started again on the old one;
+/// a machine that was stopped stays stopped. The spearhead is a started machine.
+#[tokio::test]
+async fn a_restore_puts_each_machine_back_in_its_state_before_the_deploy() {
+    let fake = fake();
+    fake.stop_machine(0);
+    let url = fake.clone().start().await;
+    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let verdict = deploy_and_wait(
+        &provider,
+        "ghcr.io/acme/api-crashing:8888888",
+        Duration::from_secs(5),
+    )
+    .await;
+    let Verdict::Failed { reason, .. } = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(reason.contains("restored"), "{reason}");
+    assert_eq!(fake.images("app"), vec![OLD; 3]);
+    assert_eq!(fake.states("app"), ["stopped", "started", "started"]);
+    // The spearhead (the first machine updated) was a started one, not the stopped machine 0.
+    let first_update = fake
+        .calls()
+        .into_iter()
+        .find(|(m, t, _)| m == "POST" && t == "/v1/apps/{app_name}/machines/{machine_id}")
+        .unwrap();
+    assert_ne!(first_update.2["skip_launch"], true, "{first_update:?}");
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

@@ -10,7 +10,10 @@
 //!
 //! Images decide what happens after an update: `unhealthy` starts but its checks stay
 //! `critical`; `revert` is silently reverted by "flyd" to the previous version while `/wait`
-//! still says started (Fly's real failure mode); anything else becomes healthy.
+//! still says started (Fly's real failure mode); `failing` ends in state `failed`, so `/wait`
+//! answers 408 "…, currently failed" for good; `crashing` starts and exits at once (state
+//! `stopped`); anything else becomes healthy. A lease held by someone else on any machine
+//! ([`FakeFly::lease_elsewhere`]) refuses that machine's lease and updates (409).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -135,6 +138,21 @@ impl FakeFly {
     pub fn lease_elsewhere(&self, index: usize) {
         let mut w = self.world.lock().unwrap();
         w.machines[index].lease = Some(("foreign-nonce".into(), "someone@example.com".into()));
+    }
+
+    /// Stops machine number `index` (in id order), as `fly machine stop` would.
+    pub fn stop_machine(&self, index: usize) {
+        self.world.lock().unwrap().machines[index].state = "stopped".into();
+    }
+
+    /// States of the machines of `group` (`started`, `stopped`, `failed`), in id order.
+    pub fn states(&self, group: &str) -> Vec<String> {
+        let w = self.world.lock().unwrap();
+        w.machines
+            .iter()
+            .filter(|m| m.config["metadata"]["fly_process_group"] == group)
+            .map(|m| m.state.clone())
+            .collect()
     }
 
     /// Images the machines of `group` run, in id order.
@@ -519,6 +537,12 @@ fn machine_route(
             (StatusCode::OK, Value::Array(all))
         }
         ("GET", "wait") => {
+            if m.state == "failed" {
+                return error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "machine failed to reach desired state, started, currently failed",
+                );
+            }
             if m.not_ready_waits > 0 {
                 m.not_ready_waits -= 1;
                 return error(
@@ -594,10 +618,15 @@ fn machine_route(
                 m.checks_after = 1;
             }
             let answer = machine_json(m, false);
-            if m.config["image"]
-                .as_str()
-                .is_some_and(|i| i.contains("revert"))
-            {
+            let image = m.config["image"].as_str().unwrap_or_default().to_owned();
+            if body["skip_launch"] != json!(true) && image.contains("failing") {
+                m.state = "failed".into();
+            }
+            if body["skip_launch"] != json!(true) && image.contains("crashing") {
+                m.state = "stopped".into();
+                m.not_ready_waits = 0;
+            }
+            if image.contains("revert") {
                 // flyd could not run the new config and put the previous one back.
                 m.versions.push((m.version.clone(), m.config.clone()));
                 m.version = previous.0;
