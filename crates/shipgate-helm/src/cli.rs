@@ -49,6 +49,22 @@ pub enum HelmError {
     /// Stopped by shipgate (deadline or cancellation) with SIGTERM.
     #[error("helm was stopped: {0}")]
     Stopped(String),
+    /// The cluster refused the kubeconfig's credentials (401) or their rights (403). Never
+    /// retried: the credential must change.
+    #[error(
+        "the Kubernetes API refused the kubeconfig's credentials ({0}); check KUBE_CONFIG_DATA / [targets.helm] kubeconfig_path and the identity's RBAC rights"
+    )]
+    Unauthorized(String),
+    /// Killed by a signal from outside shipgate (the OOM killer, a runner shutting down).
+    #[error(
+        "helm was killed by signal {signal} before it finished; an upgrade or rollback it had started is left `pending-*` and blocks the next one until recovered{detail}"
+    )]
+    Killed {
+        /// The signal's name (`SIGKILL`).
+        signal: String,
+        /// Whatever helm wrote before, `: …`, or nothing.
+        detail: String,
+    },
 }
 
 /// Classifies helm's stderr of a failed command.
@@ -62,7 +78,15 @@ pub fn classify(stderr: &str) -> HelmError {
         .trim_start_matches("Error: ")
         .to_owned();
     let lower = text.to_ascii_lowercase();
-    if lower.contains("another operation (install/upgrade/rollback) is in progress") {
+    // client-go words a 401 as "Kubernetes cluster unreachable: the server has asked for the
+    // client to provide credentials": an authorisation failure, not an outage.
+    if lower.contains("provide credentials")
+        || lower.contains("unauthorized")
+        || lower.contains("is forbidden")
+        || lower.contains("forbidden:")
+    {
+        HelmError::Unauthorized(text)
+    } else if lower.contains("another operation (install/upgrade/rollback) is in progress") {
         HelmError::Pending(text)
     } else if lower.contains("release: not found") || lower.contains("has no deployed releases") {
         HelmError::NotFound(text)
@@ -264,6 +288,26 @@ pub(crate) struct Output {
     pub(crate) stdout: String,
     /// Standard error.
     pub(crate) stderr: String,
+    /// The signal that killed helm, if one did.
+    pub(crate) signal: Option<i32>,
+}
+
+impl Output {
+    /// What went wrong, for a failed command: the signal that killed helm, or its stderr
+    /// classified.
+    pub(crate) fn error(&self) -> HelmError {
+        match self.signal {
+            Some(signal) => HelmError::Killed {
+                signal: nix::sys::signal::Signal::try_from(signal)
+                    .map_or_else(|_| format!("{signal}"), |s| s.as_str().to_owned()),
+                detail: match self.stderr.trim() {
+                    "" => String::new(),
+                    text => format!(": {text}"),
+                },
+            },
+            None => classify(&self.stderr),
+        }
+    }
 }
 
 /// Runs helm with `args` and extra environment, stopping it politely on `deadline` or
@@ -314,6 +358,7 @@ pub(crate) async fn run(
                 success: status.success(),
                 stdout: String::from_utf8_lossy(&out).into_owned(),
                 stderr: String::from_utf8_lossy(&err).into_owned(),
+                signal: std::os::unix::process::ExitStatusExt::signal(&status),
             });
         }
         () = tokio::time::sleep_until(deadline) => "deadline reached",
@@ -421,6 +466,29 @@ mod tests {
             classify("Error: UPGRADE FAILED: context deadline exceeded"),
             HelmError::WaitTimeout(_)
         ));
+        // A 401 reads as "unreachable" in client-go's words; a 403 names the verb.
+        assert!(matches!(
+            classify(
+                "Error: Kubernetes cluster unreachable: the server has asked for the client to provide credentials"
+            ),
+            HelmError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            classify(
+                "Error: UPGRADE FAILED: deployments.apps \"shop\" is forbidden: User \"ci\" cannot patch resource"
+            ),
+            HelmError::Unauthorized(_)
+        ));
+        let killed = Output {
+            success: false,
+            stdout: String::new(),
+            stderr: String::new(),
+            signal: Some(9),
+        };
+        assert_eq!(
+            killed.error().to_string(),
+            "helm was killed by signal SIGKILL before it finished; an upgrade or rollback it had started is left `pending-*` and blocks the next one until recovered"
+        );
         let other = classify(
             "Flag --atomic has been deprecated, use --rollback-on-failure instead\nError: chart not found",
         );

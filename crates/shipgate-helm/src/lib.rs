@@ -135,6 +135,7 @@ fn from_helm(err: HelmError) -> ProviderError {
         HelmError::Missing { .. } | HelmError::TooOld(_) => ProviderError::Invalid(err.to_string()),
         HelmError::NotFound(_) => ProviderError::NotFound(err.to_string()),
         HelmError::Unreachable(_) => ProviderError::Unavailable(err.to_string()),
+        HelmError::Unauthorized(_) => ProviderError::Unauthorized(err.to_string()),
         _ => ProviderError::Platform(err.to_string()),
     }
 }
@@ -264,7 +265,7 @@ impl HelmProvider {
         if out.success {
             Ok(out)
         } else {
-            Err(classify(&out.stderr))
+            Err(out.error())
         }
     }
 
@@ -592,6 +593,11 @@ impl Provider for HelmProvider {
         Ok(changes)
     }
 
+    async fn recover(&self) -> Result<Vec<String>, ProviderError> {
+        let history = self.history_entries().await?;
+        Ok(self.recover_pending(&history).await?.into_iter().collect())
+    }
+
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
         let mut sets = Vec::new();
         for (service, image) in &request.images {
@@ -606,6 +612,8 @@ impl Provider for HelmProvider {
                 .ok_or_else(|| invalid(format!("`{image}` has neither tag nor digest")))?;
             sets.push((path.clone(), tag.to_owned()));
         }
+        // `recover` normally ran first (as its own step of the run); a release that became
+        // pending since is recovered here too.
         let history = self.history_entries().await?;
         if let Some(note) = self.recover_pending(&history).await? {
             tracing::warn!("{note}");
@@ -696,7 +704,7 @@ impl Provider for HelmProvider {
                     .await
                     .insert(deployment.revision.0.clone(), diagnostics.clone());
                 Ok(Verdict::Failed {
-                    reason: classify(&out.stderr).to_string(),
+                    reason: out.error().to_string(),
                     diagnostics,
                 })
             }

@@ -171,6 +171,11 @@ async fn a_pending_upgrade_is_rolled_back_to_the_newest_good_revision_before_upg
         r#"[{"revision":1,"status":"superseded"},{"revision":2,"status":"deployed"},{"revision":3,"status":"failed"},{"revision":4,"status":"pending-upgrade"}]"#,
     );
     let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    // The recovery is reported (the pipeline records it as a step of the run).
+    assert_eq!(
+        provider.recover().await.unwrap(),
+        ["recovered release demo from pending revision 4 by rolling back to revision 2"]
+    );
     let deployment = provider.deploy(&request("v5")).await.unwrap();
     assert_eq!(
         wait(&provider, &deployment, Duration::from_secs(30)).await,

@@ -651,6 +651,40 @@ async fn deploy_and_gate(
                 );
             }
         };
+        // What an interrupted run left locked is recovered as a step of its own.
+        match target.provider.recover().await {
+            Ok(notes) if notes.is_empty() => {}
+            Ok(notes) => {
+                for note in &notes {
+                    events(&format!("{}: {note}", target.name));
+                }
+                rec.step(
+                    &format!("recover {}", target.name),
+                    step_started,
+                    "ok",
+                    notes.join("; "),
+                )
+                .await;
+            }
+            Err(err) => {
+                rec.step(
+                    &format!("recover {}", target.name),
+                    step_started,
+                    "failed",
+                    err.to_string(),
+                )
+                .await;
+                let seen = read_back(target).await;
+                return (
+                    Outcome::Failed,
+                    format!(
+                        "{}: cannot recover what an interrupted run left: {err}; nothing new was deployed; read back, it runs {}",
+                        target.name,
+                        describe_live(&seen, request.images.keys())
+                    ),
+                );
+            }
+        }
         events(&format!(
             "{}: deploying {}",
             target.name,

@@ -190,6 +190,14 @@ pub trait Provider: Send + Sync {
     /// What runs now, per service.
     async fn current(&self) -> Result<Vec<Running>, ProviderError>;
 
+    /// Brings the target back to a state a deploy can start from, when an interrupted run
+    /// left it locked (a Helm release stuck `pending-*`), before anything new is deployed.
+    /// Returns what it did, one sentence each; the pipeline records that as a step of the run.
+    /// The default has nothing to recover.
+    async fn recover(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
+
     /// What `deploy(request)` would change, without changing anything.
     async fn plan(&self, request: &DeployRequest) -> Result<Vec<PlannedChange>, ProviderError>;
 
