@@ -226,44 +226,69 @@ impl LocalProvider {
         })
     }
 
-    /// Starts the router of `service` unless it runs.
+    /// The file a router writes (`PID ADDR`) once it listens.
+    fn ready_file(&self, service: &ServiceName) -> PathBuf {
+        self.state_dir.join(service.as_str()).join("router.ready")
+    }
+
+    /// Whether the router `pid` of `service` is alive and listening on `port`, by its own
+    /// word (the ready file), not because something answers on the port.
+    fn router_serves(&self, service: &ServiceName, pid: u32, port: u16) -> bool {
+        let ready = std::fs::read_to_string(self.ready_file(service)).unwrap_or_default();
+        process::alive_as(pid, ROUTER_BIN) && ready.trim() == format!("{pid} 127.0.0.1:{port}")
+    }
+
+    /// Starts the router of `service` unless its router runs on the configured port (a router
+    /// on a port the configuration no longer names is stopped and replaced). Fails clearly when
+    /// the router cannot listen (another process holds the port).
     async fn ensure_router(
         &self,
         state: &mut State,
         service: &ServiceName,
     ) -> Result<(), ProviderError> {
-        if let Some(&pid) = state.routers.get(service)
-            && process::alive_as(pid, ROUTER_BIN)
-        {
-            return Ok(());
-        }
         let port = self.service(service)?.port;
+        if let Some(&pid) = state.routers.get(service) {
+            if self.router_serves(service, pid, port) {
+                return Ok(());
+            }
+            if process::alive_as(pid, ROUTER_BIN) {
+                self.stop(pid).await;
+            }
+            state.routers.remove(service);
+        }
+        let ready = self.ready_file(service);
+        let _ = std::fs::remove_file(&ready);
         let argv = vec![
             self.options.router_bin.display().to_string(),
             "--listen".to_owned(),
             format!("127.0.0.1:{port}"),
             "--backend-file".to_owned(),
             self.backend_file(service).display().to_string(),
+            "--ready-file".to_owned(),
+            ready.display().to_string(),
         ];
         let log = self.state_dir.join(service.as_str()).join("router.log");
         let child = process::spawn_detached(&argv, &[], &log)
             .map_err(|e| io("cannot start the router", e))?;
         let pid = child.id().unwrap_or_default();
         self.children.lock().await.insert(pid, child);
-        for _ in 0..100 {
-            if process::accepts(port).await {
+        for _ in 0..200 {
+            if self.router_serves(service, pid, port) {
                 state.routers.insert(service.clone(), pid);
                 return Ok(());
             }
-            if !process::alive(pid) {
+            if self.exit_status(pid).await.is_some() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.stop(pid).await;
         let mut lines = process::tail(&log, 5);
         lines.insert(
             0,
-            format!("the router for `{service}` did not start on port {port}"),
+            format!(
+                "the router for `{service}` could not listen on its stable port {port} (is another process using it? free the port or change [targets.local.services.{service}] port)"
+            ),
         );
         Err(ProviderError::Platform(lines.join("\n")))
     }
@@ -607,7 +632,19 @@ impl Provider for LocalProvider {
             std::fs::write(&tmp, process.port.to_string())
                 .map_err(|e| io("cannot switch traffic", e))?;
             std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic", e))?;
-            self.ensure_router(&mut state, name).await?;
+            if let Err(err) = self.ensure_router(&mut state, name).await {
+                // Traffic stays with what served before, if anything did.
+                if let Some(old) = state.live.get(name) {
+                    std::fs::write(&backend, old.port.to_string())
+                        .map_err(|e| io("cannot switch traffic back", e))?;
+                }
+                self.save(&state)?;
+                let diagnostics = self.fail(number).await?;
+                return Ok(Verdict::Failed {
+                    reason: err.to_string(),
+                    diagnostics,
+                });
+            }
             if let Some(old) = state.live.insert(name.clone(), process.clone()) {
                 replaced.push(old);
             }

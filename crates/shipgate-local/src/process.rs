@@ -87,16 +87,6 @@ pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Whether something accepts connections on `port`.
-pub(crate) async fn accepts(port: u16) -> bool {
-    tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::net::TcpStream::connect(("127.0.0.1", port)),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok())
-}
-
 /// The last `n` lines of a log file.
 pub(crate) fn tail(path: &Path, n: usize) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();

@@ -183,3 +183,63 @@ async fn bad_configuration_and_requests_are_errors_before_anything_starts() {
         .command = Vec::new();
     assert!(LocalProvider::new(&config, options()).is_err());
 }
+
+/// When another process holds the stable port, the router cannot listen: the deploy fails
+/// saying so, instead of reporting healthy because something answers there. A port changed
+/// in the configuration gets a router of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_must_be_the_one_serving_the_stable_port() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another process listens on the stable port (and would answer a health check).
+    let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
+    let deployment = provider.deploy(&deploy("v1")).await.unwrap();
+    let outcome = provider
+        .wait(
+            &deployment,
+            Instant::now() + Duration::from_secs(10),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await;
+    let message = match outcome {
+        Ok(Verdict::Failed { reason, .. }) => reason,
+        other => panic!("reported {other:?} while another process holds the port"),
+    };
+    assert!(
+        message.contains(&format!("could not listen on its stable port {port}")),
+        "{message}"
+    );
+    drop(squatter);
+
+    // The port is free now: v1 goes live on it; then the configuration moves the service to
+    // another port, whose own router serves v2.
+    let deployment = provider.deploy(&deploy("v1")).await.unwrap();
+    let verdict = provider
+        .wait(
+            &deployment,
+            Instant::now() + Duration::from_secs(10),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+    let moved = free_port();
+    let provider = LocalProvider::new(&target(dir.path(), moved), options()).unwrap();
+    let deployment = provider.deploy(&deploy("v2")).await.unwrap();
+    let verdict = provider
+        .wait(
+            &deployment,
+            Instant::now() + Duration::from_secs(10),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(get(moved, "/version").await.as_deref(), Some("v2"));
+    provider.shutdown().await.unwrap();
+}

@@ -1,7 +1,9 @@
-//! `shipgate-local-router --listen ADDR --backend-file FILE`: the stable port of a local
-//! service. Each new connection goes to the port written in FILE at that moment, so the
-//! local provider switches traffic by rewriting one small file; connections already open stay
-//! on the process they started with until it stops.
+//! `shipgate-local-router --listen ADDR --backend-file FILE --ready-file FILE`: the stable port
+//! of a local service. Each new connection goes to the port written in the backend file at that
+//! moment, so the local provider switches traffic by rewriting one small file; connections
+//! already open stay on the process they started with until it stops. Once it listens, the
+//! router writes `PID ADDR` to the ready file: the provider's proof that the stable port is
+//! this router's and not another process's.
 
 #![allow(clippy::print_stderr)]
 
@@ -10,7 +12,9 @@ use std::path::PathBuf;
 use tokio::net::{TcpListener, TcpStream};
 
 fn usage() -> ! {
-    eprintln!("usage: shipgate-local-router --listen 127.0.0.1:PORT --backend-file FILE");
+    eprintln!(
+        "usage: shipgate-local-router --listen 127.0.0.1:PORT --backend-file FILE --ready-file FILE"
+    );
     std::process::exit(2);
 }
 
@@ -26,6 +30,7 @@ async fn main() {
     };
     let listen = value("--listen");
     let backend_file = PathBuf::from(value("--backend-file"));
+    let ready_file = PathBuf::from(value("--ready-file"));
     let listener = match TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -33,6 +38,16 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let tmp = ready_file.with_extension("tmp");
+    let ready = format!("{} {listen}", std::process::id());
+    if let Err(err) = std::fs::write(&tmp, ready).and_then(|()| std::fs::rename(&tmp, &ready_file))
+    {
+        eprintln!(
+            "shipgate-local-router: cannot write {}: {err}",
+            ready_file.display()
+        );
+        std::process::exit(1);
+    }
     loop {
         let Ok((mut inbound, _)) = listener.accept().await else {
             continue;
