@@ -27,7 +27,10 @@ it → summary (always written) → ledger.
 
 Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage or configuration error,
 3 rolled back (the previous release is live and passed its smoke), 4 rollback failed
-(production may be broken), 5 unhealthy (gate failed, rollback disabled), 130 interrupted.
+(production may be broken), 5 unhealthy (gate failed, rollback disabled), 6 lock timeout,
+7 superseded (a newer deploy queued behind this one, or the release is older than the live
+one: see --allow-older), 8 succeeded but the summary file could not be written,
+130 interrupted.
 
 Examples:
   shipgate deploy --config shipgate.toml --image-tag 3f2c1a9
@@ -60,6 +63,11 @@ pub struct Args {
     /// No progress lines on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Deploy even when the ledger says the release is older than the live one (a newer
+    /// commit time, or it went live before the live release replaced it): a deliberate
+    /// roll-back by redeploy. Without it such a deploy ends `superseded` (exit 7).
+    #[arg(long)]
+    allow_older: bool,
 }
 
 impl Args {
@@ -478,6 +486,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         lock_timeout: config.ledger.lock_timeout.as_duration(),
         lock_ttl: config.ledger.lock_ttl.as_duration(),
         commit_ms: commit_time(vars, &resolved.tag),
+        allow_older: args.allow_older,
     };
     let reporting = if config.notify.github_deployments || config.notify.github_pr_comment {
         let Some(sha) = full_sha(vars, &resolved.tag) else {
@@ -769,6 +778,7 @@ pub(crate) fn inspection_targets(
         dry_run: true,
         format: Format::Text,
         quiet: true,
+        allow_older: false,
     };
     let resolved = resolve(&args, vars)?;
     let environment = resolved.environment_name();
@@ -1202,13 +1212,14 @@ pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 
         .unwrap_or("production")
         .to_owned();
     let result = with_ledger(&config, async |l| {
-        if release {
-            l.force_release(&app, &environment).await
+        let holder = if release {
+            l.force_release(&app, &environment).await?
         } else {
-            l.lock_status(&app, &environment).await
-        }
+            l.lock_status(&app, &environment).await?
+        };
+        Ok((holder, l.lock_waiters(&app, &environment).await?))
     });
-    let Ok(holder) = result else {
+    let Ok((holder, waiters)) = result else {
         return exit_code::USAGE;
     };
     match holder {
@@ -1225,6 +1236,9 @@ pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 
                 h.run_id, h.owner, h.host, h.pid, h.reason
             );
         }
+    }
+    for (run_id, reason) in &waiters {
+        println!("  waiting: run {run_id}: {reason}");
     }
     exit_code::OK
 }
@@ -1381,6 +1395,7 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
         dry_run: true,
         format,
         quiet: true,
+        allow_older: false,
     };
     let resolved = match resolve(&args, vars) {
         Ok(resolved) => resolved,

@@ -109,7 +109,7 @@ impl Reporter {
     ) {
         let state = match summary.outcome {
             Outcome::Succeeded => DeploymentState::Success,
-            Outcome::Aborted | Outcome::LockTimeout => DeploymentState::Error,
+            Outcome::Aborted | Outcome::LockTimeout | Outcome::Superseded => DeploymentState::Error,
             Outcome::Failed
             | Outcome::RolledBack
             | Outcome::RollbackFailed

@@ -678,6 +678,7 @@ fn a_deploy_that_cannot_get_the_lock_in_time_ends_lock_timeout_with_a_summary_an
                     pid: 1,
                     reason: "deploy v0".into(),
                     ttl: std::time::Duration::from_secs(600),
+                    supersede: false,
                 },
                 std::time::Duration::from_secs(1),
                 &|_| {},
@@ -750,4 +751,145 @@ fn a_summary_that_cannot_be_written_says_so_and_the_exit_code_shows_it() {
         &path.display().to_string(),
     ]);
     assert_eq!(code, 3, "{stdout}\n{stderr}");
+}
+
+/// Holds the deploy lock of demo/staging in `url` as another runner's run would.
+fn hold_lock(url: &str) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ledger = shipgate_ledger::Ledger::open(url).await.unwrap();
+        ledger
+            .acquire_lock(
+                &shipgate_ledger::LockRequest {
+                    app: "demo".into(),
+                    environment: "staging".into(),
+                    run_id: "holder-run".into(),
+                    owner: "octocat".into(),
+                    host: "runner-7".into(),
+                    pid: 1,
+                    reason: "deploy v0".into(),
+                    ttl: std::time::Duration::from_secs(600),
+                    supersede: false,
+                },
+                std::time::Duration::from_secs(1),
+                &|_| {},
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+    });
+}
+
+/// Two pushes in a row, deployed by two processes waiting for one lock (on SQLite and on
+/// Postgres): the older one gives up as `superseded` (exit 7, with a summary and a ledger
+/// row) when the newer one queues behind it, and the newer one deploys. Then deploying the
+/// older release again is refused unless --allow-older.
+#[test]
+fn a_queued_deploy_never_puts_an_older_release_over_a_newer_one() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let postgres = runtime.block_on(shipgate_testkit::postgres_database());
+    for ledger in ["sqlite", "postgres"] {
+        let demo = Demo::new();
+        let url = if ledger == "sqlite" {
+            format!(
+                "sqlite://{}",
+                demo.dir.path().join("state/ledger.db").display()
+            )
+        } else {
+            postgres.clone()
+        };
+        let _ = demo.run_with(&["ledger", "list"], &[("SHIPGATE_LEDGER__URL", &url)]);
+        hold_lock(&url);
+        let spawn = |tag: &str| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("shipgate"))
+                .current_dir(demo.dir.path())
+                .env_clear()
+                .env("PRODUCTION_API_KEY", demo.canary.value())
+                .env("SHIPGATE_LEDGER__URL", &url)
+                .args(["deploy", "--image-tag", tag, "--summary"])
+                .arg(demo.dir.path().join(format!("{tag}.json")))
+                .arg("--config")
+                .arg(&demo.config)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let older = spawn("v1");
+        // v1 stands in the lock queue before v2 starts.
+        let queued = (0..600).any(|_| {
+            let (_, stdout, _) =
+                demo.run_with(&["lock", "status"], &[("SHIPGATE_LEDGER__URL", &url)]);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            stdout.contains("waiting: run")
+        });
+        assert!(queued, "v1 never queued");
+        let newer = spawn("v2");
+        // v1 gives up as soon as v2 queues behind it.
+        let older = older.wait_with_output().unwrap();
+        assert_eq!(
+            older.status.code(),
+            Some(7),
+            "{}",
+            String::from_utf8_lossy(&older.stdout)
+        );
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(demo.dir.path().join("v1.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["outcome"], "superseded", "{json:#}");
+        assert!(
+            json["message"].as_str().unwrap().contains("deploy v2"),
+            "{json:#}"
+        );
+        // The holder finishes; the newer deploy goes on.
+        runtime.block_on(async {
+            let l = shipgate_ledger::Ledger::open(&url).await.unwrap();
+            l.release_lock("demo", "staging", "holder-run")
+                .await
+                .unwrap();
+        });
+        let newer = newer.wait_with_output().unwrap();
+        assert_eq!(
+            newer.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&newer.stdout)
+        );
+        let (_, stdout, _) = demo.run(&["local", "status"]);
+        assert!(stdout.starts_with("api: demo/api:v2"), "{stdout}");
+        let (code, stdout, _) = demo.run_with(
+            &["ledger", "list", "--format", "json"],
+            &[("SHIPGATE_LEDGER__URL", &url)],
+        );
+        assert_eq!(code, 0);
+        let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let outcomes: Vec<&str> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap_or("running"))
+            .collect();
+        assert!(
+            outcomes.contains(&"superseded") && outcomes.contains(&"succeeded"),
+            "{outcomes:?}"
+        );
+
+        if ledger == "sqlite" {
+            // v1 (never live) is not older by the ledger; v3 then makes v2 older.
+            let (code, out, err) = demo.run(&["deploy", "--image-tag", "v3"]);
+            assert_eq!(code, 0, "{out}{err}");
+            let (code, out, _) = demo.run(&["deploy", "--image-tag", "v2"]);
+            assert_eq!(code, 7, "{out}");
+            assert!(
+                out.contains("v2 is older than the live release: it went live in run")
+                    && out.contains("--allow-older"),
+                "{out}"
+            );
+            let (_, stdout, _) = demo.run(&["local", "status"]);
+            assert!(stdout.starts_with("api: demo/api:v3"), "{stdout}");
+            let (code, out, err) = demo.run(&["deploy", "--image-tag", "v2", "--allow-older"]);
+            assert_eq!(code, 0, "{out}{err}");
+        }
+        let _ = demo.run_with(&["local", "stop"], &[("SHIPGATE_LEDGER__URL", &url)]);
+    }
 }

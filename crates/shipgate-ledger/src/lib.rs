@@ -55,6 +55,24 @@ pub enum LedgerError {
     /// Waiting for the lock was cancelled.
     #[error("cancelled while waiting for the deploy lock")]
     Cancelled,
+    /// A newer deploy of the same app and environment queued behind this one, or ran and
+    /// finished, while it waited for the lock: it gives up so that an older release never
+    /// goes live over a newer one.
+    #[error(
+        "a newer deploy of {app}/{environment} ({by}, run {by_run}) {how} while this one waited for the deploy lock; this one gives up so the older release does not go live over it"
+    )]
+    Superseded {
+        /// The app.
+        app: String,
+        /// The environment.
+        environment: String,
+        /// The newer run.
+        by_run: String,
+        /// What it deploys (`deploy 4a5b6c7`).
+        by: String,
+        /// `queued behind it` or `finished`.
+        how: &'static str,
+    },
 }
 
 pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
@@ -108,6 +126,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_outbox.sql")),
     (3, include_str!("../migrations/0003_monitor.sql")),
     (4, include_str!("../migrations/0004_delivery_rollup.sql")),
+    (5, include_str!("../migrations/0005_lock_queue.sql")),
 ];
 
 /// Inserts a run, unfinished or (`finished`: when and how) already finished.
@@ -695,6 +714,66 @@ impl Ledger {
             });
         }
         Ok(latest)
+    }
+
+    /// Why deploying `image_tag` (committed at `commit_ms`, when known) to `app` in
+    /// `environment` would put an older release over the live one, or `None`. The live release
+    /// is the newest `succeeded` run. It is newer when both commit times are known and its is
+    /// later, or else when `image_tag` went live in an earlier run that the live one replaced.
+    pub async fn newer_live_release(
+        &self,
+        app: &str,
+        environment: &str,
+        image_tag: &str,
+        commit_ms: Option<i64>,
+    ) -> Result<Option<String>, LedgerError> {
+        let live = sqlx::query(
+            "SELECT id, image_tag, started_ms, commit_ms FROM runs WHERE app = $1 AND environment = $2 \
+             AND outcome = 'succeeded' ORDER BY started_ms DESC, id DESC LIMIT 1",
+        )
+        .bind(app)
+        .bind(environment)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("read the live release"))?;
+        let Some(live) = live else {
+            return Ok(None);
+        };
+        let live_id: String = live.try_get(0).map_err(db("read the live release"))?;
+        let live_tag: String = live.try_get(1).map_err(db("read the live release"))?;
+        let live_started: i64 = live.try_get(2).map_err(db("read the live release"))?;
+        let live_commit: Option<i64> = live.try_get(3).map_err(db("read the live release"))?;
+        if live_tag == image_tag {
+            return Ok(None);
+        }
+        if let (Some(ours), Some(theirs)) = (commit_ms, live_commit) {
+            return Ok((theirs > ours).then(|| {
+                format!(
+                    "the live release {live_tag} (run {live_id}) was committed {} s after it",
+                    (theirs - ours) / 1000
+                )
+            }));
+        }
+        let earlier = sqlx::query(
+            "SELECT id FROM runs WHERE app = $1 AND environment = $2 AND image_tag = $3 \
+             AND outcome = 'succeeded' AND started_ms < $4 ORDER BY started_ms DESC LIMIT 1",
+        )
+        .bind(app)
+        .bind(environment)
+        .bind(image_tag)
+        .bind(live_started)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("read the live release"))?;
+        match earlier {
+            Some(row) => {
+                let run: String = row.try_get(0).map_err(db("read the live release"))?;
+                Ok(Some(format!(
+                    "it went live in run {run}, and the live release {live_tag} (run {live_id}) replaced it since"
+                )))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Queues a notification for delivery.

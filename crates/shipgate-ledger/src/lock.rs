@@ -34,6 +34,9 @@ pub struct LockRequest {
     pub reason: String,
     /// How long the lock lives without renewal.
     pub ttl: Duration,
+    /// Give up ([`LedgerError::Superseded`]) when a newer deploy queues behind this one or
+    /// runs and finishes while it waits: what `shipgate deploy` does. Without, wait in turn.
+    pub supersede: bool,
 }
 
 /// Who holds a lock.
@@ -82,7 +85,9 @@ fn ttl_ms(ttl: Duration) -> i64 {
 
 impl Ledger {
     /// Takes the lock of `request.app`/`request.environment`, waiting up to `timeout` while
-    /// another run holds it. Returns notes about stale locks taken over.
+    /// another run holds it. Returns notes about stale locks taken over. While it waits, the
+    /// request stands in the lock queue; it gives up with [`LedgerError::Superseded`] when a
+    /// newer deploy queues behind it or runs and finishes meanwhile.
     pub async fn acquire_lock(
         &self,
         request: &LockRequest,
@@ -90,10 +95,39 @@ impl Ledger {
         progress: &(dyn Fn(&LockWait) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<Vec<String>, LedgerError> {
+        let mut queued_ms = None;
+        let result = self
+            .wait_for_lock(request, timeout, progress, cancel, &mut queued_ms)
+            .await;
+        if queued_ms.is_some() {
+            sqlx::query("DELETE FROM lock_queue WHERE run_id = $1")
+                .bind(&request.run_id)
+                .execute(self.pool())
+                .await
+                .map_err(db("leave the lock queue"))?;
+        }
+        result
+    }
+
+    async fn wait_for_lock(
+        &self,
+        request: &LockRequest,
+        timeout: Duration,
+        progress: &(dyn Fn(&LockWait) + Send + Sync),
+        cancel: &CancellationToken,
+        queued_ms: &mut Option<i64>,
+    ) -> Result<Vec<String>, LedgerError> {
         let started = Instant::now();
         let mut notes = Vec::new();
         loop {
             let now = now_ms();
+            // A newer deploy queued behind this one: give up before taking the lock it frees.
+            if let Some(queued) = *queued_ms
+                && request.supersede
+                && let Some(newer) = self.newer_deploy(request, queued, now).await?
+            {
+                return Err(newer);
+            }
             let inserted = sqlx::query(
                 "INSERT INTO locks (app, environment, run_id, owner, host, pid, reason, acquired_ms, expires_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (app, environment) DO NOTHING",
@@ -150,6 +184,10 @@ impl Ledger {
                 }
                 continue;
             }
+            if queued_ms.is_none() {
+                self.join_queue(request, now, timeout).await?;
+                *queued_ms = Some(now);
+            }
             let waited = started.elapsed();
             if waited >= timeout {
                 return Err(LedgerError::LockTimeout {
@@ -164,6 +202,124 @@ impl Ledger {
                 () = tokio::time::sleep(Duration::from_millis(250).min(timeout - waited)) => {}
                 () = cancel.cancelled() => return Err(LedgerError::Cancelled),
             }
+        }
+    }
+
+    /// The deploys waiting for the lock of `app`/`environment` (run id, reason), oldest
+    /// first; entries whose wait is over are left out.
+    pub async fn lock_waiters(
+        &self,
+        app: &str,
+        environment: &str,
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        sqlx::query(
+            "SELECT run_id, reason FROM lock_queue WHERE app = $1 AND environment = $2 \
+             AND expires_ms > $3 ORDER BY queued_ms, run_id",
+        )
+        .bind(app)
+        .bind(environment)
+        .bind(now_ms())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db("read the lock queue"))?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0).map_err(db("read the lock queue"))?,
+                row.try_get(1).map_err(db("read the lock queue"))?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn join_queue(
+        &self,
+        request: &LockRequest,
+        now: i64,
+        timeout: Duration,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO lock_queue (run_id, app, environment, reason, host, pid, queued_ms, expires_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&request.run_id)
+        .bind(&request.app)
+        .bind(&request.environment)
+        .bind(&request.reason)
+        .bind(&request.host)
+        .bind(request.pid)
+        .bind(now)
+        .bind(now + ttl_ms(timeout))
+        .execute(self.pool())
+        .await
+        .map_err(db("join the lock queue"))?;
+        Ok(())
+    }
+
+    /// A newer deploy than `request` (queued at `queued`): one still waiting that queued after
+    /// it (its process alive, its wait not over), or a run that started after it queued and
+    /// has finished.
+    async fn newer_deploy(
+        &self,
+        request: &LockRequest,
+        queued: i64,
+        now: i64,
+    ) -> Result<Option<LedgerError>, LedgerError> {
+        let superseded = |by_run: String, by: String, how| LedgerError::Superseded {
+            app: request.app.clone(),
+            environment: request.environment.clone(),
+            by_run,
+            by,
+            how,
+        };
+        let waiting = sqlx::query(
+            "SELECT run_id, reason, host, pid FROM lock_queue WHERE app = $1 AND environment = $2 \
+             AND run_id <> $3 AND expires_ms > $4 AND (queued_ms > $5 OR (queued_ms = $5 AND run_id > $3)) \
+             ORDER BY queued_ms DESC",
+        )
+        .bind(&request.app)
+        .bind(&request.environment)
+        .bind(&request.run_id)
+        .bind(now)
+        .bind(queued)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db("read the lock queue"))?;
+        for row in &waiting {
+            let host: String = row.try_get(2).map_err(db("read the lock queue"))?;
+            let pid: i64 = row.try_get(3).map_err(db("read the lock queue"))?;
+            if host == request.host && !pid_alive(pid) {
+                continue; // left by a process that is gone
+            }
+            return Ok(Some(superseded(
+                row.try_get(0).map_err(db("read the lock queue"))?,
+                row.try_get(1).map_err(db("read the lock queue"))?,
+                "queued behind it",
+            )));
+        }
+        let finished = sqlx::query(
+            "SELECT id, image_tag FROM runs WHERE app = $1 AND environment = $2 AND id <> $3 \
+             AND started_ms > $4 AND finished_ms IS NOT NULL \
+             AND outcome NOT IN ('lock_timeout', 'superseded') \
+             ORDER BY started_ms DESC LIMIT 1",
+        )
+        .bind(&request.app)
+        .bind(&request.environment)
+        .bind(&request.run_id)
+        .bind(queued)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db("read finished runs"))?;
+        match finished {
+            Some(row) => {
+                let tag: String = row.try_get(1).map_err(db("read finished runs"))?;
+                Ok(Some(superseded(
+                    row.try_get(0).map_err(db("read finished runs"))?,
+                    format!("deploy {tag}"),
+                    "ran and finished",
+                )))
+            }
+            None => Ok(None),
         }
     }
 

@@ -42,6 +42,7 @@ fn lock(run_id: &str, host: &str, pid: i64, ttl: Duration) -> LockRequest {
         pid,
         reason: format!("deploy by {run_id}"),
         ttl,
+        supersede: false,
     }
 }
 
@@ -845,6 +846,89 @@ async fn a_run_without_the_lock_is_recorded_finished_at_once_and_finishing_twice
                 .unwrap()
                 .as_deref(),
             Some("aborted")
+        );
+    }
+}
+
+/// Deploys that wait for the lock give up as superseded when a newer one queues behind them:
+/// with the lock held, v1..v4 queue in turn; only the newest waits on, the others give up,
+/// and when the holder releases, v4 takes the lock. A run that started after a waiter queued
+/// and finished supersedes it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_deploys_are_superseded_by_a_newer_one_queued_behind_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        let ledger = Ledger::open(&url).await.unwrap();
+        ledger
+            .acquire_lock(
+                &lock(
+                    "holder",
+                    "runner-1",
+                    i64::from(std::process::id()),
+                    Duration::from_secs(60),
+                ),
+                Duration::from_secs(1),
+                QUIET,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        let mut waiters = Vec::new();
+        for n in 1..=4 {
+            let ledger = ledger.clone();
+            let mut request = lock(
+                &format!("v{n}"),
+                "runner-1",
+                i64::from(std::process::id()),
+                Duration::from_secs(60),
+            );
+            request.supersede = true;
+            // Each one is in the queue before the next starts (queued in release order).
+            let queued = Arc::new(tokio::sync::Notify::new());
+            let signal = queued.clone();
+            let progress = move |_: &shipgate_ledger::LockWait| signal.notify_one();
+            waiters.push(tokio::spawn(async move {
+                ledger
+                    .acquire_lock(
+                        &request,
+                        Duration::from_secs(60),
+                        &progress,
+                        &CancellationToken::new(),
+                    )
+                    .await
+            }));
+            queued.notified().await;
+        }
+        ledger
+            .release_lock("demo", "production", "holder")
+            .await
+            .unwrap();
+        let mut outcomes = Vec::new();
+        for waiter in waiters {
+            outcomes.push(match waiter.await.unwrap() {
+                Ok(_) => "acquired".to_owned(),
+                Err(LedgerError::Superseded { by_run, .. }) => format!("superseded by {by_run}"),
+                Err(other) => format!("{other}"),
+            });
+        }
+        assert_eq!(
+            outcomes,
+            [
+                "superseded by v4",
+                "superseded by v4",
+                "superseded by v4",
+                "acquired"
+            ],
+            "{url}"
+        );
+        assert_eq!(
+            ledger
+                .lock_status("demo", "production")
+                .await
+                .unwrap()
+                .unwrap()
+                .run_id,
+            "v4"
         );
     }
 }

@@ -3,8 +3,8 @@
 //! thousand rows (`cargo bench -p shipgate-monitor --bench report`).
 //!
 //! Definitions (every figure is computed from finished runs that started in the window):
-//! - **attempts**: every finished run that held the deploy lock (a `lock_timeout` run never
-//!   tried to deploy and is not counted); **deployments**: runs that `succeeded`.
+//! - **attempts**: every finished run that tried to deploy (a `lock_timeout` or `superseded`
+//!   run never did and is not counted); **deployments**: runs that `succeeded`.
 //! - **deployment frequency**: deployments per day of the window.
 //! - **change failure rate**: runs that changed production and failed — `rolled_back`,
 //!   `rollback_failed`, `unhealthy` — over every run that changed production (those plus
@@ -112,7 +112,7 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
     // failures and the runs with a lead time they are over.
     let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for row in &aggregates.outcomes {
-        if row.outcome == "lock_timeout" {
+        if row.outcome == "lock_timeout" || row.outcome == "superseded" {
             continue;
         }
         let key = (row.app.clone(), row.environment.clone());

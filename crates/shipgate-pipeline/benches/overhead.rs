@@ -112,6 +112,7 @@ fn main() {
             lock_timeout: Duration::from_secs(10),
             lock_ttl: Duration::from_secs(60),
             commit_ms: None,
+            allow_older: false,
         };
         let cancel = CancellationToken::new();
         shipgate_pipeline::run(&plan("v1"), &ledger, &mut runner, &quiet, &cancel)

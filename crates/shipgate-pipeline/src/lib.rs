@@ -123,8 +123,11 @@ pub struct Plan {
     /// The lock's time to live without renewal.
     pub lock_ttl: Duration,
     /// When the deployed commit was made (unix milliseconds), if known: the ledger's lead
-    /// time for changes.
+    /// time for changes, and how releases are ordered.
     pub commit_ms: Option<i64>,
+    /// Deploy even when the release is older than the live one (see
+    /// `Ledger::newer_live_release`); otherwise such a run ends [`Outcome::Superseded`].
+    pub allow_older: bool,
 }
 
 impl std::fmt::Debug for Plan {
@@ -284,6 +287,7 @@ pub async fn run(
         pid: plan.pid,
         reason: format!("deploy {}", plan.image_tag),
         ttl: plan.lock_ttl,
+        supersede: true,
     };
     let last_report = std::sync::Mutex::new(Instant::now() - Duration::from_secs(60));
     let lock_progress = |wait: &shipgate_ledger::LockWait| {
@@ -318,11 +322,15 @@ pub async fn run(
         .await
     {
         Ok(notes) => notes,
-        Err(err @ (LedgerError::LockTimeout { .. } | LedgerError::Cancelled)) => {
-            let outcome = if matches!(err, LedgerError::Cancelled) {
-                Outcome::Aborted
-            } else {
-                Outcome::LockTimeout
+        Err(
+            err @ (LedgerError::LockTimeout { .. }
+            | LedgerError::Cancelled
+            | LedgerError::Superseded { .. }),
+        ) => {
+            let outcome = match err {
+                LedgerError::Cancelled => Outcome::Aborted,
+                LedgerError::Superseded { .. } => Outcome::Superseded,
+                _ => Outcome::LockTimeout,
             };
             return Ok(ended_without_lock(
                 plan,
@@ -546,6 +554,36 @@ async fn deploy_and_gate(
                 failed.name, failed.detail
             ),
         );
+    }
+    // Never put an older release over a newer one by accident.
+    if !plan.allow_older {
+        let started = now_ms();
+        match rec
+            .ledger
+            .newer_live_release(
+                &plan.app,
+                &plan.environment,
+                &plan.image_tag,
+                plan.commit_ms,
+            )
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                rec.step("release order", started, "failed", why.clone())
+                    .await;
+                return (
+                    Outcome::Superseded,
+                    format!(
+                        "{} is older than the live release: {why}; nothing was deployed (pass --allow-older to deploy it anyway)",
+                        plan.image_tag
+                    ),
+                );
+            }
+            Err(err) => (rec.events)(&format!(
+                "warning: the release order could not be checked: {err}"
+            )),
+        }
     }
     if let Some(gate) = &plan.ci_gate {
         let started = now_ms();

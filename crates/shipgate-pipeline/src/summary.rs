@@ -34,11 +34,14 @@ pub enum Outcome {
     /// The deploy lock was not obtained before `[ledger] lock_timeout`; nothing changed.
     /// Exit 6.
     LockTimeout,
+    /// A newer deploy of the same app and environment queued behind this one or finished while
+    /// it waited, or the release is older than the live one; nothing changed. Exit 7.
+    Superseded,
 }
 
 impl Outcome {
     /// `succeeded`, `failed`, `rolled_back`, `rollback_failed`, `unhealthy`, `aborted`,
-    /// `lock_timeout`.
+    /// `lock_timeout`, `superseded`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
@@ -48,6 +51,7 @@ impl Outcome {
             Outcome::Unhealthy => "unhealthy",
             Outcome::Aborted => "aborted",
             Outcome::LockTimeout => "lock_timeout",
+            Outcome::Superseded => "superseded",
         }
     }
 
@@ -61,6 +65,7 @@ impl Outcome {
             Outcome::Unhealthy,
             Outcome::Aborted,
             Outcome::LockTimeout,
+            Outcome::Superseded,
         ]
         .into_iter()
         .find(|o| o.as_str() == name)
@@ -76,6 +81,7 @@ impl Outcome {
             Outcome::Unhealthy => exit_code::UNHEALTHY,
             Outcome::Aborted => exit_code::ABORTED,
             Outcome::LockTimeout => exit_code::LOCK_TIMEOUT,
+            Outcome::Superseded => exit_code::SUPERSEDED,
         }
     }
 }

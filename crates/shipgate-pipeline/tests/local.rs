@@ -116,6 +116,7 @@ impl World {
             lock_timeout: Duration::from_secs(30),
             lock_ttl: Duration::from_secs(30),
             commit_ms: None,
+            allow_older: false,
         }
     }
 
