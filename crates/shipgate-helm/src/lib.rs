@@ -84,7 +84,8 @@ pub struct HelmSettings {
     /// Previous-values strategy.
     pub values: Values,
     /// How long an upgrade or rollback may take; helm's own `--timeout` is 90 % of it so
-    /// that helm reports its failure before shipgate's deadline.
+    /// that helm reports its failure before shipgate's deadline (45 % for an upgrade with
+    /// `rollback_on_failure`, whose own rollback may take as long again).
     pub timeout: Duration,
     /// Ask helm to roll back a failed upgrade itself.
     pub rollback_on_failure: bool,
@@ -151,6 +152,51 @@ fn valid_release(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// Writes the kubeconfig helm reads into a private directory of this user
+/// (`$TMPDIR/shipgate-kubeconfigs-UID`, 0700) as `kubeconfig-PID-…` (0600, removed on drop),
+/// after removing the files there of processes that are gone: a run killed with SIGKILL
+/// cannot remove its own, so the next run does.
+fn private_kubeconfig(yaml: &str) -> Result<tempfile::NamedTempFile, ProviderError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let fail = |e: std::io::Error| invalid(format!("cannot write the kubeconfig for helm: {e}"));
+    let uid = nix::unistd::geteuid().as_raw();
+    let dir = std::env::temp_dir().join(format!("shipgate-kubeconfigs-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let meta = std::fs::symlink_metadata(&dir).map_err(fail)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
+        return Err(invalid(format!(
+            "{} is not a private directory of this user; remove it and run again",
+            dir.display()
+        )));
+    }
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("kubeconfig-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    // NamedTempFile is created 0600 and removed on drop.
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("kubeconfig-{}-", std::process::id()))
+        .tempfile_in(&dir)
+        .map_err(fail)?;
+    file.write_all(yaml.as_bytes()).map_err(fail)?;
+    Ok(file)
+}
+
 /// The value at a dotted path of a JSON object.
 fn value_at<'a>(values: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
     path.split('.').try_fold(values, |node, key| node.get(key))
@@ -206,16 +252,7 @@ impl HelmProvider {
             return Err(from_helm(HelmError::TooOld(version)));
         }
         let kubeconfig = match &settings.kubeconfig {
-            Some(yaml) => {
-                // NamedTempFile is created 0600 and removed on drop.
-                let mut file = tempfile::Builder::new()
-                    .prefix("shipgate-kubeconfig-")
-                    .tempfile()
-                    .map_err(|e| invalid(format!("cannot write the kubeconfig for helm: {e}")))?;
-                file.write_all(yaml.as_bytes())
-                    .map_err(|e| invalid(format!("cannot write the kubeconfig for helm: {e}")))?;
-                Some(file)
-            }
+            Some(yaml) => Some(private_kubeconfig(yaml)?),
             None => None,
         };
         let kube = match &settings.kubeconfig {
@@ -327,8 +364,21 @@ impl HelmProvider {
         Ok(images)
     }
 
+    /// helm's `--timeout` for one operation: 90 % of shipgate's, so that helm reports its
+    /// failure before shipgate's deadline.
     fn helm_timeout(&self) -> Duration {
         (self.settings.timeout.mul_f64(0.9)).max(Duration::from_secs(1))
+    }
+
+    /// helm's `--timeout` for an upgrade. With `rollback_on_failure` helm may spend it twice
+    /// (the upgrade's wait, then its own rollback's), so it gets 45 %: both fit in shipgate's
+    /// deadline, which never interrupts helm's rollback.
+    fn upgrade_timeout(&self) -> Duration {
+        if self.settings.rollback_on_failure {
+            (self.settings.timeout.mul_f64(0.45)).max(Duration::from_secs(1))
+        } else {
+            self.helm_timeout()
+        }
     }
 
     /// Applies the pending-release rule before an upgrade.
@@ -628,7 +678,7 @@ impl Provider for HelmProvider {
             values_files: &self.settings.values_files,
             set_strings: &sets,
             values: self.settings.values,
-            timeout: self.helm_timeout(),
+            timeout: self.upgrade_timeout(),
             rollback_on_failure: self.settings.rollback_on_failure,
         };
         self.start(upgrade_args(self.major, &upgrade), next).await;

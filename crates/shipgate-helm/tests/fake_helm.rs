@@ -136,11 +136,31 @@ async fn helm4_upgrade_arguments_and_a_private_kubeconfig() {
         .unwrap();
     let mode = std::fs::metadata(kubeconfig).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    // In a private directory of this user.
+    let dir = std::path::Path::new(kubeconfig).parent().unwrap();
+    assert_eq!(
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     drop(provider);
     assert!(
         !std::path::Path::new(kubeconfig).exists(),
         "the kubeconfig is removed"
     );
+
+    // A run killed with SIGKILL leaves its kubeconfig (token included); the next run removes it.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let left = dir.join(format!("kubeconfig-{dead}-left"));
+    std::fs::write(&left, "token: secret").unwrap();
+    let mine = dir.join(format!("kubeconfig-{}-mine", std::process::id()));
+    std::fs::write(&mine, "token: still in use").unwrap();
+    let provider = HelmProvider::new(fake.settings()).await.unwrap();
+    assert!(!left.exists(), "the dead run's kubeconfig is removed");
+    assert!(mine.exists(), "a live process's kubeconfig is kept");
+    std::fs::remove_file(mine).unwrap();
+    drop(provider);
 }
 
 #[tokio::test]
@@ -160,6 +180,8 @@ async fn helm3_asks_for_atomic_and_helm4_for_rollback_on_failure() {
         let argv = fake.argv();
         let upgrade = argv.iter().find(|l| l.starts_with("upgrade")).unwrap();
         assert!(upgrade.contains(flag), "{version}: {upgrade}");
+        // helm's own rollback may take as long as the upgrade: both fit in shipgate's 100 s.
+        assert!(upgrade.contains("--timeout 45s"), "{version}: {upgrade}");
     }
 }
 
