@@ -1,0 +1,167 @@
+//! The pipeline with the Helm provider when the Helm target's own rollout fails after helm
+//! recorded the revision `deployed` (helm's `--wait` passed, the rollout check through the
+//! Kubernetes API did not): the run reads back what the target runs, and rolls it back like a
+//! failed gate instead of saying the previous release still serves. Helm is the stateful
+//! stand-in of `shipgate-helm` (history and values move as helm's do); the Kubernetes API is
+//! the loopback fake, whose workload recovers only once the rollback has started.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use shipgate_core::Redactor;
+use shipgate_helm::{HelmProvider, HelmSettings, Values};
+use shipgate_ledger::Ledger;
+use shipgate_pipeline::{Outcome, Plan, Target};
+use shipgate_smoke::SmokeRunner;
+use shipgate_testkit::fakes::FakeKube;
+use tokio_util::sync::CancellationToken;
+
+/// The demo release's Deployment as the Kubernetes API reports it: stuck or available.
+fn workload(generation: u64, stuck: bool) -> serde_json::Value {
+    let (available, progressing) = if stuck {
+        (
+            1,
+            json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}),
+        )
+    } else {
+        (
+            2,
+            json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}),
+        )
+    };
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "demo-api", "namespace": "demo-ns", "generation": generation, "labels": {"app.kubernetes.io/instance": "demo"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "demo-api"}}, "template": {}},
+        "status": {"observedGeneration": generation, "replicas": 2, "updatedReplicas": 2, "availableReplicas": available, "readyReplicas": available,
+            "conditions": [progressing]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path();
+    std::fs::write(fake.join("version"), "v3.19.0").unwrap();
+    std::fs::write(fake.join("stateful"), "").unwrap();
+    std::fs::create_dir(fake.join("chart")).unwrap();
+    std::fs::write(
+        fake.join("chart/values.yaml"),
+        "api:\n  image:\n    tag: \"0\"\n",
+    )
+    .unwrap();
+    // v1 is live: revision 1, deployed.
+    std::fs::write(
+        fake.join("history.json"),
+        r#"[{"revision":1,"status":"deployed","description":"Install complete"}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        fake.join("values-1.json"),
+        r#"{"api":{"image":{"tag":"v1"}}}"#,
+    )
+    .unwrap();
+    let kube = FakeKube::new("token");
+    kube.objects.lock().unwrap().insert(
+        ("demo-ns".into(), "deployments".into()),
+        vec![workload(2, true)],
+    );
+    let api = kube.clone().start().await;
+    let settings = HelmSettings {
+        bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shipgate-helm/tests/fake-helm"),
+        release: "demo".into(),
+        namespace: "demo-ns".into(),
+        chart: fake.join("chart").display().to_string(),
+        chart_version: None,
+        values_files: Vec::new(),
+        tag_paths: BTreeMap::from([("api".parse().unwrap(), "api.image.tag".into())]),
+        repositories: BTreeMap::from([("api".parse().unwrap(), "ghcr.io/acme/api".into())]),
+        values: Values::ResetThenReuse,
+        timeout: Duration::from_secs(30),
+        rollback_on_failure: false,
+        recover_pending: true,
+        kubeconfig: Some(FakeKube::kubeconfig(api, "token")),
+        context: Some("fake".into()),
+        env: vec![("FAKE_HELM_DIR".into(), fake.display().to_string())],
+    };
+    let ledger = Ledger::open(&format!("sqlite://{}", fake.join("ledger.db").display()))
+        .await
+        .unwrap();
+    let plan = Plan {
+        run_id: "run-v2".into(),
+        app: "demo".into(),
+        environment: "production".into(),
+        image_tag: "v2".into(),
+        images: vec![(
+            "api".parse().unwrap(),
+            "ghcr.io/acme/api:v2".parse().unwrap(),
+        )],
+        targets: vec![Target {
+            name: "helm".into(),
+            provider: Box::new(HelmProvider::new(settings).await.unwrap()),
+            timeout: Duration::from_secs(30),
+        }],
+        smoke: None,
+        preflight: Vec::new(),
+        ci_gate: None,
+        migration: None,
+        redactor: Redactor::default(),
+        auto_rollback: true,
+        smoke_after_rollback: true,
+        image_check: None,
+        owner: "tests".into(),
+        host: "localhost".into(),
+        pid: i64::from(std::process::id()),
+        lock_timeout: Duration::from_secs(30),
+        lock_ttl: Duration::from_secs(30),
+        commit_ms: None,
+        allow_older: false,
+    };
+    // The cluster recovers once the rollback is under way (the old ReplicaSet scales back).
+    let objects = kube.objects.clone();
+    let events = move |line: &str| {
+        if line.contains("rolling back to revision") {
+            objects.lock().unwrap().insert(
+                ("demo-ns".into(), "deployments".into()),
+                vec![workload(3, false)],
+            );
+        }
+    };
+    let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+    let summary = shipgate_pipeline::run(
+        &plan,
+        &ledger,
+        &mut runner,
+        &events,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
+    assert!(
+        summary
+            .message
+            .contains("read back, the previous release runs on helm"),
+        "{}",
+        summary.message
+    );
+    // What the run stood on: the failed target read back running v2, the rollback v1.
+    assert_eq!(
+        summary.targets[0].read_back.as_ref().unwrap()["api"],
+        "ghcr.io/acme/api:v2"
+    );
+    let rollback = summary.rollback.as_ref().unwrap();
+    assert_eq!(
+        rollback.targets[0].read_back.as_ref().unwrap()["api"],
+        "ghcr.io/acme/api:v1"
+    );
+    // Helm's own record: revision 2 (v2) superseded by the rollback to revision 1.
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fake.join("history.json")).unwrap()).unwrap();
+    assert_eq!(history[2]["description"], "Rollback to 1", "{history}");
+    assert_eq!(history[2]["status"], "deployed");
+}
