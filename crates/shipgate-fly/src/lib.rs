@@ -160,6 +160,9 @@ struct Machine {
     checks: Vec<Check>,
     #[serde(default)]
     events: Vec<Value>,
+    /// `ok`, `unknown` or `unreachable`: the machine's host as Fly last saw it.
+    #[serde(default)]
+    host_status: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +313,26 @@ impl FlyProvider {
             return Err(FlyError::Invalid(format!(
                 "Fly app `{}` has no machines in process group `{}`; create them once with `fly deploy` (or `fly scale count`), then shipgate updates them",
                 s.app, s.process_group
+            )));
+        }
+        // A machine whose host Fly cannot reach reports an incomplete config: updating it (or
+        // restoring it later) from that would be a guess.
+        let unreachable: Vec<String> = machines
+            .iter()
+            .filter(|m| m.host_status.as_deref().is_some_and(|h| h != "ok"))
+            .map(|m| {
+                format!(
+                    "{} (host {})",
+                    m.id,
+                    m.host_status.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        if !unreachable.is_empty() {
+            return Err(FlyError::Invalid(format!(
+                "machines {} of app `{}` are on a host Fly cannot reach now; their configuration cannot be read whole, so nothing was changed. Wait for the host to come back (fly machine status), or destroy and recreate those machines",
+                unreachable.join(", "),
+                s.app
             )));
         }
         let unmanaged: Vec<&str> = machines

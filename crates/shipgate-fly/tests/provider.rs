@@ -376,3 +376,22 @@ async fn a_restore_puts_each_machine_back_in_its_state_before_the_deploy() {
     assert_ne!(first_update.2["skip_launch"], true, "{first_update:?}");
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
+
+/// A machine on a host Fly cannot reach has only an incomplete config: the deploy is refused
+/// before anything changes, with a message that says so.
+#[tokio::test]
+async fn a_machine_on_an_unreachable_host_is_refused_before_anything_changes() {
+    let fake = fake();
+    fake.unreachable_host(1);
+    let url = fake.clone().start().await;
+    let err = FlyProvider::connect(settings(&url))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("host Fly cannot reach") && err.contains("(host unreachable)"),
+        "{err}"
+    );
+    assert_eq!(fake.images("app"), vec![OLD; 3]);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

@@ -43,6 +43,8 @@ struct Machine {
     not_ready_waits: u32,
     /// Reads left before check results appear.
     checks_after: u32,
+    /// `ok`, or `unreachable` for a machine whose host Fly cannot reach.
+    host_status: &'static str,
 }
 
 #[derive(Debug, Default)]
@@ -124,6 +126,7 @@ impl FakeFly {
                 lease: None,
                 not_ready_waits: 0,
                 checks_after: 0,
+                host_status: "ok",
             });
         }
         self
@@ -138,6 +141,12 @@ impl FakeFly {
     pub fn lease_elsewhere(&self, index: usize) {
         let mut w = self.world.lock().unwrap();
         w.machines[index].lease = Some(("foreign-nonce".into(), "someone@example.com".into()));
+    }
+
+    /// Puts machine number `index` (in id order) on a host Fly cannot reach: its listing says
+    /// `host_status: unreachable` and carries `incomplete_config` instead of `config`.
+    pub fn unreachable_host(&self, index: usize) {
+        self.world.lock().unwrap().machines[index].host_status = "unreachable";
     }
 
     /// Stops machine number `index` (in id order), as `fly machine stop` would.
@@ -309,16 +318,22 @@ fn machine_json(m: &Machine, with_checks: bool) -> Value {
     } else {
         json!([{"name": "http", "status": "passing", "output": "200 OK", "updated_at": "2026-11-23T10:00:00Z"}])
     };
-    json!({
+    let config_key = if m.host_status == "ok" {
+        "config"
+    } else {
+        "incomplete_config"
+    };
+    let mut machine = json!({
         "id": m.id, "name": format!("m-{}", m.id), "state": m.state, "region": "ams",
         "instance_id": m.version, "version": m.version, "private_ip": "fdaa::3",
-        "config": m.config,
         "image_ref": {"registry": "ghcr.io", "repository": repository, "tag": tag, "digest": format!("sha256:{:064x}", image.len())},
         "checks": checks,
         "events": [{"id": "ev1", "type": "start", "status": "started", "source": "flyd", "timestamp": 1_763_892_000_000_u64}],
-        "host_status": "ok",
+        "host_status": m.host_status,
         "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z",
-    })
+    });
+    machine[config_key] = m.config.clone();
+    machine
 }
 
 fn error(status: StatusCode, message: &str) -> (StatusCode, Value) {
