@@ -487,6 +487,16 @@ impl HelmProvider {
                             .unwrap_or_else(std::sync::PoisonError::into_inner) = diagnostics;
                         shipgate_provider::Poll::Waiting(what)
                     }
+                    Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+                        shipgate_provider::Poll::Ready(Err((
+                            HelmError::Unauthorized(format!(
+                                "reading the release's workloads: {} {}",
+                                status.code, status.message
+                            ))
+                            .to_string(),
+                            Vec::new(),
+                        )))
+                    }
                     Err(err) => shipgate_provider::Poll::Ready(Err((
                         format!("cannot verify the rollout through the Kubernetes API: {err}"),
                         Vec::new(),

@@ -291,3 +291,35 @@ async fn an_unreachable_cluster_fails_the_deploy_with_helms_words() {
         }
     }
 }
+
+/// A token the Kubernetes API refuses is an authorisation failure naming the kubeconfig, never
+/// "unreachable" or "temporarily unavailable": here the API fake refuses the rollout check's
+/// reads (403) after helm ran; helm's own wording of a 401 ("cluster unreachable: the server
+/// has asked for the client to provide credentials") is classified the same way (unit test in
+/// `cli.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_an_authorisation_failure_not_an_outage() {
+    for bin in helms() {
+        let world = World::new(None).await;
+        let mut settings = world.settings(&bin);
+        settings.kubeconfig = Some(FakeKube::kubeconfig(world.api, "revoked-token"));
+        let provider = HelmProvider::new(settings).await.unwrap();
+        let deployment = provider.deploy(&request("v1")).await.unwrap();
+        match wait(&provider, &deployment).await {
+            Verdict::Failed { reason, .. } => {
+                assert!(
+                    reason.contains("refused the kubeconfig's credentials")
+                        && reason.contains("KUBE_CONFIG_DATA"),
+                    "{}: {reason}",
+                    provider.helm_version()
+                );
+                assert!(
+                    !reason.contains("is unreachable"),
+                    "{}: {reason}",
+                    provider.helm_version()
+                );
+            }
+            other => panic!("{}: {other:?}", provider.helm_version()),
+        }
+    }
+}
