@@ -75,6 +75,32 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Origin::Default => None,
         other => Some(other.to_string()),
     };
+    // `--required ""` or `PROD_REQUIRED_ENV_VARS=" , "`: a required set given that names
+    // nothing is an empty override, which fails closed.
+    let blank_variable = vars
+        .get("PROD_REQUIRED_ENV_VARS")
+        .is_some_and(|v| !v.is_empty() && v.split([' ', ',']).all(str::is_empty));
+    let (required_override, required_origin) = if !args.required.is_empty() {
+        let names: Vec<String> = args
+            .required
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        (Some(names), None)
+    } else if blank_variable {
+        (
+            Some(Vec::new()),
+            Some("environment variable PROD_REQUIRED_ENV_VARS".to_owned()),
+        )
+    } else {
+        (
+            None,
+            (loaded.config.env.required.is_some())
+                .then(|| loaded.origin_of("env.required").and_then(describe))
+                .flatten(),
+        )
+    };
     let mut input = CheckInput {
         config: &loaded.config,
         vars,
@@ -84,16 +110,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .then(|| loaded.origin_of("environment").and_then(describe))
             .flatten(),
         config_origin: file.as_ref().map(|f| f.display().to_string()),
-        required_override: (!args.required.is_empty()).then(|| {
-            args.required
-                .iter()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        }),
-        required_origin: (loaded.config.env.required.is_some())
-            .then(|| loaded.origin_of("env.required").and_then(describe))
-            .flatten(),
+        implied_only: false,
+        required_override,
+        required_origin,
         env_file: env_file.as_ref(),
         sample: sample.as_ref(),
         secrets: None,
@@ -153,7 +172,8 @@ pub(crate) fn preflight(
         config_origin: file.map(|f| f.display().to_string()),
         // Without `[env] required`, a deploy checks what the configuration implies (targets,
         // `[env.vars]`, the sample), not seed 002's default set that bare `check-env` uses.
-        required_override: config.env.required.is_none().then(Vec::new),
+        required_override: None,
+        implied_only: true,
         required_origin: None,
         env_file: None,
         sample: sample.as_ref(),

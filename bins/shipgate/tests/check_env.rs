@@ -445,3 +445,33 @@ fn railway_auto_fixture_requires_railway_ids_gate_url_and_github_token() {
     );
     assert_eq!(code, 0);
 }
+
+/// A required set that was given but names nothing checks nothing: it fails in
+/// production-like environments (naming where the set came from) and warns in dev-like ones.
+#[test]
+fn an_empty_required_set_fails_closed() {
+    let (code, stdout, _) = run(
+        &["check-env", "--required", ""],
+        &[("ENVIRONMENT", "production")],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("the required set (--required) names no variable"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(
+        &["check-env"],
+        &[
+            ("ENVIRONMENT", "production"),
+            ("PROD_REQUIRED_ENV_VARS", " , "),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("names no variable") && stdout.contains("PROD_REQUIRED_ENV_VARS"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["check-env", "--required", ""], &[("ENVIRONMENT", "dev")]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("names no variable"), "{stdout}");
+}

@@ -893,3 +893,30 @@ fn a_queued_deploy_never_puts_an_older_release_over_a_newer_one() {
         let _ = demo.run_with(&["local", "stop"], &[("SHIPGATE_LEDGER__URL", &url)]);
     }
 }
+
+/// A deploy's check-env step checks what the configuration implies, `[env.vars]` rules
+/// included: a variable they require that is missing stops the run before anything changes
+/// (it used to be downgraded to optional when `[env] required` was unset).
+#[test]
+fn a_deploy_fails_closed_on_a_variable_its_env_rules_require() {
+    let demo = Demo::new();
+    let mut text = std::fs::read_to_string(&demo.config).unwrap();
+    text.push_str("\n[env.vars.PAYMENTS_WEBHOOK_SECRET]\nkind = \"non-empty\"\n");
+    std::fs::write(&demo.config, text).unwrap();
+    let (code, stdout, stderr) = demo.run(&["deploy", "--image-tag", "v1"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("check-env failed: PAYMENTS_WEBHOOK_SECRET"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = demo.run(&["local", "status"]);
+    assert!(
+        !stdout.contains("demo/api:v1"),
+        "nothing deployed: {stdout}"
+    );
+    let (code, stdout, stderr) = demo.run_with(
+        &["deploy", "--image-tag", "v1"],
+        &[("PAYMENTS_WEBHOOK_SECRET", "whsec-test")],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+}

@@ -58,8 +58,13 @@ pub struct CheckInput<'a> {
     pub environment_origin: Option<String>,
     /// Where the configuration came from, for the report.
     pub config_origin: Option<String>,
-    /// `--required`: replaces every other required set.
+    /// `--required` (or a variable naming the required set): replaces every other required
+    /// set. Given but empty, it fails closed in production-like environments.
     pub required_override: Option<Vec<String>>,
+    /// Check only what the configuration implies (targets, `[env.vars]`, the sample, the
+    /// smoke gate), without seed 002's default set: what a deploy's check-env step does when
+    /// `[env] required` is unset.
+    pub implied_only: bool,
     /// Where `config.env.required` came from, for the report (`PROD_REQUIRED_ENV_VARS`, a file).
     pub required_origin: Option<String>,
     /// `--env-file`: extra variables, allowed only in development-like environments.
@@ -90,6 +95,7 @@ impl<'a> CheckInput<'a> {
             environment_origin: None,
             config_origin: None,
             required_override: None,
+            implied_only: false,
             required_origin: None,
             env_file: None,
             sample: None,
@@ -151,6 +157,9 @@ pub enum FindingCode {
     EnvironmentUnset,
     /// A configured secret source failed while looking the variable up.
     SourceFailed,
+    /// The required set was given but names no variable (`--required ""`,
+    /// `PROD_REQUIRED_ENV_VARS=" , "`): nothing would be checked.
+    RequiredSetEmpty,
 }
 
 /// One problem or notice.
@@ -412,6 +421,9 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
     let (required, required_set): (Vec<String>, String) =
         match (&input.required_override, &config.env.required) {
             (Some(list), _) => (list.clone(), "--required".to_owned()),
+            (None, None) if input.implied_only => {
+                (Vec::new(), "implied by the configuration".to_owned())
+            }
             (None, Some(list)) => (
                 list.clone(),
                 input
@@ -658,6 +670,26 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
             rule: "fail-closed classification".to_owned(),
         }),
         Classification::Recognised => {}
+    }
+
+    // A required set given on the command line or in a variable that names nothing checks
+    // nothing: fail closed. (A file's `[env] required = []` is a deliberate "only what the
+    // configuration implies".)
+    if let Some(list) = &input.required_override
+        && list.is_empty()
+    {
+        let origin = input
+            .required_origin
+            .clone()
+            .unwrap_or_else(|| "--required".to_owned());
+        findings.push(Finding {
+            variable: "PROD_REQUIRED_ENV_VARS".to_owned(),
+            severity: missing_severity,
+            code: FindingCode::RequiredSetEmpty,
+            message: format!("the required set ({origin}) names no variable, so nothing would be checked"),
+            hint: "name the variables to require (space- or comma-separated), or leave --required / PROD_REQUIRED_ENV_VARS / [env] required unset for the default set".to_owned(),
+            rule: "a required set checks something (fail closed)".to_owned(),
+        });
     }
 
     for rule in &rules.list {
