@@ -475,3 +475,46 @@ fn an_empty_required_set_fails_closed() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("names no variable"), "{stdout}");
 }
+
+/// An `image-ref` variable is pinned in production like the deploy's own tag: `latest` fails
+/// (naming the rule), a commit SHA passes; dev-like environments allow it.
+#[test]
+fn a_mutable_image_reference_fails_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shipgate.toml");
+    std::fs::write(
+        &config,
+        "[env]\nrequired = [\"WORKER_IMAGE\"]\n[env.vars.WORKER_IMAGE]\nkind = \"image-ref\"\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let args = ["check-env", "--config", config.as_str()];
+    let (code, stdout, _) = run(
+        &args,
+        &[
+            ("ENVIRONMENT", "production"),
+            ("WORKER_IMAGE", "ghcr.io/acme/worker:latest"),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("WORKER_IMAGE is not pinned: its tag `latest` moves between builds"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(
+        &args,
+        &[
+            ("ENVIRONMENT", "production"),
+            ("WORKER_IMAGE", "ghcr.io/acme/worker:3f2c1a9"),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+    let (code, stdout, _) = run(
+        &args,
+        &[
+            ("ENVIRONMENT", "dev"),
+            ("WORKER_IMAGE", "ghcr.io/acme/worker:latest"),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+}

@@ -451,6 +451,10 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
     }
     for (name, rule) in &config.env.vars {
         let mut rule = from_var_rule(name, rule, lookup);
+        // An image reference deployed to production is pinned, like the deploy's own tag.
+        if rule.kind == VarKind::ImageRef {
+            rule.options.require_pinned = env.kind().is_prod_like() && !config.image.allow_mutable;
+        }
         // With --required, the command line decides what is required; [env.vars] only types.
         if input.required_override.is_some() && !required.contains(name) {
             rule.need = Need::Optional;
