@@ -113,6 +113,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         implied_only: false,
         required_override,
         required_origin,
+        not_utf8: crate::not_utf8_vars(),
         env_file: env_file.as_ref(),
         sample: sample.as_ref(),
         secrets: None,
@@ -174,6 +175,7 @@ pub(crate) fn preflight(
         // `[env.vars]`, the sample), not seed 002's default set that bare `check-env` uses.
         required_override: None,
         implied_only: true,
+        not_utf8: crate::not_utf8_vars(),
         required_origin: None,
         env_file: None,
         sample: sample.as_ref(),

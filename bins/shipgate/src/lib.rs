@@ -139,12 +139,34 @@ pub fn main_impl() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// Names of variables set to a value that is not UTF-8 (left out of [`process_vars`]), so that
+/// check-env can say "set, but not text" instead of "not set".
+static NOT_UTF8: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// A snapshot of the process environment. Variables whose name or value is not UTF-8 are
-/// left out (no shipgate variable can be such).
+/// left out (no shipgate variable can be such); the names of those with a UTF-8 name are kept
+/// in [`NOT_UTF8`].
 fn process_vars() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    let mut not_utf8 = Vec::new();
+    let vars = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let name = k.into_string().ok()?;
+            match v.into_string() {
+                Ok(value) => Some((name, value)),
+                Err(_) => {
+                    not_utf8.push(name);
+                    None
+                }
+            }
+        })
+        .collect();
+    let _ = NOT_UTF8.set(not_utf8);
+    vars
+}
+
+/// Variables set to a value that is not UTF-8 text.
+fn not_utf8_vars() -> Vec<String> {
+    NOT_UTF8.get().cloned().unwrap_or_default()
 }
 
 /// The configuration file to use: `--config`, else `SHIPGATE_CONFIG`, else `./shipgate.toml`

@@ -518,3 +518,30 @@ fn a_mutable_image_reference_fails_in_production() {
     );
     assert_eq!(code, 0, "{stdout}");
 }
+
+/// A variable set to bytes that are not UTF-8 is reported as set but not text (failing in
+/// production), never as "not set", and its bytes never reach the output.
+#[test]
+fn a_value_that_is_not_utf8_is_set_but_invalid() {
+    use std::os::unix::ffi::OsStrExt;
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(root())
+        .env_clear()
+        .env("ENVIRONMENT", "production")
+        .env(
+            "DATABASE_URL",
+            std::ffi::OsStr::from_bytes(b"postgres://app:\xff\xfe@db/app"),
+        )
+        .args(["check-env", "--required", "DATABASE_URL"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("DATABASE_URL is set, but its value is not UTF-8 text")
+            && !stdout.contains("is not set"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("postgres://"), "{stdout}");
+}

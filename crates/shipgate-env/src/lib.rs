@@ -67,6 +67,9 @@ pub struct CheckInput<'a> {
     pub implied_only: bool,
     /// Where `config.env.required` came from, for the report (`PROD_REQUIRED_ENV_VARS`, a file).
     pub required_origin: Option<String>,
+    /// Variables that are set to a value that is not UTF-8 text (absent from `vars`): a rule
+    /// on one of them reports "set, but not text", never "not set".
+    pub not_utf8: Vec<String>,
     /// `--env-file`: extra variables, allowed only in development-like environments.
     pub env_file: Option<&'a DotenvFile>,
     /// A `.env.sample` to check for drift.
@@ -97,6 +100,7 @@ impl<'a> CheckInput<'a> {
             required_override: None,
             implied_only: false,
             required_origin: None,
+            not_utf8: Vec::new(),
             env_file: None,
             sample: None,
             secrets: None,
@@ -726,6 +730,23 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
                     format!("fix secret source {source} (reachability, permissions) and run again"),
                 );
                 (VarStatus::Problem, Some(format!("secret source {source}")))
+            }
+            // Set, but not text: never "not set", and never its bytes.
+            None if let Some(name) = std::iter::once(&rule.name)
+                .chain(rule.alternatives.iter())
+                .find(|n| input.not_utf8.contains(n)) =>
+            {
+                finding(
+                    FindingCode::Invalid,
+                    if rule.need == Need::Required {
+                        missing_severity
+                    } else {
+                        Severity::Error
+                    },
+                    format!("{name} is set, but its value is not UTF-8 text"),
+                    format!("set {name} to a text value (check the secret's encoding)"),
+                );
+                (VarStatus::Problem, Some("process environment".to_owned()))
             }
             None if rule.need == Need::Required => {
                 let also = if rule.alternatives.is_empty() {
