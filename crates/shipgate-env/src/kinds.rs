@@ -284,9 +284,9 @@ pub fn check_kubeconfig(value: &str, context: Option<&str>) -> Result<(), String
             let known: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
             Err(format!("has no context `{name}` (contexts: {})", known.join(", ")))
         }
-        None if config.contexts.len() != 1 => {
-            Err("sets no current-context and has several contexts; set current-context or targets.helm.context".to_owned())
-        }
+        // helm and kubectl pick no context by themselves: without one they talk to
+        // localhost:8080, not to the cluster this kubeconfig describes.
+        None => Err("sets no current-context, so helm would not use any of its contexts; set current-context in the kubeconfig or targets.helm.context".to_owned()),
         _ => Ok(()),
     }
 }
@@ -404,6 +404,14 @@ mod tests {
                 .unwrap_err()
                 .contains("no context `staging`")
         );
+        // Without a current context (and none configured), even a single context is unused.
+        let no_current = KUBECONFIG.replace("current-context: prod\n", "");
+        assert!(
+            check_kubeconfig(&no_current, None)
+                .unwrap_err()
+                .contains("sets no current-context")
+        );
+        assert_eq!(check_kubeconfig(&no_current, Some("prod")), Ok(()));
     }
 
     #[test]
