@@ -108,6 +108,23 @@ pub(crate) fn nearest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
         .map(|(_, c)| c)
 }
 
+/// The kind of a value figment found (`a string`), without the value itself.
+fn kind_of(actual: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) => "a character",
+        Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Unit | Actual::Option => "nothing",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "another kind of value",
+    }
+}
+
 pub(crate) fn problem_from_figment(
     err: figment::Error,
     file: Option<&Path>,
@@ -135,12 +152,15 @@ pub(crate) fn problem_from_figment(
                 Some(format!("add `{field} = …`")),
             )
         }
-        Kind::InvalidType(actual, expected) => {
-            (format!("expected {expected}, found {actual}"), None)
-        }
-        Kind::InvalidValue(actual, expected) => {
-            (format!("invalid value {actual}, expected {expected}"), None)
-        }
+        // What was found is named by its kind, never quoted: a value may be a secret.
+        Kind::InvalidType(actual, expected) => (
+            format!("expected {expected}, found {}", kind_of(actual)),
+            None,
+        ),
+        Kind::InvalidValue(actual, expected) => (
+            format!("invalid {}, expected {expected}", kind_of(actual)),
+            None,
+        ),
         Kind::UnknownVariant(variant, expected) => (
             format!("unknown value `{variant}`"),
             Some(match nearest(variant, expected) {

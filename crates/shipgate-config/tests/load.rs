@@ -145,6 +145,17 @@ fn a_bad_boolean_variable_names_the_variable() {
         "{}",
         p[0].message
     );
+    // The value is never quoted: it could be a secret pasted into the wrong variable.
+    let p = problems(load_with(
+        None,
+        &[("ENABLE_HELM_DEPLOY", "canary-9f3b1c2d7e-value")],
+    ));
+    let text = p[0].to_string();
+    assert!(
+        text.contains("ENABLE_HELM_DEPLOY") && text.contains("expected a boolean, found a string"),
+        "{text}"
+    );
+    assert!(!text.contains("canary-9f3b1c2d7e"), "{text}");
 }
 
 #[test]
