@@ -158,7 +158,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         };
         if !quiet {
             runner = runner.with_progress(Arc::new(print_progress));
-            eprintln!("smoke: {} check(s) against {}", spec.len(), spec.base_url());
+            eprintln!(
+                "smoke: {} check(s) against {}",
+                spec.len(),
+                crate::log_redactor().redact(&spec.base_url().to_string())
+            );
         }
         let report = runner
             .run(&spec, &cancel)
@@ -295,7 +299,8 @@ fn print_progress(progress: &Progress) {
             reason,
             retry_in,
         } => eprintln!(
-            "smoke: {check}: attempt {attempt}/{of} failed ({reason}); retrying in {}",
+            "smoke: {check}: attempt {attempt}/{of} failed ({}); retrying in {}",
+            crate::log_redactor().redact(reason),
             humantime::format_duration(round(*retry_in))
         ),
         Progress::Finished {

@@ -288,3 +288,21 @@ fn a_bad_spec_is_a_located_usage_error() {
     assert_eq!(code, 2);
     assert!(stderr.contains("no base URL"), "{stderr}");
 }
+
+/// A password in the URL's userinfo reaches no output: not the progress lines, not the text
+/// report, not the JSON report.
+#[test]
+fn a_password_in_the_url_is_masked_everywhere() {
+    let url = format!("http://gatebot:pw-in-url-7c1e@{}", healthy());
+    for format in ["text", "json"] {
+        let (code, stdout, stderr) = smoke(
+            &["--url", &url, "--check", "/healthz", "--format", format],
+            &[DEV],
+        );
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains("pw-in-url-7c1e") && !stderr.contains("pw-in-url-7c1e"),
+            "{format}:\n{stdout}\n{stderr}"
+        );
+    }
+}

@@ -22,6 +22,6 @@ pub use environment::{
     Classification, DEV_LIKE_NAMES, Environment, EnvironmentKind, PROD_LIKE_NAMES,
 };
 pub use image::{DEFAULT_MUTABLE_TAGS, ImageRef, ImageRefError, MutableReason, Pinning};
-pub use redact::{MIN_REDACTED_LEN, Redactor};
+pub use redact::{MIN_REDACTED_LEN, Redactor, redact_userinfo};
 pub use secret::{REDACTED, Redacted, Secret};
 pub use service::{ServiceName, ServiceNameError};

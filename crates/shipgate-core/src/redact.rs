@@ -6,8 +6,9 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::secret::{REDACTED, Secret};
 
-/// Values shorter than this are not masked: replacing every `1` or `ok` in a report would
-/// destroy it and protect nothing.
+/// Values shorter than this are masked only where they stand alone (not inside a longer word
+/// or number): replacing every `1` or `ok` inside other words would destroy a report and
+/// protect nothing, while a 3-character API key on its own is still masked.
 pub const MIN_REDACTED_LEN: usize = 4;
 
 /// A set of secret values to mask. Cloning shares the set, so values registered later (a
@@ -35,9 +36,10 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    /// Registers a secret value. Blank and very short values are ignored.
+    /// Registers a secret value, whatever its length (blank values are ignored; values shorter
+    /// than [`MIN_REDACTED_LEN`] are masked only where they stand alone).
     pub fn add(&self, secret: &Secret) {
-        if secret.expose().trim().len() < MIN_REDACTED_LEN {
+        if secret.expose().trim().is_empty() {
             return;
         }
         let mut values = match self.values.write() {
@@ -49,7 +51,11 @@ impl Redactor {
             // Longest first, so a secret that contains another is masked whole.
             values.sort_by_key(|v| std::cmp::Reverse(v.expose().len()));
             drop(values);
-            if let Some(observer) = self.observer.get() {
+            // GitHub Actions masks a value everywhere, inside words too: short ones would
+            // garble the log, so only values of MIN_REDACTED_LEN or more are passed on.
+            if secret.expose().len() >= MIN_REDACTED_LEN
+                && let Some(observer) = self.observer.get()
+            {
                 observer(secret);
             }
         }
@@ -58,7 +64,8 @@ impl Redactor {
     /// Calls `observer` with every value registered from now on, and at once with those
     /// registered so far (the CLI uses it to emit GitHub Actions `::add-mask::` commands, so
     /// the runner masks the values in the output of child processes too). Only the first
-    /// observer of a redactor (and its clones) is kept.
+    /// observer of a redactor (and its clones) is kept. Values shorter than
+    /// [`MIN_REDACTED_LEN`] are not passed on (GitHub would mask them inside every word).
     pub fn observe(&self, observer: impl Fn(&Secret) + Send + Sync + 'static) {
         if self.observer.set(Box::new(observer)).is_err() {
             return;
@@ -68,21 +75,32 @@ impl Redactor {
             Err(poisoned) => poisoned.into_inner().clone(),
         };
         if let Some(observer) = self.observer.get() {
-            values.iter().for_each(observer);
+            values
+                .iter()
+                .filter(|v| v.expose().len() >= MIN_REDACTED_LEN)
+                .for_each(observer);
         }
     }
 
-    /// `text` with every registered value replaced by [`REDACTED`].
+    /// `text` with every registered value replaced by [`REDACTED`] (short values only where
+    /// they stand alone), and the password of every `scheme://user:password@host` masked,
+    /// registered or not.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let values = match self.values.read() {
             Ok(values) => values,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut out = Cow::Borrowed(text);
+        let mut out = redact_userinfo(text);
         for value in values.iter() {
-            if out.contains(value.expose()) {
-                out = Cow::Owned(out.replace(value.expose(), REDACTED));
+            let value = value.expose();
+            if !out.contains(value) {
+                continue;
             }
+            out = if value.len() >= MIN_REDACTED_LEN {
+                Cow::Owned(out.replace(value, REDACTED))
+            } else {
+                Cow::Owned(replace_standalone(&out, value))
+            };
         }
         out
     }
@@ -96,9 +114,97 @@ impl Redactor {
     }
 }
 
+/// `text` with `value` replaced where it is not part of a longer word or number (the
+/// characters around it are not letters, digits, `_` or `-`).
+fn replace_standalone(text: &str, value: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(value) {
+        // The character before: in what is left, or else the last one already written.
+        let before = rest[..at]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back());
+        let after = rest[at + value.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if word(before) || word(after) {
+            out.push_str(value);
+        } else {
+            out.push_str(REDACTED);
+        }
+        rest = &rest[at + value.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with the password of every `scheme://user:password@host` replaced by
+/// [`REDACTED`] (progress lines, errors and reports show URLs that may carry credentials).
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match (authority.find(':'), authority.rfind('@')) {
+            (Some(colon), Some(at)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push(':');
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
+                changed = true;
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_passwords_are_masked_registered_or_not() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("GET https://bot:hunter2@api.example.com/healthz → 200"),
+            "GET https://bot:[redacted]@api.example.com/healthz → 200"
+        );
+        assert_eq!(
+            r.redact("postgres://app:s3cret@db:5432/ledger and \"redis://:pw@cache\""),
+            "postgres://app:[redacted]@db:5432/ledger and \"redis://:[redacted]@cache\""
+        );
+        assert!(matches!(
+            r.redact("https://api.example.com:8443/x"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn short_values_are_masked_where_they_stand_alone() {
+        let r = Redactor::default();
+        r.add(&Secret::new("k9z"));
+        assert_eq!(r.redact("X-API-Key: k9z"), "X-API-Key: [redacted]");
+        assert_eq!(r.redact("key=k9z;"), "key=[redacted];");
+        // Inside longer words or numbers it is left alone: masking there protects nothing.
+        assert_eq!(r.redact("k9zz ak9z k9z-1"), "k9zz ak9z k9z-1");
+    }
 
     #[test]
     fn an_observer_sees_each_value_once_including_earlier_ones() {
@@ -116,14 +222,14 @@ mod tests {
     }
 
     #[test]
-    fn masks_every_occurrence_longest_first_and_skips_short_values() {
+    fn masks_every_occurrence_longest_first_and_short_values_alone() {
         let r = Redactor::default();
         r.add(&Secret::new("abcd"));
         r.add(&Secret::new("abcdefgh"));
         r.add(&Secret::new("ok"));
         assert_eq!(
-            r.redact("abcdefgh abcd ok abcd"),
-            "[redacted] [redacted] ok [redacted]"
+            r.redact("abcdefgh abcd ok abcd okay"),
+            "[redacted] [redacted] [redacted] [redacted] okay"
         );
         assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
     }

@@ -84,27 +84,7 @@ pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerE
 
 /// Masks the password of any `scheme://user:password@host` in a message.
 fn redact_url(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.find(':'), authority.rfind('@')) {
-            (Some(colon), Some(at)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":[redacted]");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    shipgate_core::redact_userinfo(text).into_owned()
 }
 
 /// Which database.
