@@ -161,7 +161,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             eprintln!(
                 "smoke: {} check(s) against {}",
                 spec.len(),
-                crate::log_redactor().redact(&spec.base_url().to_string())
+                crate::log_redactor().redact(spec.base_url().as_ref())
             );
         }
         let report = runner
