@@ -108,10 +108,10 @@ pub fn main_impl() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
+            // Help asked for is a success; help shown because a command is missing
+            // (`shipgate` alone) is a usage error: a CI step must not pass doing nothing.
             return match err.kind() {
-                clap::error::ErrorKind::DisplayHelp
-                | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::from(exit_code::OK)
                 }
                 _ => ExitCode::from(exit_code::USAGE),

@@ -407,6 +407,11 @@ fn usage_errors_and_help() {
     let (code, stdout, _) = run(&["check-env", "--help"], &[]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(stdout);
+    // `shipgate` alone shows the help but is a usage error: a CI step must not pass doing
+    // nothing.
+    let (code, _, stderr) = run(&[], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("Usage: shipgate <COMMAND>"), "{stderr}");
 }
 
 #[test]
