@@ -659,34 +659,10 @@ fn the_dry_run_names_the_rollback_the_real_run_chooses() {
 fn a_deploy_that_cannot_get_the_lock_in_time_ends_lock_timeout_with_a_summary_and_a_ledger_row() {
     let demo = Demo::new();
     // Another run holds the lock (a live process on another runner).
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let ledger = shipgate_ledger::Ledger::open(&format!(
-            "sqlite://{}",
-            demo.dir.path().join("state/ledger.db").display()
-        ))
-        .await
-        .unwrap();
-        ledger
-            .acquire_lock(
-                &shipgate_ledger::LockRequest {
-                    app: "demo".into(),
-                    environment: "staging".into(),
-                    run_id: "holder-run".into(),
-                    owner: "octocat".into(),
-                    host: "runner-7".into(),
-                    pid: 1,
-                    reason: "deploy v0".into(),
-                    ttl: std::time::Duration::from_secs(600),
-                    supersede: false,
-                },
-                std::time::Duration::from_secs(1),
-                &|_| {},
-                &tokio_util::sync::CancellationToken::new(),
-            )
-            .await
-            .unwrap();
-    });
+    hold_lock(&format!(
+        "sqlite://{}",
+        demo.dir.path().join("state/ledger.db").display()
+    ));
     let summary = demo.dir.path().join("out/summary.json");
     let (code, stdout, stderr) = demo.run_with(
         &[

@@ -590,9 +590,8 @@ impl FlyProvider {
             reason,
             diagnostics: Vec::new(),
         };
-        let was_running = launch;
         let mut body = json!({"config": config, "current_version": before.version});
-        if !was_running {
+        if !launch {
             body["skip_launch"] = json!(true);
         }
         if let Some(v) = min_secrets_version {
@@ -618,7 +617,7 @@ impl FlyProvider {
             .to_owned();
         let wanted_image = config["image"].as_str().unwrap_or_default();
 
-        if was_running {
+        if launch {
             // /wait blocks up to 60 s and answers 408 when the state is not reached yet.
             loop {
                 if cancel.is_cancelled() {
@@ -684,7 +683,7 @@ impl FlyProvider {
                 machine.version
             )).await);
         }
-        if !was_running {
+        if !launch {
             return Ok(());
         }
         self.wait_checks(id, deadline, progress, cancel).await

@@ -45,6 +45,12 @@ fn settings(url: &str) -> FlySettings {
     }
 }
 
+/// Serves `fake` and connects a provider to it with [`settings`].
+async fn connected(fake: &FakeFly) -> FlyProvider {
+    let url = fake.clone().start().await;
+    FlyProvider::connect(settings(&url)).await.unwrap()
+}
+
 fn request(img: &str) -> DeployRequest {
     DeployRequest {
         images: BTreeMap::from([("api".parse::<ServiceName>().unwrap(), image(img))]),
@@ -68,8 +74,7 @@ async fn deploy_and_wait(provider: &FlyProvider, img: &str, timeout: Duration) -
 #[tokio::test]
 async fn conformance() {
     let fake = fake();
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     run(
         &provider,
         &Scenario {
@@ -105,8 +110,7 @@ async fn conformance() {
 #[tokio::test]
 async fn a_silently_reverted_update_is_a_failure_and_nothing_else_changes() {
     let fake = fake();
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api-revert:4444444",
@@ -125,8 +129,7 @@ async fn a_silently_reverted_update_is_a_failure_and_nothing_else_changes() {
 #[tokio::test]
 async fn a_failed_rollout_restores_the_machines_it_changed() {
     let fake = fake();
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api-unhealthy:5555555",
@@ -168,8 +171,7 @@ async fn a_failed_rollout_restores_the_machines_it_changed() {
 async fn a_machine_leased_elsewhere_stops_the_rollout_before_anything_changes() {
     let fake = fake();
     fake.lease_elsewhere(0);
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api:6666666",
@@ -190,8 +192,7 @@ async fn a_machine_leased_elsewhere_stops_the_rollout_before_anything_changes() 
 async fn secrets_are_set_once_and_their_version_goes_with_the_update() {
     let canary = Canary::new("fly");
     let fake = fake();
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let version = provider
         .set_secrets(&BTreeMap::from([(
             "DATABASE_URL".to_owned(),
@@ -278,8 +279,7 @@ async fn rate_limits_are_waited_out() {
 #[tokio::test]
 async fn a_machine_that_ends_failed_fails_the_wait_at_once() {
     let fake = fake();
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api-failing:7777777",
@@ -319,8 +319,7 @@ async fn a_machine_that_ends_failed_fails_the_wait_at_once() {
 async fn a_lease_held_on_a_later_machine_stops_the_rollout_before_any_update() {
     let fake = fake();
     fake.lease_elsewhere(1);
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api:6666666",
@@ -353,8 +352,7 @@ async fn a_lease_held_on_a_later_machine_stops_the_rollout_before_any_update() {
 async fn a_restore_puts_each_machine_back_in_its_state_before_the_deploy() {
     let fake = fake();
     fake.stop_machine(0);
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(settings(&url)).await.unwrap();
+    let provider = connected(&fake).await;
     let verdict = deploy_and_wait(
         &provider,
         "ghcr.io/acme/api-crashing:8888888",

@@ -19,6 +19,7 @@ mod monitor;
 use std::path::Path;
 
 use serde::Serialize;
+use shipgate_core::redact_userinfo;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -78,13 +79,8 @@ pub enum LedgerError {
 pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
     move |err| LedgerError::Database {
         operation,
-        message: redact_url(&err.to_string()),
+        message: redact_userinfo(&err.to_string()).into_owned(),
     }
-}
-
-/// Masks the password of any `scheme://user:password@host` in a message.
-fn redact_url(text: &str) -> String {
-    shipgate_core::redact_userinfo(text).into_owned()
 }
 
 /// Which database.
@@ -348,7 +344,7 @@ impl Ledger {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
-            return Err(LedgerError::InvalidUrl(redact_url(url)));
+            return Err(LedgerError::InvalidUrl(redact_userinfo(url).into_owned()));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
@@ -974,11 +970,11 @@ mod tests {
     #[test]
     fn passwords_in_urls_are_masked() {
         assert_eq!(
-            redact_url("error connecting to postgres://app:s3cret@db:5432/ledger: refused"),
+            redact_userinfo("error connecting to postgres://app:s3cret@db:5432/ledger: refused"),
             "error connecting to postgres://app:[redacted]@db:5432/ledger: refused"
         );
         assert_eq!(
-            redact_url("sqlite://.shipgate/ledger.db"),
+            redact_userinfo("sqlite://.shipgate/ledger.db"),
             "sqlite://.shipgate/ledger.db"
         );
     }

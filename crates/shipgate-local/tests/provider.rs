@@ -58,6 +58,19 @@ fn deploy(tag: &str) -> DeployRequest {
     }
 }
 
+/// Deploys `tag` and waits up to 10 s for the verdict.
+async fn deploy_and_wait(provider: &LocalProvider, tag: &str) -> Result<Verdict, ProviderError> {
+    let deployment = provider.deploy(&deploy(tag)).await?;
+    provider
+        .wait(
+            &deployment,
+            Instant::now() + Duration::from_secs(10),
+            &|_| {},
+            &CancellationToken::new(),
+        )
+        .await
+}
+
 async fn get(port: u16, path: &str) -> Option<String> {
     let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
     let response = client
@@ -194,16 +207,7 @@ async fn the_router_must_be_the_one_serving_the_stable_port() {
     let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = squatter.local_addr().unwrap().port();
     let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
-    let deployment = provider.deploy(&deploy("v1")).await.unwrap();
-    let outcome = provider
-        .wait(
-            &deployment,
-            Instant::now() + Duration::from_secs(10),
-            &|_| {},
-            &CancellationToken::new(),
-        )
-        .await;
-    let message = match outcome {
+    let message = match deploy_and_wait(&provider, "v1").await {
         Ok(Verdict::Failed { reason, .. }) => reason,
         other => panic!("reported {other:?} while another process holds the port"),
     };
@@ -215,31 +219,17 @@ async fn the_router_must_be_the_one_serving_the_stable_port() {
 
     // The port is free now: v1 goes live on it; then the configuration moves the service to
     // another port, whose own router serves v2.
-    let deployment = provider.deploy(&deploy("v1")).await.unwrap();
-    let verdict = provider
-        .wait(
-            &deployment,
-            Instant::now() + Duration::from_secs(10),
-            &|_| {},
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
     assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
     let moved = free_port();
     let provider = LocalProvider::new(&target(dir.path(), moved), options()).unwrap();
-    let deployment = provider.deploy(&deploy("v2")).await.unwrap();
-    let verdict = provider
-        .wait(
-            &deployment,
-            Instant::now() + Duration::from_secs(10),
-            &|_| {},
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(
+        deploy_and_wait(&provider, "v2").await.unwrap(),
+        Verdict::Healthy
+    );
     assert_eq!(get(moved, "/version").await.as_deref(), Some("v2"));
     provider.shutdown().await.unwrap();
 }
