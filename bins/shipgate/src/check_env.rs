@@ -133,7 +133,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             Ok(json) => println!("{json}"),
             Err(err) => return usage_error(format!("cannot render the report: {err}")),
         },
-        Format::Text => print!("{}", render_text(&report)),
+        Format::Text => print!("{}", crate::for_people(&render_text(&report))),
     }
     if report.passed() {
         exit_code::OK

@@ -7,7 +7,7 @@ use shipgate_core::{HumanDuration, exit_code};
 use shipgate_github::{GateOutcome, GateSpec, GithubClient, GithubError, run_gate};
 use shipgate_secrets::Resolution;
 
-use crate::{Format, load_config, log_redactor, runtime, shutdown_signal, usage_error};
+use crate::{Format, load_config, runtime, shutdown_signal, usage_error};
 
 /// Arguments of `ci-gate`.
 #[derive(Debug, clap::Args)]
@@ -123,7 +123,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     let quiet = args.quiet;
     let progress = move |line: &str| {
         if !quiet {
-            eprintln!("ci-gate: {}", log_redactor().redact(line));
+            tell!("ci-gate: {}", line);
         }
     };
     let outcome = rt.block_on(async {
@@ -198,9 +198,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             serde_json::to_string_pretty(&serde_json::json!({"schema_version": 1, "repository": repo, "sha": sha, "verdict": verdict, "details": detail})).unwrap_or_default()
         ),
         Format::Text => {
-            println!("ci-gate {}: {repo}@{short}", if code == exit_code::OK { "passed".to_owned() } else { verdict.to_uppercase() });
+            say!("ci-gate {}: {repo}@{short}", if code == exit_code::OK { "passed".to_owned() } else { verdict.to_uppercase() });
             for line in detail {
-                println!("  {line}");
+                say!("  {line}");
             }
         }
     }

@@ -459,7 +459,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     let quiet = args.quiet;
     let events = move |line: &str| {
         if !quiet {
-            eprintln!("deploy: {}", log_redactor().redact(line));
+            tell!("deploy: {}", line);
         }
     };
     let plan = Plan {
@@ -553,7 +553,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     };
     let written = write_summary(&summary, &args.summary, vars);
     if let Err(message) = &written {
-        eprintln!(
+        tell!(
             "shipgate: the summary was NOT written: {}",
             log_redactor().redact(message)
         );
@@ -561,11 +561,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&summary) {
             Ok(json) => println!("{}", log_redactor().redact(&json)),
-            Err(err) => eprintln!("shipgate: cannot render the summary: {err}"),
+            Err(err) => tell!("shipgate: cannot render the summary: {err}"),
         },
         Format::Text => print!(
             "{}",
-            log_redactor().redact(&render(&summary, &args.summary, written.is_ok()))
+            crate::for_people(&render(&summary, &args.summary, written.is_ok()))
         ),
     }
     let level = match summary.outcome {
@@ -887,7 +887,7 @@ async fn dry_run(
                 .iter()
                 .map(|(name, changes, candidate, reasons)| serde_json::json!({ "target": name, "changes": changes, "rollback_candidate": candidate, "rollback_reasons": reasons }))
                 .collect();
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!({"schema_version": 1, "targets": json})
@@ -896,24 +896,25 @@ async fn dry_run(
             );
         }
         Format::Text => {
-            println!(
+            say!(
                 "deploy plan ({} to {}), nothing changed:",
-                resolved.tag, resolved.environment
+                resolved.tag,
+                resolved.environment
             );
             for (name, changes, candidate, reasons) in &plans {
-                println!("  {name}:");
+                say!("  {name}:");
                 if changes.is_empty() {
-                    println!("    no change: every service already runs these images");
+                    say!("    no change: every service already runs these images");
                 }
                 for change in changes {
                     let from = change
                         .from
                         .as_ref()
                         .map_or_else(|| "nothing".to_owned(), ToString::to_string);
-                    println!("    {}: {from} → {}", change.service, change.to);
+                    say!("    {}: {from} → {}", change.service, change.to);
                 }
                 match candidate {
-                    Some(revision) => println!(
+                    Some(revision) => say!(
                         "    rollback candidate: revision {} ({})",
                         revision.id,
                         revision
@@ -923,12 +924,12 @@ async fn dry_run(
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    None => println!(
-                        "    rollback candidate: none (no earlier revision is verified good)"
-                    ),
+                    None => {
+                        say!("    rollback candidate: none (no earlier revision is verified good)")
+                    }
                 }
                 for reason in reasons {
-                    println!("      {}", log_redactor().redact(reason));
+                    say!("      {}", reason);
                 }
             }
         }
@@ -963,7 +964,7 @@ fn write_summary(
 ) -> Result<(), String> {
     let file = write_summary_file(summary, path);
     if let Err(message) = write_github_outputs(summary, path, vars) {
-        eprintln!("shipgate: warning: {}", log_redactor().redact(&message));
+        tell!("shipgate: warning: {}", message);
     }
     file
 }
@@ -1140,16 +1141,21 @@ pub(crate) fn ledger(command: LedgerCommand, vars: &BTreeMap<String, String>) ->
                     serde_json::to_string_pretty(&runs).unwrap_or_default()
                 ),
                 Format::Text => {
-                    println!(
+                    say!(
                         "{:<26} {:<10} {:<12} {:<18} {:<16} {:>8}",
-                        "RUN", "APP", "ENVIRONMENT", "TAG", "OUTCOME", "SECONDS"
+                        "RUN",
+                        "APP",
+                        "ENVIRONMENT",
+                        "TAG",
+                        "OUTCOME",
+                        "SECONDS"
                     );
                     for run in &runs {
                         let seconds = run.finished_ms.map_or_else(
                             || "-".to_owned(),
                             |f| format!("{:.1}", (f - run.started_ms) as f64 / 1000.0),
                         );
-                        println!(
+                        say!(
                             "{:<26} {:<10} {:<12} {:<18} {:<16} {:>8}",
                             run.id,
                             run.app,
@@ -1183,12 +1189,12 @@ pub(crate) fn ledger(command: LedgerCommand, vars: &BTreeMap<String, String>) ->
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"run": record, "steps": steps, "deployments": deployments})).unwrap_or_default()),
                 Format::Text => {
-                    println!("run {} — {} {} to {}: {}", record.id, record.app, record.image_tag, record.environment, record.outcome.as_deref().unwrap_or("running"));
+                    say!("run {} — {} {} to {}: {}", record.id, record.app, record.image_tag, record.environment, record.outcome.as_deref().unwrap_or("running"));
                     for step in steps {
-                        println!("  {:<22} {:<7} {:>7} ms  {}", step.name, step.outcome, step.finished_ms - step.started_ms, step.detail);
+                        say!("  {:<22} {:<7} {:>7} ms  {}", step.name, step.outcome, step.finished_ms - step.started_ms, step.detail);
                     }
                     for d in deployments {
-                        println!("  {} {} {}: {} → {} (revision {}, {})", d.kind, d.target, d.service, d.from_image.as_deref().unwrap_or("nothing"), d.to_image, d.revision, d.verdict);
+                        say!("  {} {} {}: {} → {} (revision {}, {})", d.kind, d.target, d.service, d.from_image.as_deref().unwrap_or("nothing"), d.to_image, d.revision, d.verdict);
                     }
                 }
             }
@@ -1223,7 +1229,7 @@ pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 
         return exit_code::USAGE;
     };
     match holder {
-        None => println!("no deploy lock on {app}/{environment}"),
+        None => say!("no deploy lock on {app}/{environment}"),
         Some(h) => {
             let verb = if release {
                 "released the lock held by"
@@ -1231,14 +1237,18 @@ pub(crate) fn lock(command: LockCommand, vars: &BTreeMap<String, String>) -> u8 
                 "locked by"
             };
             let left = (h.expires_ms - now_ms()) / 1000;
-            println!(
+            say!(
                 "{app}/{environment}: {verb} run {} ({} on {}, pid {}): {}; expires in {left} s",
-                h.run_id, h.owner, h.host, h.pid, h.reason
+                h.run_id,
+                h.owner,
+                h.host,
+                h.pid,
+                h.reason
             );
         }
     }
     for (run_id, reason) in &waiters {
-        println!("  waiting: run {run_id}: {reason}");
+        say!("  waiting: run {run_id}: {reason}");
     }
     exit_code::OK
 }
@@ -1280,7 +1290,7 @@ pub(crate) fn local(command: LocalCommand, vars: &BTreeMap<String, String>) -> u
         if stop {
             return match provider.shutdown().await {
                 Ok(()) => {
-                    println!(
+                    say!(
                         "stopped every local service and router ({})",
                         config.targets.local.state_dir.display()
                     );
@@ -1294,17 +1304,19 @@ pub(crate) fn local(command: LocalCommand, vars: &BTreeMap<String, String>) -> u
             return usage_error("cannot read the local provider's state");
         };
         for running in &current {
-            println!(
+            say!(
                 "{}: {} (revision {})",
-                running.service, running.image, running.revision
+                running.service,
+                running.image,
+                running.revision
             );
         }
         if current.is_empty() {
-            println!("nothing runs");
+            say!("nothing runs");
         }
         for revision in history.iter().take(10) {
             let images: Vec<String> = revision.images.values().map(ToString::to_string).collect();
-            println!(
+            say!(
                 "  revision {:<4} {:<11} {}  {}",
                 revision.id,
                 format!("{:?}", revision.status).to_lowercase(),
@@ -1489,11 +1501,11 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
         },
         Format::Text => {
             for line in decision.reasons() {
-                println!("{}", log_redactor().redact(&line));
+                say!("{}", line);
             }
             if let Some(chosen) = &decision.chosen {
                 for (service, image) in &chosen.images {
-                    println!("  {service}: {image}");
+                    say!("  {service}: {image}");
                 }
             }
         }

@@ -6,6 +6,16 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// Prints a line for people on stdout, as [`for_people`] makes it.
+macro_rules! say {
+    ($($arg:tt)*) => { println!("{}", $crate::for_people(&format!($($arg)*))) };
+}
+
+/// Prints a line for people on stderr (progress, warnings, errors), as [`for_people`] makes it.
+macro_rules! tell {
+    ($($arg:tt)*) => { eprintln!("{}", $crate::for_people(&format!($($arg)*))) };
+}
+
 mod check_env;
 mod ci_gate;
 mod deploy;
@@ -202,6 +212,14 @@ fn actions_run_url(vars: &BTreeMap<String, String>) -> Option<String> {
     ))
 }
 
+/// Text for people, as every human-readable line shipgate prints goes out: known secrets and
+/// credentials masked, and control characters shown as escapes, so text that came from a
+/// server or a platform (a body, a header, a log line) cannot drive the terminal or forge a
+/// line. Machine output (JSON on stdout, report files) is written as serialised instead.
+fn for_people(text: &str) -> String {
+    shipgate_core::printable(&log_redactor().redact(text)).into_owned()
+}
+
 /// In GitHub Actions, tells the runner about every secret value shipgate loads
 /// (`::add-mask::VALUE` on stdout, before anything could print it), so the runner masks it in
 /// every later line of the job, child processes' output included.
@@ -245,7 +263,7 @@ fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: 
             .replace('\r', "%0D")
             .replace('\n', "%0A")
     };
-    let message = log_redactor().redact(message).into_owned();
+    let message = for_people(message);
     println!(
         "::{level} title={}::{}",
         escape(title).replace(':', "%3A").replace(',', "%2C"),
@@ -279,7 +297,7 @@ fn shutdown_signal() -> tokio_util::sync::CancellationToken {
             _ = tokio::signal::ctrl_c() => {}
             () = terminate => {}
         }
-        eprintln!("shipgate: interrupted; stopping");
+        tell!("shipgate: interrupted; stopping");
         trigger.cancel();
     });
     token
@@ -309,6 +327,6 @@ fn load_config(
 
 /// Prints an error to stderr as `shipgate: …` and returns the usage exit code.
 fn usage_error(message: impl std::fmt::Display) -> u8 {
-    eprintln!("shipgate: {message}");
+    tell!("shipgate: {message}");
     exit_code::USAGE
 }

@@ -151,10 +151,10 @@ async fn once(monitor: &Arc<Monitor>, json: bool) -> u8 {
         });
         println!("{report:#}");
     } else if results.is_empty() {
-        println!("shipgate: no check was due");
+        say!("shipgate: no check was due");
     } else {
         let failed = results.iter().filter(|r| !r.passed).count();
-        println!("shipgate: {} check(s), {failed} failed", results.len());
+        say!("shipgate: {} check(s), {failed} failed", results.len());
     }
     if healthy {
         exit_code::OK
@@ -175,7 +175,7 @@ async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
     let address = listener
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());
-    eprintln!("shipgate: monitoring; /metrics and /healthz on http://{address}");
+    tell!("shipgate: monitoring; /metrics and /healthz on http://{address}");
     let cancel = shutdown_signal();
     let server = tokio::spawn(shipgate_monitor::http::serve(
         listener,
@@ -187,7 +187,7 @@ async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
     let _ = server.await;
     match outcome {
         Ok(()) => {
-            eprintln!("shipgate: monitor stopped");
+            tell!("shipgate: monitor stopped");
             exit_code::OK
         }
         Err(err) => usage_error(err),
@@ -211,7 +211,7 @@ fn provider_inspector(
             targets,
         })),
         Err(_) => {
-            eprintln!(
+            tell!(
                 "shipgate: alert issues will not show what runs or provider logs (the deploy targets above could not be built)"
             );
             None
@@ -336,7 +336,7 @@ fn print_event(event: &MonitorEventKind, json: bool) {
         }
         MonitorEventKind::Warning(warning) => format!("warning: {warning}"),
     };
-    eprintln!("shipgate: {}", log_redactor().redact(&line));
+    tell!("shipgate: {}", line);
 }
 
 /// The configured targets, each with its schedule parsed and its spec compiled.
@@ -401,14 +401,14 @@ fn issue_tracker(
     rt: &tokio::runtime::Runtime,
 ) -> Result<Option<IssueTracker>, u8> {
     let Some(repository) = config.github.repository.clone() else {
-        eprintln!(
+        tell!(
             "shipgate: alerts open no GitHub issue: set [github] repository (or GITHUB_REPOSITORY) and GITHUB_TOKEN"
         );
         return Ok(None);
     };
     let token = crate::deploy::github_token(config, vars, rt)?;
     if token.is_none() {
-        eprintln!(
+        tell!(
             "shipgate: alerts open no GitHub issue: no secret source has GITHUB_TOKEN (it needs issues: write)"
         );
         return Ok(None);

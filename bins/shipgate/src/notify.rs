@@ -135,13 +135,13 @@ pub(crate) fn run(command: NotifyCommand, vars: &BTreeMap<String, String>) -> u8
     });
     match report {
         Ok(report) => {
-            println!(
+            say!(
                 "{} delivered, {} failed",
                 report.delivered.len(),
                 report.failed.len()
             );
             for (channel, run, error) in &report.failed {
-                println!("  {channel} {run}: {}", log_redactor().redact(error));
+                say!("  {channel} {run}: {}", error);
             }
             if report.failed.is_empty() {
                 shipgate_core::exit_code::OK

@@ -71,7 +71,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Err(err) => return usage_error(err.to_string()),
     };
     match args.format {
-        ReportFormat::Markdown => print!("{}", report.to_markdown()),
+        ReportFormat::Markdown => print!("{}", crate::for_people(&report.to_markdown())),
         ReportFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
             Err(err) => return usage_error(format!("cannot render the report: {err}")),

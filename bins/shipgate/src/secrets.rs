@@ -141,7 +141,7 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
         }
         Format::Text => {
             let found = statuses.iter().filter(|s| s.status == "found").count();
-            println!(
+            say!(
                 "secrets check {}: {found}/{} keys resolve (sources: {})",
                 if ok { "passed" } else { "FAILED" },
                 statuses.len(),
@@ -155,9 +155,10 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
                     .as_deref()
                     .map(|d| format!("  {d}"))
                     .unwrap_or_default();
-                println!(
+                say!(
                     "  {:<14} {:<32} {source:<12} {fingerprint}{detail}",
-                    s.status, s.key
+                    s.status,
+                    s.key
                 );
             }
         }

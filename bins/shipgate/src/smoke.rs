@@ -158,7 +158,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         };
         if !quiet {
             runner = runner.with_progress(Arc::new(print_progress));
-            eprintln!(
+            tell!(
                 "smoke: {} check(s) against {}",
                 spec.len(),
                 crate::log_redactor().redact(spec.base_url().as_ref())
@@ -179,7 +179,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         return code;
     }
     match args.format {
-        Format::Text => print!("{}", report.to_text()),
+        Format::Text => print!("{}", crate::for_people(&report.to_text())),
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
             Err(err) => return usage_error(format!("cannot render the JSON report: {err}")),
@@ -298,7 +298,7 @@ fn print_progress(progress: &Progress) {
             of,
             reason,
             retry_in,
-        } => eprintln!(
+        } => tell!(
             "smoke: {check}: attempt {attempt}/{of} failed ({}); retrying in {}",
             crate::log_redactor().redact(reason),
             humantime::format_duration(round(*retry_in))
@@ -317,7 +317,7 @@ fn print_progress(progress: &Progress) {
             let latency = latency
                 .map(|l| format!(" in {:.1} ms", l.as_secs_f64() * 1000.0))
                 .unwrap_or_default();
-            eprintln!("smoke: {check}: {word}{latency}");
+            tell!("smoke: {check}: {word}{latency}");
         }
     }
 }

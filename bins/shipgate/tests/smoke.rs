@@ -43,6 +43,20 @@ async fn detect(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
+/// A hostile error page: it echoes the request's `Authorization` header, as debugging pages
+/// do, and tries to forge a passing line with terminal escapes, a NUL and a line break.
+async fn hostile(headers: HeaderMap) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("{{\"authorization\": \"{auth}\"}}\n\u{1b}[1A\u{1b}[2K\rsmoke passed: 1 check(s)\u{0}\u{7}"),
+    )
+        .into_response()
+}
+
 async fn watchlist(State(app): State<App>) -> Response {
     if app.broken.load(Ordering::Relaxed) {
         axum::Json(serde_json::json!({"error": "db"})).into_response()
@@ -81,6 +95,7 @@ fn app(broken: bool) -> Router {
         )
         .route("/api/detect", post(detect))
         .route("/api/watchlist", get(watchlist))
+        .route("/hostile", get(hostile))
         .with_state(App {
             broken: Arc::new(AtomicBool::new(broken)),
         })
@@ -304,5 +319,44 @@ fn a_password_in_the_url_is_masked_everywhere() {
             !stdout.contains("pw-in-url-7c1e") && !stderr.contains("pw-in-url-7c1e"),
             "{format}:\n{stdout}\n{stderr}"
         );
+    }
+}
+
+/// What a hostile server sends reaches people as escapes, never as terminal commands or a
+/// forged line, and the credentials it echoes (the Basic header reqwest built from the URL's
+/// userinfo) are masked; the JSON report keeps the text, escaped as JSON escapes it.
+#[test]
+fn a_hostile_body_cannot_drive_the_terminal_or_echo_credentials() {
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("gatebot:pw-in-url-7c1e");
+    let url = format!("http://gatebot:pw-in-url-7c1e@{}", broken());
+    for format in ["text", "json"] {
+        let (code, stdout, stderr) = smoke(
+            &["--url", &url, "--check", "/hostile", "--format", format],
+            &[DEV],
+        );
+        assert_eq!(code, 1, "{stdout}\n{stderr}");
+        for output in [&stdout, &stderr] {
+            assert!(
+                !output.contains(&basic) && !output.contains("pw-in-url-7c1e"),
+                "{format}: credentials leaked:\n{output}"
+            );
+            assert!(
+                !output.chars().any(|c| c.is_control() && c != '\n'),
+                "{format}: a control character reached the terminal:\n{output:?}"
+            );
+            assert!(
+                !output.lines().any(|l| l.starts_with("smoke passed")),
+                "{format}: a forged line:\n{output}"
+            );
+        }
+        if format == "text" {
+            assert!(stdout.contains("Basic [redacted]"), "{stdout}");
+            assert!(stdout.contains("\\u{1b}[2K"), "{stdout}");
+        } else {
+            let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            let body = report["checks"][0]["body_excerpt"].as_str().unwrap();
+            assert!(body.contains("\u{1b}[2K"), "{body:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`ServiceName`]: validated service names (`api`, `worker`);
 //! - [`Secret`] / [`Redacted`]: values whose `Debug`/`Display` never show them;
 //! - [`HumanDuration`]: `5s`, `10m` in configuration files;
+//! - [`one_line`] / [`printable`] / [`excerpt`]: outside text made safe and short for people;
 //! - [`exit_code`]: the documented process exit codes.
 //!
 //! This crate has no I/O: it never reads the environment, files or the network.
@@ -16,12 +17,14 @@ mod image;
 mod redact;
 mod secret;
 mod service;
+mod text;
 
 pub use duration::{DurationError, HumanDuration};
 pub use environment::{
     Classification, DEV_LIKE_NAMES, Environment, EnvironmentKind, PROD_LIKE_NAMES,
 };
 pub use image::{DEFAULT_MUTABLE_TAGS, ImageRef, ImageRefError, MutableReason, Pinning};
-pub use redact::{MIN_REDACTED_LEN, Redactor, redact_userinfo};
+pub use redact::{MIN_REDACTED_LEN, Redactor, redact_credentials, redact_userinfo};
 pub use secret::{REDACTED, Redacted, Secret};
 pub use service::{ServiceName, ServiceNameError};
+pub use text::{EXCERPT_CHARS, excerpt, one_line, printable, quote_outside};

@@ -83,14 +83,14 @@ impl Redactor {
     }
 
     /// `text` with every registered value replaced by [`REDACTED`] (short values only where
-    /// they stand alone), and the password of every `scheme://user:password@host` masked,
-    /// registered or not.
+    /// they stand alone), and credentials masked, registered or not (see
+    /// [`redact_credentials`]).
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let values = match self.values.read() {
             Ok(values) => values,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut out = redact_userinfo(text);
+        let mut out = redact_credentials(text);
         for value in values.iter() {
             let value = value.expose();
             if !out.contains(value) {
@@ -137,6 +137,78 @@ fn replace_standalone(text: &str, value: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `text` with credentials that need no registration masked: the password of every
+/// `scheme://user:password@host` ([`redact_userinfo`]) and the value of every
+/// `Authorization` / `Proxy-Authorization` header a server echoed back, in the shapes servers
+/// echo them (`Authorization: Basic …`, `"authorization": "Bearer …"`, `authorization=…`).
+/// The scheme word is kept, so a reader still sees which kind of credential was sent.
+///
+/// ```
+/// use shipgate_core::redact_credentials;
+/// assert_eq!(
+///     redact_credentials(r#"{"Authorization": "Basic Ym90OnB3"} from https://bot:pw@host"#),
+///     r#"{"Authorization": "Basic [redacted]"} from https://bot:[redacted]@host"#
+/// );
+/// ```
+pub fn redact_credentials(text: &str) -> Cow<'_, str> {
+    match redact_userinfo(text) {
+        Cow::Borrowed(text) => redact_authorization(text),
+        Cow::Owned(text) => Cow::Owned(redact_authorization(&text).into_owned()),
+    }
+}
+
+/// The value of every `authorization` key or header in `text` replaced by [`REDACTED`].
+fn redact_authorization(text: &str) -> Cow<'_, str> {
+    const KEY: &str = "authorization";
+    // ASCII lowercasing keeps every byte offset, so positions found in `lower` index `text`.
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(KEY) {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let skip = |mut at: usize, what: &dyn Fn(u8) -> bool| {
+        while at < bytes.len() && what(bytes[at]) {
+            at += 1;
+        }
+        at
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(KEY) {
+        let key_end = from + found + KEY.len();
+        from = key_end;
+        let mut at = skip(key_end, &|b| b == b'"' || b == b'\'');
+        at = skip(at, &|b| b == b' ' || b == b'\t');
+        if at >= bytes.len() || !matches!(bytes[at], b':' | b'=') {
+            continue;
+        }
+        at = skip(at + 1, &|b| {
+            b == b' ' || b == b'\t' || b == b'"' || b == b'\''
+        });
+        // A scheme word (`Basic`, `Bearer`) followed by a space is kept.
+        let word_end = skip(at, &|b| b.is_ascii_alphabetic());
+        if word_end > at && word_end < bytes.len() && bytes[word_end] == b' ' {
+            at = skip(word_end, &|b| b == b' ');
+        }
+        let value_end = skip(at, &|b| {
+            !(b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b',' | b';' | b'}' | b'&'))
+        });
+        if value_end == at {
+            continue;
+        }
+        out.push_str(&text[copied..at]);
+        out.push_str(REDACTED);
+        copied = value_end;
+        from = value_end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 /// `text` with the password of every `scheme://user:password@host` replaced by
@@ -194,6 +266,44 @@ mod tests {
             r.redact("https://api.example.com:8443/x"),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn echoed_authorization_headers_are_masked_in_every_shape() {
+        let r = Redactor::default();
+        let cases = [
+            (
+                "Authorization: Basic Ym90OnB3LTFj\r\nHost: x",
+                "Authorization: Basic [redacted]\r\nHost: x",
+            ),
+            (
+                r#"{"headers":{"authorization":"Bearer eyJ.abc.def","accept":"*/*"}}"#,
+                r#"{"headers":{"authorization":"Bearer [redacted]","accept":"*/*"}}"#,
+            ),
+            (
+                "proxy-authorization=tok123&x=1",
+                "proxy-authorization=[redacted]&x=1",
+            ),
+            (
+                "AUTHORIZATION :  Token abc, next",
+                "AUTHORIZATION :  Token [redacted], next",
+            ),
+            (
+                "'Authorization': 'Basic dTpw'",
+                "'Authorization': 'Basic [redacted]'",
+            ),
+        ];
+        for (echoed, expected) in cases {
+            assert_eq!(r.redact(echoed), expected, "{echoed}");
+        }
+        // The word alone, or with no value, is left as it is.
+        for plain in [
+            "no authorization needed",
+            "authorization:",
+            "Authorization: \"\"",
+        ] {
+            assert!(matches!(r.redact(plain), Cow::Borrowed(_)), "{plain}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shipgate_core::{Redactor, Secret};
+use shipgate_core::{Redactor, Secret, quote_outside};
 use shipgate_http::{Backoff, RetryPolicy, send_with_retry};
 use tokio::sync::Mutex;
 
@@ -238,7 +238,7 @@ impl Client {
             .or(body["message"].as_str())
             .or(body.as_str())
             .unwrap_or("(no message)");
-        let message = self.redactor.redact(message).into_owned();
+        let message = quote_outside(&self.redactor.redact(message));
         let message = match request_id {
             Some(id) => format!("{message} (fly-request-id {id})"),
             None => message,

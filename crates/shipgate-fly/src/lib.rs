@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shipgate_core::{ImageRef, Redactor, Secret, ServiceName};
+use shipgate_core::{ImageRef, Redactor, Secret, ServiceName, quote_outside};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
     RevisionId, RevisionStatus, Running, Verdict, WaitProgress,
@@ -774,10 +774,10 @@ impl FlyProvider {
         }
         let redactor = self.client.redactor();
         MachineFailure {
-            reason: redactor.redact(&reason).into_owned(),
+            reason: quote_outside(&redactor.redact(&reason)),
             diagnostics: diagnostics
                 .into_iter()
-                .map(|d| redactor.redact(&d).into_owned())
+                .map(|d| quote_outside(&redactor.redact(&d)))
                 .collect(),
         }
     }
@@ -1206,7 +1206,7 @@ impl FlyProvider {
         let redactor = self.client.redactor();
         Ok(lines
             .into_iter()
-            .map(|l| redactor.redact(&l).into_owned())
+            .map(|l| quote_outside(&redactor.redact(&l)))
             .collect())
     }
 }

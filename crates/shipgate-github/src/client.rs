@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use shipgate_core::{Redactor, Secret};
+use shipgate_core::{Redactor, Secret, quote_outside};
 use shipgate_http::{Backoff, header_u64, read_body_capped, retry_after};
 
 /// Bodies are read up to this size (a PR list embeds whole repositories).
@@ -259,8 +259,8 @@ impl GithubClient {
                     let message = serde_json::from_str::<serde_json::Value>(&text)
                         .ok()
                         .and_then(|v| v["message"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| text.chars().take(200).collect());
-                    let message = self.redactor.redact(&message).into_owned();
+                        .unwrap_or_else(|| text.clone());
+                    let message = quote_outside(&self.redactor.redact(&message));
                     if status.is_success() {
                         let value = if text.trim().is_empty() {
                             serde_json::Value::Null

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Ledger, LedgerError, db};
+use crate::{Ledger, LedgerError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -62,88 +62,91 @@ fn lead_time(t: &str) -> String {
 /// Counts run `run_id`, just finished, in the rollup: the run itself and each service it
 /// deployed; when it left a good release live, it restores the failures of its app and
 /// environment that started before it and were waiting. Part of `finish_run`'s transaction.
-pub(crate) async fn roll_up(
-    tx: &mut Transaction<'_, Any>,
-    run_id: &str,
-) -> Result<(), LedgerError> {
-    const ADD: &str = " ON CONFLICT (app, environment, service, day_ms, outcome) DO UPDATE SET \
+impl Ledger {
+    pub(crate) async fn roll_up(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        run_id: &str,
+    ) -> Result<(), LedgerError> {
+        const ADD: &str = " ON CONFLICT (app, environment, service, day_ms, outcome) DO UPDATE SET \
         runs = delivery_rollup.runs + excluded.runs, \
         duration_ms = delivery_rollup.duration_ms + excluded.duration_ms, \
         lead_runs = delivery_rollup.lead_runs + excluded.lead_runs, \
         lead_time_ms = delivery_rollup.lead_time_ms + excluded.lead_time_ms";
-    let run = format!(
-        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
+        let run = format!(
+            "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
          SELECT app, environment, '', started_ms - started_ms % {DAY_MS}, outcome, 1, finished_ms - started_ms, 0, 0, \
          {}, {} FROM runs WHERE id = $1{ADD}",
-        lead_runs(""),
-        lead_time("")
-    );
-    let services = format!(
-        "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
+            lead_runs(""),
+            lead_time("")
+        );
+        let services = format!(
+            "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
          SELECT DISTINCT r.app, r.environment, d.service, r.started_ms - r.started_ms % {DAY_MS}, r.outcome, 1, \
          r.finished_ms - r.started_ms, 0, 0, 0, 0 FROM runs r JOIN deployments d ON d.run_id = r.id \
          WHERE r.id = $1 AND d.kind = 'deploy'{ADD}"
-    );
-    for statement in [run, services] {
-        // Built from constants; the run id is bound.
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .bind(run_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("count a run in the delivery rollup"))?;
-    }
-    let restoring = sqlx::query(
-        "SELECT app, environment, started_ms, finished_ms FROM runs WHERE id = $1 \
+        );
+        for statement in [run, services] {
+            // Built from constants; the run id is bound.
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(self.db("count a run in the delivery rollup"))?;
+        }
+        let restoring = sqlx::query(
+            "SELECT app, environment, started_ms, finished_ms FROM runs WHERE id = $1 \
          AND outcome IN ('succeeded', 'rolled_back')",
-    )
-    .bind(run_id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db("restore failures"))?;
-    let Some(restoring) = restoring else {
-        return Ok(());
-    };
-    let app: String = restoring.try_get(0).map_err(db("restore failures"))?;
-    let environment: String = restoring.try_get(1).map_err(db("restore failures"))?;
-    let started_ms: i64 = restoring.try_get(2).map_err(db("restore failures"))?;
-    let finished_ms: i64 = restoring.try_get(3).map_err(db("restore failures"))?;
-    // The partial index runs_unrestored holds exactly these candidates.
-    let waiting = sqlx::query(
-        "SELECT id, started_ms, outcome FROM runs WHERE app = $1 AND environment = $2 \
+        )
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(self.db("restore failures"))?;
+        let Some(restoring) = restoring else {
+            return Ok(());
+        };
+        let app: String = restoring.try_get(0).map_err(self.db("restore failures"))?;
+        let environment: String = restoring.try_get(1).map_err(self.db("restore failures"))?;
+        let started_ms: i64 = restoring.try_get(2).map_err(self.db("restore failures"))?;
+        let finished_ms: i64 = restoring.try_get(3).map_err(self.db("restore failures"))?;
+        // The partial index runs_unrestored holds exactly these candidates.
+        let waiting = sqlx::query(
+            "SELECT id, started_ms, outcome FROM runs WHERE app = $1 AND environment = $2 \
          AND restored_ms IS NULL AND outcome IN ('rollback_failed', 'unhealthy') \
          AND started_ms <= $3 AND id <> $4 AND finished_ms IS NOT NULL",
-    )
-    .bind(&app)
-    .bind(&environment)
-    .bind(started_ms)
-    .bind(run_id)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db("restore failures"))?;
-    for failure in &waiting {
-        let id: String = failure.try_get(0).map_err(db("restore failures"))?;
-        let failed_ms: i64 = failure.try_get(1).map_err(db("restore failures"))?;
-        let outcome: String = failure.try_get(2).map_err(db("restore failures"))?;
-        sqlx::query("UPDATE runs SET restored_ms = $1 WHERE id = $2")
-            .bind(finished_ms)
-            .bind(&id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db("restore failures"))?;
-        sqlx::query(
-            "UPDATE delivery_rollup SET restored = restored + 1, restore_ms = restore_ms + $1 \
-             WHERE app = $2 AND environment = $3 AND service = '' AND day_ms = $4 AND outcome = $5",
         )
-        .bind(finished_ms - failed_ms)
         .bind(&app)
         .bind(&environment)
-        .bind(failed_ms - failed_ms.rem_euclid(DAY_MS))
-        .bind(&outcome)
-        .execute(&mut **tx)
+        .bind(started_ms)
+        .bind(run_id)
+        .fetch_all(&mut **tx)
         .await
-        .map_err(db("restore failures"))?;
+        .map_err(self.db("restore failures"))?;
+        for failure in &waiting {
+            let id: String = failure.try_get(0).map_err(self.db("restore failures"))?;
+            let failed_ms: i64 = failure.try_get(1).map_err(self.db("restore failures"))?;
+            let outcome: String = failure.try_get(2).map_err(self.db("restore failures"))?;
+            sqlx::query("UPDATE runs SET restored_ms = $1 WHERE id = $2")
+                .bind(finished_ms)
+                .bind(&id)
+                .execute(&mut **tx)
+                .await
+                .map_err(self.db("restore failures"))?;
+            sqlx::query(
+                "UPDATE delivery_rollup SET restored = restored + 1, restore_ms = restore_ms + $1 \
+             WHERE app = $2 AND environment = $3 AND service = '' AND day_ms = $4 AND outcome = $5",
+            )
+            .bind(finished_ms - failed_ms)
+            .bind(&app)
+            .bind(&environment)
+            .bind(failed_ms - failed_ms.rem_euclid(DAY_MS))
+            .bind(&outcome)
+            .execute(&mut **tx)
+            .await
+            .map_err(self.db("restore failures"))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Runs (grouped like the rollup) that started in `[$1, $2]`, straight from `runs`.
@@ -198,7 +201,7 @@ impl Ledger {
             .bind(run_id)
             .execute(self.pool())
             .await
-            .map_err(db("record the commit time"))?;
+            .map_err(self.db("record the commit time"))?;
         Ok(())
     }
 
@@ -231,17 +234,19 @@ impl Ledger {
                 .bind(to)
                 .fetch_all(self.pool())
                 .await
-                .map_err(db("count runs for the delivery report"))?;
+                .map_err(self.db("count runs for the delivery report"))?;
             for r in &rows {
                 let key = (
-                    r.try_get(0).map_err(db("read run counts"))?,
-                    r.try_get(1).map_err(db("read run counts"))?,
-                    r.try_get(2).map_err(db("read run counts"))?,
-                    r.try_get(3).map_err(db("read run counts"))?,
+                    r.try_get(0).map_err(self.db("read run counts"))?,
+                    r.try_get(1).map_err(self.db("read run counts"))?,
+                    r.try_get(2).map_err(self.db("read run counts"))?,
+                    r.try_get(3).map_err(self.db("read run counts"))?,
                 );
                 let entry = counts.entry(key).or_default();
                 for (i, sum) in entry.iter_mut().enumerate() {
-                    *sum += r.try_get::<i64, _>(4 + i).map_err(db("read run counts"))?;
+                    *sum += r
+                        .try_get::<i64, _>(4 + i)
+                        .map_err(self.db("read run counts"))?;
                 }
             }
         }

@@ -19,7 +19,7 @@ mod monitor;
 use std::path::Path;
 
 use serde::Serialize;
-use shipgate_core::redact_userinfo;
+use shipgate_core::redact_credentials;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -33,9 +33,19 @@ pub enum LedgerError {
     /// The URL is not `sqlite:` or `postgres://`.
     #[error("ledger URL must start with sqlite: or postgres://, got `{0}`")]
     InvalidUrl(String),
-    /// The database could not be opened or a query failed.
-    #[error("ledger {operation}: {message}")]
+    /// The database could not be opened.
+    #[error("cannot open the ledger {database}: {reason}")]
+    Open {
+        /// The database ([`database_name`]: a path, or a host and database; never a password).
+        database: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("ledger {database}: {operation}: {message}")]
     Database {
+        /// The database ([`database_name`]).
+        database: String,
         /// What was being done.
         operation: &'static str,
         /// The driver's message.
@@ -76,10 +86,83 @@ pub enum LedgerError {
     },
 }
 
-pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
-    move |err| LedgerError::Database {
-        operation,
-        message: redact_userinfo(&err.to_string()).into_owned(),
+/// The database a ledger URL names, as errors and status lines show it: `SQLite file PATH`, or
+/// `Postgres HOST[:PORT]/DATABASE` (never the user or password).
+///
+/// ```
+/// use shipgate_ledger::database_name;
+/// assert_eq!(database_name("sqlite://.shipgate/ledger.db"), "SQLite file .shipgate/ledger.db");
+/// assert_eq!(database_name("postgres://app:s3cret@db:5432/ledger?sslmode=require"), "Postgres db:5432/ledger");
+/// ```
+pub fn database_name(url: &str) -> String {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        return if path == ":memory:" {
+            "SQLite in memory".to_owned()
+        } else {
+            format!("SQLite file {path}")
+        };
+    }
+    if let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    {
+        let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        return format!("Postgres {host}/{path}");
+    }
+    format!("`{}`", redact_credentials(url))
+}
+
+/// Refuses a SQLite path that cannot be a ledger file before the driver tries it: a
+/// directory, or an existing file that does not start with SQLite's header. Creates the
+/// missing parent directory.
+fn check_sqlite_file(path: &Path) -> Result<(), String> {
+    const HEADER: &[u8] = b"SQLite format 3\0";
+    if path.is_dir() {
+        return Err(format!(
+            "{} is a directory; the ledger URL names a file, such as sqlite://{}/ledger.db",
+            path.display(),
+            path.display()
+        ));
+    }
+    if let Ok(mut file) = std::fs::File::open(path) {
+        use std::io::Read as _;
+        let mut head = [0_u8; 16];
+        let read = file.read(&mut head).unwrap_or(0);
+        if read > 0 && (read < HEADER.len() || &head[..] != HEADER) {
+            return Err(
+                "the file is not a SQLite database (corrupt, or another kind of file); move it \
+                 aside and shipgate creates a new ledger, or restore it from a backup"
+                    .to_owned(),
+            );
+        }
+    } else if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the directory {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A driver error as a reason: SQLite's "file is not a database" and "malformed" say what to
+/// do; passwords in URLs are masked.
+fn driver_reason(err: &sqlx::Error) -> String {
+    let message = redact_credentials(&err.to_string()).into_owned();
+    if message.contains("file is not a database") || message.contains("malformed") {
+        format!(
+            "the file is not a readable SQLite database ({message}); move it aside and \
+             shipgate creates a new ledger, or restore it from a backup"
+        )
+    } else {
+        message
     }
 }
 
@@ -320,32 +403,60 @@ pub struct OutboxItem {
 pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
+    /// The database as errors name it (see [`database_name`]).
+    database: String,
 }
 
 impl Ledger {
-    /// Opens (creating a SQLite file and its directory if needed) and migrates.
+    /// Maps a driver error of `operation` to a [`LedgerError::Database`] naming this ledger.
+    pub(crate) fn db(&self, operation: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
+        let database = self.database.clone();
+        move |err| LedgerError::Database {
+            database,
+            operation,
+            message: redact_credentials(&err.to_string()).into_owned(),
+        }
+    }
+
+    /// Opens (creating a SQLite file and its directory if needed) and migrates. Every error
+    /// names the database ([`database_name`]); a SQLite path that is a directory, or a file
+    /// that is not a SQLite database, is refused at once.
     pub async fn open(url: &str) -> Result<Ledger, LedgerError> {
         install_default_drivers();
+        let database = database_name(url);
+        let refused = |reason: String| LedgerError::Open {
+            database: database.clone(),
+            reason,
+        };
         let (backend, connect_url) = if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
         {
             let path = path.split('?').next().unwrap_or(path);
-            if path != ":memory:"
-                && let Some(dir) = Path::new(path).parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir).map_err(|e| LedgerError::Database {
-                    operation: "open",
-                    message: format!("cannot create {}: {e}", dir.display()),
-                })?;
+            if path != ":memory:" {
+                check_sqlite_file(Path::new(path)).map_err(refused)?;
             }
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
-            return Err(LedgerError::InvalidUrl(redact_userinfo(url).into_owned()));
+            return Err(LedgerError::InvalidUrl(
+                redact_credentials(url).into_owned(),
+            ));
         };
+        if backend == Backend::Sqlite {
+            // One connection first, outside the pool: a file SQLite cannot read fails here at
+            // once, where the pool would retry it until its acquire timeout.
+            use sqlx::Connection as _;
+            let mut probe = sqlx::AnyConnection::connect(&connect_url)
+                .await
+                .map_err(|e| refused(driver_reason(&e)))?;
+            let read = sqlx::query("SELECT count(*) FROM sqlite_master")
+                .execute(&mut probe)
+                .await;
+            let _ = probe.close().await;
+            read.map_err(|e| refused(driver_reason(&e)))?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
             .acquire_timeout(std::time::Duration::from_secs(5))
@@ -365,8 +476,12 @@ impl Ledger {
             })
             .connect(&connect_url)
             .await
-            .map_err(db("open"))?;
-        let ledger = Ledger { pool, backend };
+            .map_err(|e| refused(driver_reason(&e)))?;
+        let ledger = Ledger {
+            pool,
+            backend,
+            database,
+        };
         ledger.migrate().await?;
         Ok(ledger)
     }
@@ -381,20 +496,20 @@ impl Ledger {
         // processes that start together (monitor replicas, parallel deploy jobs) migrate one
         // after the other instead of racing on CREATE TABLE (which Postgres does not make
         // safe, even with IF NOT EXISTS); on SQLite the file's single writer serialises them.
-        let mut conn = self.pool.acquire().await.map_err(db("migrate"))?;
+        let mut conn = self.pool.acquire().await.map_err(self.db("migrate"))?;
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&mut *conn)
                 .await
-                .map_err(db("migrate"))?;
+                .map_err(self.db("migrate"))?;
         } else {
             sqlx::query("SELECT pg_advisory_lock($1)")
                 .bind(MIGRATION_LOCK)
                 .execute(&mut *conn)
                 .await
-                .map_err(db("migrate"))?;
+                .map_err(self.db("migrate"))?;
         }
-        let outcome = Self::apply_migrations(&mut conn).await;
+        let outcome = self.apply_migrations(&mut conn).await;
         if self.backend == Backend::Postgres {
             // Also released when the connection closes, should this fail.
             let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
@@ -405,22 +520,22 @@ impl Ledger {
         outcome
     }
 
-    async fn apply_migrations(conn: &mut sqlx::AnyConnection) -> Result<(), LedgerError> {
+    async fn apply_migrations(&self, conn: &mut sqlx::AnyConnection) -> Result<(), LedgerError> {
         use sqlx::Connection as _;
         sqlx::query("CREATE TABLE IF NOT EXISTS shipgate_schema (version BIGINT PRIMARY KEY)")
             .execute(&mut *conn)
             .await
-            .map_err(db("migrate"))?;
+            .map_err(self.db("migrate"))?;
         for (version, sql) in MIGRATIONS {
             let applied = sqlx::query("SELECT version FROM shipgate_schema WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&mut *conn)
                 .await
-                .map_err(db("migrate"))?;
+                .map_err(self.db("migrate"))?;
             if applied.is_some() {
                 continue;
             }
-            let mut tx = conn.begin().await.map_err(db("migrate"))?;
+            let mut tx = conn.begin().await.map_err(self.db("migrate"))?;
             // Claiming the version is the transaction's first statement: a write, so on SQLite
             // it waits for any other writer and then reads the latest state. Someone else
             // applied it meanwhile: nothing to do.
@@ -430,11 +545,11 @@ impl Ledger {
             .bind(*version)
             .execute(&mut *tx)
             .await
-            .map_err(db("migrate"))?
+            .map_err(self.db("migrate"))?
             .rows_affected()
                 == 1;
             if !claimed {
-                tx.rollback().await.map_err(db("migrate"))?;
+                tx.rollback().await.map_err(self.db("migrate"))?;
                 continue;
             }
             // Comment lines go first, so a `;` in a comment never splits a statement.
@@ -448,9 +563,9 @@ impl Ledger {
                 sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
                     .execute(&mut *tx)
                     .await
-                    .map_err(db("migrate"))?;
+                    .map_err(self.db("migrate"))?;
             }
-            tx.commit().await.map_err(db("migrate"))?;
+            tx.commit().await.map_err(self.db("migrate"))?;
         }
         Ok(())
     }
@@ -463,14 +578,14 @@ impl Ledger {
     pub async fn start_run(&self, run: &NewRun) -> Result<(), LedgerError> {
         insert_run(&self.pool, run, None)
             .await
-            .map_err(db("start run"))
+            .map_err(self.db("start run"))
     }
 
     /// Records a finished step.
     pub async fn record_step(&self, run_id: &str, step: &StepRecord) -> Result<(), LedgerError> {
         insert_step(&self.pool, run_id, step)
             .await
-            .map_err(db("record step"))
+            .map_err(self.db("record step"))
     }
 
     /// Records a service deployment or rollback.
@@ -479,9 +594,9 @@ impl Ledger {
             .bind(&d.run_id)
             .fetch_one(&self.pool)
             .await
-            .map_err(db("record deployment"))?
+            .map_err(self.db("record deployment"))?
             .try_get(0)
-            .map_err(db("record deployment"))?;
+            .map_err(self.db("record deployment"))?;
         sqlx::query(
             "INSERT INTO deployments (run_id, position, target, service, from_image, to_image, revision, kind, verdict) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -497,7 +612,7 @@ impl Ledger {
         .bind(&d.verdict)
         .execute(&self.pool)
         .await
-        .map_err(db("record deployment"))?;
+        .map_err(self.db("record deployment"))?;
         Ok(())
     }
 
@@ -512,7 +627,7 @@ impl Ledger {
         finished_ms: i64,
         summary_path: Option<&str>,
     ) -> Result<Option<String>, LedgerError> {
-        let mut tx = self.pool.begin().await.map_err(db("finish run"))?;
+        let mut tx = self.pool.begin().await.map_err(self.db("finish run"))?;
         let finished = sqlx::query(
             "UPDATE runs SET outcome = $1, finished_ms = $2, summary_path = $3 WHERE id = $4 AND finished_ms IS NULL",
         )
@@ -522,24 +637,24 @@ impl Ledger {
         .bind(run_id)
         .execute(&mut *tx)
         .await
-        .map_err(db("finish run"))?
+        .map_err(self.db("finish run"))?
         .rows_affected()
             == 1;
         let recorded = if finished {
-            delivery::roll_up(&mut tx, run_id).await?;
+            self.roll_up(&mut tx, run_id).await?;
             None
         } else {
             sqlx::query("SELECT outcome FROM runs WHERE id = $1")
                 .bind(run_id)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(db("finish run"))?
+                .map_err(self.db("finish run"))?
                 .map(|row| row.try_get::<Option<String>, _>(0))
                 .transpose()
-                .map_err(db("finish run"))?
+                .map_err(self.db("finish run"))?
                 .flatten()
         };
-        tx.commit().await.map_err(db("finish run"))?;
+        tx.commit().await.map_err(self.db("finish run"))?;
         Ok(recorded)
     }
 
@@ -553,17 +668,17 @@ impl Ledger {
         outcome: &str,
         finished_ms: i64,
     ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await.map_err(db("record run"))?;
+        let mut tx = self.pool.begin().await.map_err(self.db("record run"))?;
         insert_run(&mut *tx, run, Some((finished_ms, outcome)))
             .await
-            .map_err(db("record run"))?;
+            .map_err(self.db("record run"))?;
         for step in steps {
             insert_step(&mut *tx, &run.id, step)
                 .await
-                .map_err(db("record run"))?;
+                .map_err(self.db("record run"))?;
         }
-        delivery::roll_up(&mut tx, &run.id).await?;
-        tx.commit().await.map_err(db("record run"))?;
+        self.roll_up(&mut tx, &run.id).await?;
+        tx.commit().await.map_err(self.db("record run"))?;
         Ok(())
     }
 
@@ -577,8 +692,10 @@ impl Ledger {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("list runs"))?;
-        rows.iter().map(run_from_row).collect()
+        .map_err(self.db("list runs"))?;
+        rows.iter()
+            .map(|r| run_from_row(r).map_err(self.db("read run")))
+            .collect()
     }
 
     /// The last finished run (by start) of each environment of `app`, sorted by environment:
@@ -593,10 +710,10 @@ impl Ledger {
         .bind(app)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("list last runs"))?;
+        .map_err(self.db("list last runs"))?;
         let mut runs: Vec<RunRecord> = Vec::new();
         for row in &rows {
-            let run = run_from_row(row)?;
+            let run = run_from_row(row).map_err(self.db("read run"))?;
             // Two runs that started in the same millisecond: the first (highest id) wins, as
             // in `runs`.
             if runs
@@ -628,22 +745,22 @@ impl Ledger {
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("list good releases"))?;
+        .map_err(self.db("list good releases"))?;
         let mut out = Vec::new();
         for row in &rows {
-            let run = run_from_row(row)?;
+            let run = run_from_row(row).map_err(self.db("read run"))?;
             let images = sqlx::query(
                 "SELECT service, to_image FROM deployments WHERE run_id = $1 AND kind = 'deploy' AND verdict = 'healthy' ORDER BY position",
             )
             .bind(&run.id)
             .fetch_all(&self.pool)
             .await
-            .map_err(db("list good releases"))?
+            .map_err(self.db("list good releases"))?
             .iter()
             .map(|r| {
                 Ok((
-                    r.try_get::<String, _>(0).map_err(db("read deployment"))?,
-                    r.try_get::<String, _>(1).map_err(db("read deployment"))?,
+                    r.try_get::<String, _>(0).map_err(self.db("read deployment"))?,
+                    r.try_get::<String, _>(1).map_err(self.db("read deployment"))?,
                 ))
             })
             .collect::<Result<Vec<_>, LedgerError>>()?;
@@ -673,20 +790,20 @@ impl Ledger {
         .bind(image)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("read gate verdicts"))?;
+        .map_err(self.db("read gate verdicts"))?;
         let mut latest: Vec<GateVerdict> = Vec::new();
         for row in &rows {
-            let target: String = row.try_get(0).map_err(db("read gate verdicts"))?;
+            let target: String = row.try_get(0).map_err(self.db("read gate verdicts"))?;
             if latest.iter().any(|v| v.target == target) {
                 continue;
             }
             latest.push(GateVerdict {
                 target,
                 image: image.to_owned(),
-                run_id: row.try_get(1).map_err(db("read gate verdicts"))?,
-                kind: row.try_get(2).map_err(db("read gate verdicts"))?,
-                verdict: row.try_get(3).map_err(db("read gate verdicts"))?,
-                outcome: row.try_get(4).map_err(db("read gate verdicts"))?,
+                run_id: row.try_get(1).map_err(self.db("read gate verdicts"))?,
+                kind: row.try_get(2).map_err(self.db("read gate verdicts"))?,
+                verdict: row.try_get(3).map_err(self.db("read gate verdicts"))?,
+                outcome: row.try_get(4).map_err(self.db("read gate verdicts"))?,
             });
         }
         Ok(latest)
@@ -711,14 +828,14 @@ impl Ledger {
         .bind(environment)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("read the live release"))?;
+        .map_err(self.db("read the live release"))?;
         let Some(live) = live else {
             return Ok(None);
         };
-        let live_id: String = live.try_get(0).map_err(db("read the live release"))?;
-        let live_tag: String = live.try_get(1).map_err(db("read the live release"))?;
-        let live_started: i64 = live.try_get(2).map_err(db("read the live release"))?;
-        let live_commit: Option<i64> = live.try_get(3).map_err(db("read the live release"))?;
+        let live_id: String = live.try_get(0).map_err(self.db("read the live release"))?;
+        let live_tag: String = live.try_get(1).map_err(self.db("read the live release"))?;
+        let live_started: i64 = live.try_get(2).map_err(self.db("read the live release"))?;
+        let live_commit: Option<i64> = live.try_get(3).map_err(self.db("read the live release"))?;
         if live_tag == image_tag {
             return Ok(None);
         }
@@ -740,10 +857,10 @@ impl Ledger {
         .bind(live_started)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("read the live release"))?;
+        .map_err(self.db("read the live release"))?;
         match earlier {
             Some(row) => {
-                let run: String = row.try_get(0).map_err(db("read the live release"))?;
+                let run: String = row.try_get(0).map_err(self.db("read the live release"))?;
                 Ok(Some(format!(
                     "it went live in run {run}, and the live release {live_tag} (run {live_id}) replaced it since"
                 )))
@@ -764,7 +881,7 @@ impl Ledger {
         .bind(now_ms)
         .execute(&self.pool)
         .await
-        .map_err(db("queue a notification"))?;
+        .map_err(self.db("queue a notification"))?;
         Ok(())
     }
 
@@ -793,18 +910,19 @@ impl Ledger {
             .bind(limit)
             .fetch_all(&self.pool)
             .await
-            .map_err(db("claim due notifications"))?;
+            .map_err(self.db("claim due notifications"))?;
         let mut claimed = rows
             .iter()
             .map(|row| {
                 Ok((
-                    row.try_get::<i64, _>(5).map_err(db("read notification"))?,
+                    row.try_get::<i64, _>(5)
+                        .map_err(self.db("read notification"))?,
                     OutboxItem {
-                        id: row.try_get(0).map_err(db("read notification"))?,
-                        run_id: row.try_get(1).map_err(db("read notification"))?,
-                        channel: row.try_get(2).map_err(db("read notification"))?,
-                        payload: row.try_get(3).map_err(db("read notification"))?,
-                        attempts: row.try_get(4).map_err(db("read notification"))?,
+                        id: row.try_get(0).map_err(self.db("read notification"))?,
+                        run_id: row.try_get(1).map_err(self.db("read notification"))?,
+                        channel: row.try_get(2).map_err(self.db("read notification"))?,
+                        payload: row.try_get(3).map_err(self.db("read notification"))?,
+                        attempts: row.try_get(4).map_err(self.db("read notification"))?,
                     },
                 ))
             })
@@ -821,7 +939,7 @@ impl Ledger {
             .bind(id)
             .execute(&self.pool)
             .await
-            .map_err(db("mark a notification delivered"))?;
+            .map_err(self.db("mark a notification delivered"))?;
         Ok(())
     }
 
@@ -838,7 +956,7 @@ impl Ledger {
             .bind(id)
             .execute(&self.pool)
             .await
-            .map_err(db("record a failed delivery"))?;
+            .map_err(self.db("record a failed delivery"))?;
         Ok(())
     }
 
@@ -849,14 +967,14 @@ impl Ledger {
         sqlx::query("SELECT id, channel, attempts, last_error FROM outbox WHERE delivered_ms IS NULL ORDER BY created_ms, id")
             .fetch_all(&self.pool)
             .await
-            .map_err(db("list undelivered notifications"))?
+            .map_err(self.db("list undelivered notifications"))?
             .iter()
             .map(|r| {
                 Ok((
-                    r.try_get(0).map_err(db("read notification"))?,
-                    r.try_get(1).map_err(db("read notification"))?,
-                    r.try_get(2).map_err(db("read notification"))?,
-                    r.try_get(3).map_err(db("read notification"))?,
+                    r.try_get(0).map_err(self.db("read notification"))?,
+                    r.try_get(1).map_err(self.db("read notification"))?,
+                    r.try_get(2).map_err(self.db("read notification"))?,
+                    r.try_get(3).map_err(self.db("read notification"))?,
                 ))
             })
             .collect()
@@ -873,25 +991,25 @@ impl Ledger {
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db("show run"))?
+        .map_err(self.db("show run"))?
         else {
             return Ok(None);
         };
-        let run = run_from_row(&row)?;
+        let run = run_from_row(&row).map_err(self.db("read run"))?;
         let steps = sqlx::query("SELECT seq, name, started_ms, finished_ms, outcome, detail FROM steps WHERE run_id = $1 ORDER BY seq")
             .bind(id)
             .fetch_all(&self.pool)
             .await
-            .map_err(db("show run"))?
+            .map_err(self.db("show run"))?
             .iter()
             .map(|r| {
                 Ok(StepRecord {
-                    seq: r.try_get(0).map_err(db("read step"))?,
-                    name: r.try_get(1).map_err(db("read step"))?,
-                    started_ms: r.try_get(2).map_err(db("read step"))?,
-                    finished_ms: r.try_get(3).map_err(db("read step"))?,
-                    outcome: r.try_get(4).map_err(db("read step"))?,
-                    detail: r.try_get(5).map_err(db("read step"))?,
+                    seq: r.try_get(0).map_err(self.db("read step"))?,
+                    name: r.try_get(1).map_err(self.db("read step"))?,
+                    started_ms: r.try_get(2).map_err(self.db("read step"))?,
+                    finished_ms: r.try_get(3).map_err(self.db("read step"))?,
+                    outcome: r.try_get(4).map_err(self.db("read step"))?,
+                    detail: r.try_get(5).map_err(self.db("read step"))?,
                 })
             })
             .collect::<Result<Vec<_>, LedgerError>>()?;
@@ -901,9 +1019,9 @@ impl Ledger {
         .bind(id)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("show run"))?
+        .map_err(self.db("show run"))?
         .iter()
-        .map(deployment_from_row)
+        .map(|r| deployment_from_row(r).map_err(self.db("read deployment")))
         .collect::<Result<Vec<_>, LedgerError>>()?;
         Ok(Some((run, steps, deployments)))
     }
@@ -924,10 +1042,10 @@ impl Ledger {
         .bind(environment)
         .fetch_all(&self.pool)
         .await
-        .map_err(db("recover runs"))?;
+        .map_err(self.db("recover runs"))?;
         let mut ids = Vec::new();
         for row in rows {
-            let id: String = row.try_get(0).map_err(db("recover runs"))?;
+            let id: String = row.try_get(0).map_err(self.db("recover runs"))?;
             self.finish_run(&id, "aborted", now_ms, None).await?;
             ids.push(id);
         }
@@ -935,31 +1053,31 @@ impl Ledger {
     }
 }
 
-fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, LedgerError> {
+fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
     Ok(RunRecord {
-        id: r.try_get(0).map_err(db("read run"))?,
-        app: r.try_get(1).map_err(db("read run"))?,
-        environment: r.try_get(2).map_err(db("read run"))?,
-        image_tag: r.try_get(3).map_err(db("read run"))?,
-        owner: r.try_get(4).map_err(db("read run"))?,
-        host: r.try_get(5).map_err(db("read run"))?,
-        started_ms: r.try_get(6).map_err(db("read run"))?,
-        finished_ms: r.try_get(7).map_err(db("read run"))?,
-        outcome: r.try_get(8).map_err(db("read run"))?,
-        summary_path: r.try_get(9).map_err(db("read run"))?,
+        id: r.try_get(0)?,
+        app: r.try_get(1)?,
+        environment: r.try_get(2)?,
+        image_tag: r.try_get(3)?,
+        owner: r.try_get(4)?,
+        host: r.try_get(5)?,
+        started_ms: r.try_get(6)?,
+        finished_ms: r.try_get(7)?,
+        outcome: r.try_get(8)?,
+        summary_path: r.try_get(9)?,
     })
 }
 
-fn deployment_from_row(r: &sqlx::any::AnyRow) -> Result<DeploymentRecord, LedgerError> {
+fn deployment_from_row(r: &sqlx::any::AnyRow) -> Result<DeploymentRecord, sqlx::Error> {
     Ok(DeploymentRecord {
-        run_id: r.try_get(0).map_err(db("read deployment"))?,
-        target: r.try_get(1).map_err(db("read deployment"))?,
-        service: r.try_get(2).map_err(db("read deployment"))?,
-        from_image: r.try_get(3).map_err(db("read deployment"))?,
-        to_image: r.try_get(4).map_err(db("read deployment"))?,
-        revision: r.try_get(5).map_err(db("read deployment"))?,
-        kind: r.try_get(6).map_err(db("read deployment"))?,
-        verdict: r.try_get(7).map_err(db("read deployment"))?,
+        run_id: r.try_get(0)?,
+        target: r.try_get(1)?,
+        service: r.try_get(2)?,
+        from_image: r.try_get(3)?,
+        to_image: r.try_get(4)?,
+        revision: r.try_get(5)?,
+        kind: r.try_get(6)?,
+        verdict: r.try_get(7)?,
     })
 }
 
@@ -968,14 +1086,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passwords_in_urls_are_masked() {
+    fn a_database_is_named_without_its_password() {
         assert_eq!(
-            redact_userinfo("error connecting to postgres://app:s3cret@db:5432/ledger: refused"),
-            "error connecting to postgres://app:[redacted]@db:5432/ledger: refused"
+            database_name("postgresql://app:s3cret@db.internal/ledger"),
+            "Postgres db.internal/ledger"
         );
+        assert_eq!(database_name("sqlite::memory:"), "SQLite in memory");
         assert_eq!(
-            redact_userinfo("sqlite://.shipgate/ledger.db"),
-            "sqlite://.shipgate/ledger.db"
+            database_name("mysql://root:pw@db/x"),
+            "`mysql://root:[redacted]@db/x`"
         );
     }
 }

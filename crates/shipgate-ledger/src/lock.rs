@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Ledger, LedgerError, db};
+use crate::{Ledger, LedgerError};
 
 /// Who asks for the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl Ledger {
                 .bind(&request.run_id)
                 .execute(self.pool())
                 .await
-                .map_err(db("leave the lock queue"))?;
+                .map_err(self.db("leave the lock queue"))?;
         }
         result
     }
@@ -143,7 +143,7 @@ impl Ledger {
             .bind(now + ttl_ms(request.ttl))
             .execute(self.pool())
             .await
-            .map_err(db("take lock"))?
+            .map_err(self.db("take lock"))?
             .rows_affected();
             if inserted == 1 {
                 self.lock_event(request, "acquired", &request.reason)
@@ -172,7 +172,7 @@ impl Ledger {
                 .bind(&holder.run_id)
                 .execute(self.pool())
                 .await
-                .map_err(db("recover lock"))?
+                .map_err(self.db("recover lock"))?
                 .rows_affected();
                 if deleted == 1 {
                     let note = format!(
@@ -221,12 +221,12 @@ impl Ledger {
         .bind(now_ms())
         .fetch_all(self.pool())
         .await
-        .map_err(db("read the lock queue"))?
+        .map_err(self.db("read the lock queue"))?
         .iter()
         .map(|row| {
             Ok((
-                row.try_get(0).map_err(db("read the lock queue"))?,
-                row.try_get(1).map_err(db("read the lock queue"))?,
+                row.try_get(0).map_err(self.db("read the lock queue"))?,
+                row.try_get(1).map_err(self.db("read the lock queue"))?,
             ))
         })
         .collect()
@@ -252,7 +252,7 @@ impl Ledger {
         .bind(now + ttl_ms(timeout))
         .execute(self.pool())
         .await
-        .map_err(db("join the lock queue"))?;
+        .map_err(self.db("join the lock queue"))?;
         Ok(())
     }
 
@@ -284,16 +284,16 @@ impl Ledger {
         .bind(queued)
         .fetch_all(self.pool())
         .await
-        .map_err(db("read the lock queue"))?;
+        .map_err(self.db("read the lock queue"))?;
         for row in &waiting {
-            let host: String = row.try_get(2).map_err(db("read the lock queue"))?;
-            let pid: i64 = row.try_get(3).map_err(db("read the lock queue"))?;
+            let host: String = row.try_get(2).map_err(self.db("read the lock queue"))?;
+            let pid: i64 = row.try_get(3).map_err(self.db("read the lock queue"))?;
             if host == request.host && !pid_alive(pid) {
                 continue; // left by a process that is gone
             }
             return Ok(Some(superseded(
-                row.try_get(0).map_err(db("read the lock queue"))?,
-                row.try_get(1).map_err(db("read the lock queue"))?,
+                row.try_get(0).map_err(self.db("read the lock queue"))?,
+                row.try_get(1).map_err(self.db("read the lock queue"))?,
                 "queued behind it",
             )));
         }
@@ -309,12 +309,12 @@ impl Ledger {
         .bind(queued)
         .fetch_optional(self.pool())
         .await
-        .map_err(db("read finished runs"))?;
+        .map_err(self.db("read finished runs"))?;
         match finished {
             Some(row) => {
-                let tag: String = row.try_get(1).map_err(db("read finished runs"))?;
+                let tag: String = row.try_get(1).map_err(self.db("read finished runs"))?;
                 Ok(Some(superseded(
-                    row.try_get(0).map_err(db("read finished runs"))?,
+                    row.try_get(0).map_err(self.db("read finished runs"))?,
                     format!("deploy {tag}"),
                     "ran and finished",
                 )))
@@ -338,7 +338,7 @@ impl Ledger {
             .bind(detail)
             .execute(self.pool())
             .await
-            .map_err(db("record lock event"))?;
+            .map_err(self.db("record lock event"))?;
         Ok(())
     }
 
@@ -359,7 +359,7 @@ impl Ledger {
         .bind(run_id)
         .execute(self.pool())
         .await
-        .map_err(db("renew lock"))?
+        .map_err(self.db("renew lock"))?
         .rows_affected();
         Ok(updated == 1)
     }
@@ -378,7 +378,7 @@ impl Ledger {
                 .bind(run_id)
                 .execute(self.pool())
                 .await
-                .map_err(db("release lock"))?
+                .map_err(self.db("release lock"))?
                 .rows_affected();
         Ok(deleted == 1)
     }
@@ -396,16 +396,16 @@ impl Ledger {
         .bind(environment)
         .fetch_optional(self.pool())
         .await
-        .map_err(db("read lock"))?;
+        .map_err(self.db("read lock"))?;
         row.map(|r| {
             Ok(LockHolder {
-                run_id: r.try_get(0).map_err(db("read lock"))?,
-                owner: r.try_get(1).map_err(db("read lock"))?,
-                host: r.try_get(2).map_err(db("read lock"))?,
-                pid: r.try_get(3).map_err(db("read lock"))?,
-                reason: r.try_get(4).map_err(db("read lock"))?,
-                acquired_ms: r.try_get(5).map_err(db("read lock"))?,
-                expires_ms: r.try_get(6).map_err(db("read lock"))?,
+                run_id: r.try_get(0).map_err(self.db("read lock"))?,
+                owner: r.try_get(1).map_err(self.db("read lock"))?,
+                host: r.try_get(2).map_err(self.db("read lock"))?,
+                pid: r.try_get(3).map_err(self.db("read lock"))?,
+                reason: r.try_get(4).map_err(self.db("read lock"))?,
+                acquired_ms: r.try_get(5).map_err(self.db("read lock"))?,
+                expires_ms: r.try_get(6).map_err(self.db("read lock"))?,
             })
         })
         .transpose()

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::{Backend, Ledger, LedgerError, db};
+use crate::{Backend, Ledger, LedgerError};
 
 /// A watched target as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,7 +133,7 @@ impl Ledger {
             .bind(name)
             .execute(self.pool())
             .await
-            .map_err(db("register monitor targets"))?;
+            .map_err(self.db("register monitor targets"))?;
             ids.push(id);
         }
         let known: Vec<String> =
@@ -141,16 +141,16 @@ impl Ledger {
                 .bind(app)
                 .fetch_all(self.pool())
                 .await
-                .map_err(db("register monitor targets"))?
+                .map_err(self.db("register monitor targets"))?
                 .iter()
-                .map(|r| r.try_get(0).map_err(db("register monitor targets")))
+                .map(|r| r.try_get(0).map_err(self.db("register monitor targets")))
                 .collect::<Result<_, _>>()?;
         for id in known.iter().filter(|id| !ids.contains(id)) {
             sqlx::query("UPDATE monitor_targets SET retired = 1 WHERE id = $1")
                 .bind(id)
                 .execute(self.pool())
                 .await
-                .map_err(db("retire a monitor target"))?;
+                .map_err(self.db("retire a monitor target"))?;
         }
         Ok(ids)
     }
@@ -182,9 +182,9 @@ impl Ledger {
             .bind(limit)
             .fetch_all(self.pool())
             .await
-            .map_err(db("claim due monitor checks"))?
+            .map_err(self.db("claim due monitor checks"))?
             .iter()
-            .map(target_from_row)
+            .map(|r| target_from_row(r).map_err(self.db("read monitor target")))
             .collect()
     }
 
@@ -225,15 +225,19 @@ impl Ledger {
             return Ok(update
                 .execute(self.pool())
                 .await
-                .map_err(db("record a check"))?
+                .map_err(self.db("record a check"))?
                 .rows_affected()
                 == 1);
         };
-        let mut tx = self.pool().begin().await.map_err(db("record a check"))?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(self.db("record a check"))?;
         let written = update
             .execute(&mut *tx)
             .await
-            .map_err(db("record a check"))?
+            .map_err(self.db("record a check"))?
             .rows_affected()
             == 1;
         if written {
@@ -247,9 +251,9 @@ impl Ledger {
             .bind(&event.detail)
             .execute(&mut *tx)
             .await
-            .map_err(db("record a monitor event"))?;
+            .map_err(self.db("record a monitor event"))?;
         }
-        tx.commit().await.map_err(db("record a check"))?;
+        tx.commit().await.map_err(self.db("record a check"))?;
         Ok(written)
     }
 
@@ -262,7 +266,7 @@ impl Ledger {
         .bind(claimer)
         .execute(self.pool())
         .await
-        .map_err(db("release a monitor target"))?;
+        .map_err(self.db("release a monitor target"))?;
         Ok(())
     }
 
@@ -276,9 +280,9 @@ impl Ledger {
             .bind(app)
             .fetch_all(self.pool())
             .await
-            .map_err(db("list monitor targets"))?
+            .map_err(self.db("list monitor targets"))?
             .iter()
-            .map(target_from_row)
+            .map(|r| target_from_row(r).map_err(self.db("read monitor target")))
             .collect()
     }
 
@@ -290,44 +294,42 @@ impl Ledger {
         .bind(id)
         .fetch_all(self.pool())
         .await
-        .map_err(db("list monitor events"))?
+        .map_err(self.db("list monitor events"))?
         .iter()
         .map(|r| {
             Ok(MonitorEvent {
-                target_id: r.try_get(0).map_err(db("read monitor event"))?,
-                at_ms: r.try_get(1).map_err(db("read monitor event"))?,
-                from_state: r.try_get(2).map_err(db("read monitor event"))?,
-                to_state: r.try_get(3).map_err(db("read monitor event"))?,
-                detail: r.try_get(4).map_err(db("read monitor event"))?,
+                target_id: r.try_get(0).map_err(self.db("read monitor event"))?,
+                at_ms: r.try_get(1).map_err(self.db("read monitor event"))?,
+                from_state: r.try_get(2).map_err(self.db("read monitor event"))?,
+                to_state: r.try_get(3).map_err(self.db("read monitor event"))?,
+                detail: r.try_get(4).map_err(self.db("read monitor event"))?,
             })
         })
         .collect()
     }
 }
 
-fn target_from_row(r: &sqlx::any::AnyRow) -> Result<MonitorTargetRow, LedgerError> {
-    let get_bool = |i: usize| -> Result<Option<bool>, LedgerError> {
-        Ok(r.try_get::<Option<i64>, _>(i)
-            .map_err(db("read monitor target"))?
-            .map(|v| v != 0))
+fn target_from_row(r: &sqlx::any::AnyRow) -> Result<MonitorTargetRow, sqlx::Error> {
+    let get_bool = |i: usize| -> Result<Option<bool>, sqlx::Error> {
+        Ok(r.try_get::<Option<i64>, _>(i)?.map(|v| v != 0))
     };
     Ok(MonitorTargetRow {
-        id: r.try_get(0).map_err(db("read monitor target"))?,
-        app: r.try_get(1).map_err(db("read monitor target"))?,
-        environment: r.try_get(2).map_err(db("read monitor target"))?,
-        name: r.try_get(3).map_err(db("read monitor target"))?,
-        state: r.try_get(4).map_err(db("read monitor target"))?,
-        streak: r.try_get(5).map_err(db("read monitor target"))?,
-        next_due_ms: r.try_get(6).map_err(db("read monitor target"))?,
-        checks: r.try_get(7).map_err(db("read monitor target"))?,
-        failures: r.try_get(8).map_err(db("read monitor target"))?,
-        last_checked_ms: r.try_get(9).map_err(db("read monitor target"))?,
+        id: r.try_get(0)?,
+        app: r.try_get(1)?,
+        environment: r.try_get(2)?,
+        name: r.try_get(3)?,
+        state: r.try_get(4)?,
+        streak: r.try_get(5)?,
+        next_due_ms: r.try_get(6)?,
+        checks: r.try_get(7)?,
+        failures: r.try_get(8)?,
+        last_checked_ms: r.try_get(9)?,
         last_passed: get_bool(10)?,
-        last_detail: r.try_get(11).map_err(db("read monitor target"))?,
-        failing_since_ms: r.try_get(12).map_err(db("read monitor target"))?,
-        alert_opened_ms: r.try_get(13).map_err(db("read monitor target"))?,
-        issue_number: r.try_get(14).map_err(db("read monitor target"))?,
-        issue_url: r.try_get(15).map_err(db("read monitor target"))?,
-        last_comment_ms: r.try_get(16).map_err(db("read monitor target"))?,
+        last_detail: r.try_get(11)?,
+        failing_since_ms: r.try_get(12)?,
+        alert_opened_ms: r.try_get(13)?,
+        issue_number: r.try_get(14)?,
+        issue_url: r.try_get(15)?,
+        last_comment_ms: r.try_get(16)?,
     })
 }

@@ -332,7 +332,60 @@ async fn bad_urls_are_rejected_without_their_password() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(!err.contains("s3cret"), "{err}");
+    assert!(
+        !err.contains("s3cret")
+            && err.contains("cannot open the ledger Postgres 127.0.0.1:1/ledger"),
+        "{err}"
+    );
+}
+
+async fn open_error(path: &std::path::Path) -> String {
+    Ledger::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+/// A ledger path that is a directory, or a file that is not a SQLite database, is refused at
+/// once with the path and what to do, and the file is left as it was.
+#[tokio::test]
+async fn a_directory_or_a_corrupt_file_is_named_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Ledger::open(&format!("sqlite://{}", dir.path().display()))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, LedgerError::Open { .. }), "{err:?}");
+    assert!(
+        text.contains(&format!("SQLite file {}", dir.path().display()))
+            && text.contains("is a directory")
+            && text.contains("ledger.db"),
+        "{text}"
+    );
+
+    let corrupt = dir.path().join("ledger.db");
+    let garbage =
+        b"this is not a database, it is a text file that happens to be here\n".repeat(100);
+    std::fs::write(&corrupt, &garbage).unwrap();
+    let text = open_error(&corrupt).await;
+    assert!(
+        text.contains(&corrupt.display().to_string())
+            && text.contains("not a SQLite database")
+            && text.contains("move it aside"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&corrupt).unwrap(), garbage);
+
+    // A valid header over pages that are garbage: SQLite itself finds it unreadable.
+    let mut damaged = b"SQLite format 3\0".to_vec();
+    damaged.extend(std::iter::repeat_n(0xa5_u8, 8192));
+    std::fs::write(&corrupt, &damaged).unwrap();
+    let text = open_error(&corrupt).await;
+    assert!(
+        text.contains(&corrupt.display().to_string())
+            && text.contains("not a readable SQLite database"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

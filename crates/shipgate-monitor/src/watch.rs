@@ -835,8 +835,7 @@ fn failures(report: &SmokeReport) -> Vec<String> {
             let status = c.status.map_or_else(String::new, |s| format!(" → {s}"));
             let why = c.failure.as_deref().unwrap_or("failed");
             let body = c.body_excerpt.as_deref().map_or_else(String::new, |b| {
-                let excerpt: String = b.chars().take(200).collect();
-                format!(" (body: {})", excerpt.trim())
+                format!(" (body: {})", shipgate_core::quote_outside(b.trim()))
             });
             format!("{} {}{status}: {why}{body}", c.method, c.path)
         })

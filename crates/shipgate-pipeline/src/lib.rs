@@ -1236,7 +1236,8 @@ async fn migrate(
             String::from_utf8_lossy(&out.stderr)
         );
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+        let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+        shipgate_core::one_line(&shipgate_core::excerpt(&tail, 1000)).into_owned()
     };
     let stop = |why: &str| {
         if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {

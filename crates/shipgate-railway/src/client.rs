@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use shipgate_core::{Redactor, Secret};
+use shipgate_core::{Redactor, Secret, quote_outside};
 use shipgate_http::{Backoff, RetryPolicy, header_u64, retry_after, send_with_retry};
 
 use crate::RailwayError;
@@ -217,7 +217,7 @@ impl Client {
     ) -> Result<T, RailwayError> {
         let unavailable = |message: String| RailwayError::Unavailable {
             operation: op.name,
-            message: self.redactor.redact(&message).into_owned(),
+            message: quote_outside(&self.redactor.redact(&message)),
         };
         let parsed: Value = match serde_json::from_str(text) {
             Ok(value) => value,
@@ -231,7 +231,7 @@ impl Client {
         };
         if let Some(error) = parsed["errors"].as_array().and_then(|e| e.first()) {
             let message = error["message"].as_str().unwrap_or("(no message)");
-            let message = self.redactor.redact(message).into_owned();
+            let message = quote_outside(&self.redactor.redact(message));
             return Err(classify(
                 op.name,
                 &self.token,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shipgate_core::{ImageRef, Redactor, Secret, ServiceName};
+use shipgate_core::{ImageRef, Redactor, Secret, ServiceName, quote_outside};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
     Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
@@ -717,7 +717,7 @@ impl RailwayProvider {
         let redactor = self.client.redactor();
         Ok(lines
             .into_iter()
-            .map(|l| redactor.redact(&l).into_owned())
+            .map(|l| quote_outside(&redactor.redact(&l)))
             .collect())
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use shipgate_core::{one_line, printable};
 
 use crate::engine::ms;
 use crate::spec::Check;
@@ -218,7 +219,7 @@ impl SmokeReport {
                 check.name, check.method, check.path
             );
             if let Some(failure) = &check.failure {
-                let _ = writeln!(out, "       {failure}");
+                let _ = writeln!(out, "       {}", one_line(failure));
                 // Failing asserts the failure line does not already name.
                 for assert in check
                     .asserts
@@ -232,12 +233,12 @@ impl SmokeReport {
                         assert
                             .actual
                             .as_ref()
-                            .map(|a| format!(" (actual: {a})"))
+                            .map(|a| format!(" (actual: {})", one_line(a)))
                             .unwrap_or_default()
                     );
                 }
                 if let Some(body) = &check.body_excerpt {
-                    let _ = writeln!(out, "       body: {}", body.replace('\n', " "));
+                    let _ = writeln!(out, "       body: {}", one_line(body));
                 }
             }
         }
@@ -256,13 +257,15 @@ impl SmokeReport {
                 CheckOutcome::Skipped | CheckOutcome::Cancelled => {
                     let mut status = TestCaseStatus::skipped();
                     if let Some(reason) = &check.failure {
-                        status.set_message(reason.clone());
+                        status.set_message(printable(reason));
                     }
                     status
                 }
                 CheckOutcome::Failed => {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    let reason = check.failure.clone().unwrap_or_default();
+                    // XML 1.0 cannot carry control characters, even escaped.
+                    let reason =
+                        printable(check.failure.as_deref().unwrap_or_default()).into_owned();
                     status.set_message(if check.critical {
                         reason
                     } else {
@@ -277,7 +280,7 @@ impl SmokeReport {
                         ));
                     }
                     if let Some(body) = &check.body_excerpt {
-                        description.push_str(&format!("body: {body}\n"));
+                        description.push_str(&format!("body: {}\n", printable(body)));
                     }
                     status.set_description(description);
                     status
