@@ -1393,10 +1393,10 @@ pub(crate) fn rollback(command: RollbackCommand, vars: &BTreeMap<String, String>
         target,
         format,
     } = command;
-    if failing.trim().is_empty() || failing.contains(char::is_whitespace) {
-        return usage_error(
-            "--failing: give the commit SHA (full, or at least 7 characters) or the image tag being rolled back from",
-        );
+    if let Err(err) = shipgate_core::ImageRef::check_tag(&failing) {
+        return usage_error(format!(
+            "--failing: {err}; give the commit SHA (full, or at least 7 characters) or the image tag being rolled back from"
+        ));
     }
     let args = Args {
         config,

@@ -327,6 +327,9 @@ fn load_config(
 
 /// Prints an error to stderr as `shipgate: …` and returns the usage exit code.
 fn usage_error(message: impl std::fmt::Display) -> u8 {
-    tell!("shipgate: {message}");
+    tell!(
+        "shipgate: {}",
+        shipgate_core::shorten_quoted(&message.to_string())
+    );
     exit_code::USAGE
 }

@@ -77,6 +77,8 @@ pub struct Args {
 /// The smoke section to run and how to locate its keys for error messages.
 struct Source {
     smoke: SmokeConfig,
+    /// What the spec's keys are called where the user wrote them (`smoke.` in shipgate.toml).
+    key_prefix: &'static str,
     locate: Box<dyn Fn(&str) -> Origin>,
     /// Where the base URL comes from when the spec has none.
     fallback_url: Option<String>,
@@ -122,8 +124,12 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                 .problems
                 .into_iter()
                 .map(|p| {
+                    // A value a flag set is blamed on the flag the user typed.
                     let origin = match p.key.as_str() {
                         "base_url" if args.url.is_some() => Origin::Flag("--url".to_owned()),
+                        "concurrency" if args.concurrency.is_some() => {
+                            Origin::Flag("--concurrency".to_owned())
+                        }
                         key => (source.locate)(key),
                     };
                     ConfigProblem {
@@ -132,7 +138,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                             _ => None,
                         },
                         origin,
-                        key: Some(p.key),
+                        key: Some(format!("{}{}", source.key_prefix, p.key)),
                         message: p.message,
                         hint: Some(p.hint),
                     }
@@ -207,6 +213,7 @@ fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
         let smoke = loaded.spec.clone();
         return Ok(Source {
             smoke,
+            key_prefix: "",
             locate: Box::new(move |key| loaded.origin_of(key)),
             fallback_url: seed_url,
             environment,
@@ -226,6 +233,7 @@ fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
             let environment = loaded.config.environment.clone();
             return Ok(Source {
                 smoke,
+                key_prefix: "smoke.",
                 locate: Box::new(move |key| {
                     loaded
                         .origin_of(&format!("smoke.{key}"))
@@ -238,6 +246,7 @@ fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
     }
     Ok(Source {
         smoke: quick_spec(args, vars),
+        key_prefix: "",
         locate: Box::new(|key| match key {
             "base_url" => Origin::Variable("PRODUCTION_API_URL".to_owned()),
             _ => Origin::Flag("--check".to_owned()),

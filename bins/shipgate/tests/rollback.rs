@@ -96,7 +96,15 @@ fn rollback_plan_chooses_the_newest_publish_run_whose_image_exists() {
 fn a_failing_value_that_is_not_a_sha_or_tag_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("shipgate.toml"), "app = \"shop\"\n").unwrap();
-    let (code, _, stderr) = plan(dir.path(), &["--failing", "not a sha"]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("--failing"), "{stderr}");
+    let huge = "x".repeat(100_000);
+    for bad in ["not a sha", "", "a/b:c@x", huge.as_str()] {
+        let (code, _, stderr) = plan(dir.path(), &["--failing", bad]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        // The flag the user typed, never the deploy flag it stands for; a bounded excerpt.
+        assert!(
+            stderr.contains("--failing") && !stderr.contains("--image-tag"),
+            "{stderr}"
+        );
+        assert!(stderr.len() < 1_000, "{} bytes", stderr.len());
+    }
 }

@@ -360,3 +360,29 @@ fn a_hostile_body_cannot_drive_the_terminal_or_echo_credentials() {
         }
     }
 }
+
+/// TLS failures read as a person would say them, not as rustls enum names: a CA certificate
+/// presented as the server's own (webpki refuses it before asking who issued it), and plain
+/// http answering an https URL.
+#[test]
+fn tls_failures_are_described_in_words() {
+    let cases = [
+        (
+            format!(
+                "https://{}",
+                shipgate_testkit::serve_tls_ca_as_server_on_thread()
+            ),
+            "is a CA certificate used as a server certificate",
+        ),
+        (format!("https://{}", healthy()), "did not answer in TLS"),
+    ];
+    for (url, expected) in cases {
+        let (code, stdout, stderr) = smoke(&["--url", &url, "--check", "/healthz"], &[DEV]);
+        assert_eq!(code, 1, "{stdout}\n{stderr}");
+        assert!(stdout.contains(expected), "{expected}:\n{stdout}");
+        assert!(
+            !stdout.contains("OtherError") && !stdout.contains("InvalidContentType"),
+            "{stdout}"
+        );
+    }
+}

@@ -59,9 +59,10 @@ impl fmt::Display for ConfigProblem {
         if let Some(key) = &self.key {
             write!(f, "`{key}`: ")?;
         }
-        f.write_str(&self.message)?;
+        // A quoted value is cut to an excerpt: a 10 MB value is not echoed whole.
+        f.write_str(&shipgate_core::shorten_quoted(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, " (fix: {hint})")?;
+            write!(f, " (fix: {})", shipgate_core::shorten_quoted(hint))?;
         }
         Ok(())
     }
@@ -125,6 +126,19 @@ fn kind_of(actual: &figment::error::Actual) -> &'static str {
     }
 }
 
+/// What serde expected, in words (`u32` is Rust's name for a whole number).
+fn in_words(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" | "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "bool" => "true or false".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 pub(crate) fn problem_from_figment(
     err: figment::Error,
     file: Option<&Path>,
@@ -154,11 +168,15 @@ pub(crate) fn problem_from_figment(
         }
         // What was found is named by its kind, never quoted: a value may be a secret.
         Kind::InvalidType(actual, expected) => (
-            format!("expected {expected}, found {}", kind_of(actual)),
+            format!("expected {}, found {}", in_words(expected), kind_of(actual)),
             None,
         ),
         Kind::InvalidValue(actual, expected) => (
-            format!("invalid {}, expected {expected}", kind_of(actual)),
+            format!(
+                "invalid {}, expected {}",
+                kind_of(actual),
+                in_words(expected)
+            ),
             None,
         ),
         Kind::UnknownVariant(variant, expected) => (
@@ -183,6 +201,16 @@ pub(crate) fn problem_from_figment(
     let line = match &origin {
         Origin::File { line, .. } => *line,
         _ => None,
+    };
+    // A table made by variables alone misses a key: say how to set it either way.
+    let hint = match (&err.kind, &origin) {
+        (Kind::MissingField(field), Origin::Variable(_)) => Some(format!(
+            "the table [{}] comes from the variable(s) named; it also needs `{field}`: add it \
+             to shipgate.toml or set SHIPGATE_{}",
+            segments[..segments.len().saturating_sub(1)].join("."),
+            segments.join("__").to_ascii_uppercase()
+        )),
+        _ => hint,
     };
     ConfigProblem {
         origin,

@@ -39,7 +39,10 @@ use figment::{Figment, Metadata, Provider};
 
 pub use error::{ConfigError, ConfigProblem, Origin};
 pub use schema::*;
-pub use validate::{MIN_FLY_LEASE_TTL_S, MIN_LOCK_TTL_S, is_variable_name};
+pub use validate::{
+    MAX_ATTEMPTS, MAX_MONITOR_CONCURRENCY, MAX_SAMPLES, MAX_SMOKE_CONCURRENCY, MAX_STREAK,
+    MIN_FLY_LEASE_TTL_S, MIN_LOCK_TTL_S, is_variable_name,
+};
 pub use variables::{
     AMBIENT_VARIABLES, CONFLICTING_VARIABLES, RESERVED_SHIPGATE_VARIABLES,
     RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, parse_runtime_target,

@@ -760,9 +760,8 @@ fn default_samples() -> u32 {
     1
 }
 
-/// An expected HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+/// An expected HTTP status: `200`, `[200, 204]`, `"2xx"` or `"200-299"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusExpectation {
     /// Exactly this code.
     Code(u16),
@@ -770,6 +769,56 @@ pub enum StatusExpectation {
     AnyOf(Vec<u16>),
     /// A class such as `2xx` or a range such as `200-299`.
     Pattern(String),
+}
+
+/// What a status may be written as, for errors (rather than serde's "did not match any
+/// variant of untagged enum").
+const STATUS_FORMS: &str =
+    "a status code (200), a list of codes ([200, 204]), a class (\"2xx\") or a range (\"200-299\")";
+
+impl<'de> Deserialize<'de> for StatusExpectation {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        fn code<E: serde::de::Error>(value: u64) -> Result<u16, E> {
+            u16::try_from(value)
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| E::custom(format!("{value} is not an HTTP status code (100-599)")))
+        }
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StatusExpectation;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(STATUS_FORMS)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                code(v).map(StatusExpectation::Code)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                let v = u64::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not an HTTP status code (100-599)")))?;
+                self.visit_u64(v)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StatusExpectation::Pattern(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(value) = seq.next_element::<serde_json::Value>()? {
+                    let value = value.as_u64().ok_or_else(|| {
+                        serde::de::Error::custom(format!(
+                            "a list of statuses holds codes such as [200, 204], not {value}"
+                        ))
+                    })?;
+                    codes.push(code(value)?);
+                }
+                Ok(StatusExpectation::AnyOf(codes))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[[smoke.checks.asserts]]`: exactly one subject and one predicate.

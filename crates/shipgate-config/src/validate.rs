@@ -215,6 +215,12 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
         }
     }
 
+    check_count(
+        &mut p,
+        "monitor.concurrency",
+        config.monitor.concurrency,
+        MAX_MONITOR_CONCURRENCY,
+    );
     let mut names = BTreeSet::new();
     for (i, target) in config.monitor.targets.iter().enumerate() {
         if !names.insert(target.name.as_str()) {
@@ -224,13 +230,18 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
                 "give every target a unique name",
             );
         }
-        if target.open_after == 0 || target.resolve_after == 0 {
-            p.add(
-                &format!("monitor.targets.{i}"),
-                "`open_after` and `resolve_after` must be at least 1",
-                "1 opens or resolves on the first result",
-            );
-        }
+        check_count(
+            &mut p,
+            &format!("monitor.targets.{i}.open_after"),
+            target.open_after,
+            MAX_STREAK,
+        );
+        check_count(
+            &mut p,
+            &format!("monitor.targets.{i}.resolve_after"),
+            target.resolve_after,
+            MAX_STREAK,
+        );
         if target.url.is_none() && !target.smoke {
             p.add(
                 &format!("monitor.targets.{i}"),
@@ -376,15 +387,21 @@ fn validate_smoke(p: &mut Problems<'_>, prefix: &str, smoke: &SmokeConfig) {
             "use letters, digits and `-`, e.g. `X-API-Key`",
         );
     }
-    if smoke.concurrency == 0 {
-        p.add(
-            &format!("{prefix}concurrency"),
-            "must be at least 1",
-            "set 1 to run checks one at a time",
-        );
-    }
+    check_count(
+        p,
+        &format!("{prefix}concurrency"),
+        smoke.concurrency,
+        MAX_SMOKE_CONCURRENCY,
+    );
     let mut seen = BTreeSet::new();
     for (i, check) in smoke.checks.iter().enumerate() {
+        if check.name.trim().is_empty() {
+            p.add(
+                &format!("{prefix}checks.{i}.name"),
+                "a check needs a name: reports, progress lines and captures refer to it",
+                "name it for what it checks, e.g. `name = \"health\"`",
+            );
+        }
         if !seen.insert(check.name.as_str()) {
             p.add(
                 &format!("{prefix}checks.{i}.name"),
@@ -392,20 +409,41 @@ fn validate_smoke(p: &mut Problems<'_>, prefix: &str, smoke: &SmokeConfig) {
                 "give every check a unique name",
             );
         }
-        if check.retry.attempts == 0 {
-            p.add(
-                &format!("{prefix}checks.{i}.retry.attempts"),
-                "must be at least 1",
-                "1 means no retry",
-            );
-        }
-        if check.samples == 0 {
-            p.add(
-                &format!("{prefix}checks.{i}.samples"),
-                "must be at least 1",
-                "1 means a single request",
-            );
-        }
+        check_count(
+            p,
+            &format!("{prefix}checks.{i}.retry.attempts"),
+            check.retry.attempts,
+            MAX_ATTEMPTS,
+        );
+        check_count(
+            p,
+            &format!("{prefix}checks.{i}.samples"),
+            check.samples,
+            MAX_SAMPLES,
+        );
+    }
+}
+
+/// Most checks a smoke run sends at once.
+pub const MAX_SMOKE_CONCURRENCY: u32 = 256;
+/// Most attempts of one smoke check.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Most latency samples of one smoke check.
+pub const MAX_SAMPLES: u32 = 10_000;
+/// Most monitor checks one replica runs at once.
+pub const MAX_MONITOR_CONCURRENCY: u32 = 1_024;
+/// Most consecutive results before a monitor alert opens or resolves.
+pub const MAX_STREAK: u32 = 1_000;
+
+/// A count must be between 1 and `max`: 0 would do nothing, and a huge value is a typo that
+/// would send billions of requests.
+fn check_count(p: &mut Problems<'_>, key: &str, value: u32, max: u32) {
+    if value == 0 || value > max {
+        p.add(
+            key,
+            format!("must be between 1 and {max}, not {value}"),
+            "1 means once (or one at a time)",
+        );
     }
 }
 

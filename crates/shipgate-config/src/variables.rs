@@ -163,11 +163,22 @@ impl Provider for EntriesProvider {
                 .collect(),
         );
         Metadata::named(self.name).interpolater(move |_profile: &Profile, keys: &[&str]| {
-            // The deepest entry that is a prefix of the failing key names its origin.
+            // The deepest entry that is a prefix of the failing key names its origin; else
+            // (a key missing from a table the entries created) the entries under the deepest
+            // table that has some.
             let mut path = keys.join(".");
             loop {
                 if let Some(origin) = origins.get(&path) {
                     return origin.clone();
+                }
+                let under = format!("{path}.");
+                let inside: Vec<&str> = origins
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(&under))
+                    .map(|(_, origin)| origin.as_str())
+                    .collect();
+                if !inside.is_empty() {
+                    return inside.join(", ");
                 }
                 match path.rfind('.') {
                     Some(i) => path.truncate(i),

@@ -339,3 +339,21 @@ fn durations_that_guard_safety_have_minimums() {
     let file = write("[ledger]\nlock_ttl = \"10s\"\n");
     assert!(load_with(Some(file.path()), &[]).is_ok());
 }
+
+/// A table made by `SHIPGATE_*` variables alone that misses a key blames the variable the
+/// user set, and says how to add the missing key.
+#[test]
+fn a_table_made_by_a_variable_names_that_variable() {
+    let p = problems(load_with(
+        None,
+        &[("SHIPGATE_TARGETS__LOCAL__SERVICES__API__PORT", "8080")],
+    ));
+    assert_eq!(p.len(), 1, "{p:?}");
+    let text = p[0].to_string();
+    assert!(
+        text.starts_with("environment variable SHIPGATE_TARGETS__LOCAL__SERVICES__API__PORT:")
+            && text.contains("missing required key `command`")
+            && text.contains("SHIPGATE_TARGETS__LOCAL__SERVICES__API__COMMAND"),
+        "{text}"
+    );
+}

@@ -17,6 +17,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanDuration(Duration);
 
+/// The longest duration shipgate accepts (a year and a day): every wait, timeout, interval
+/// and retention it configures is far shorter, and a larger value (`500000000 years`) is a
+/// typo that would overflow the clock arithmetic of a wait.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Why a string is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a duration ({reason}); write it like `500ms`, `10s`, `5m` or `1h 30m`")]
@@ -52,12 +57,17 @@ impl FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        humantime::parse_duration(s.trim())
-            .map(HumanDuration)
-            .map_err(|e| DurationError {
-                input: s.to_owned(),
-                reason: e.to_string(),
-            })
+        let error = |reason: String| DurationError {
+            input: crate::excerpt(s, crate::EXCERPT_CHARS).into_owned(),
+            reason,
+        };
+        let duration = humantime::parse_duration(s.trim()).map_err(|e| error(e.to_string()))?;
+        if duration > MAX_DURATION {
+            return Err(error(
+                "longer than 366 days, the most shipgate accepts".to_owned(),
+            ));
+        }
+        Ok(HumanDuration(duration))
     }
 }
 
@@ -103,9 +113,27 @@ mod tests {
 
     #[test]
     fn rejects_with_a_hint() {
-        for bad in ["", "5", "five seconds", "5 parsecs", "-1s"] {
+        let huge = "9".repeat(1_000_000);
+        for bad in [
+            "",
+            "5",
+            "five seconds",
+            "5 parsecs",
+            "-1s",
+            "500000000 years",
+            "367days",
+            &huge,
+        ] {
             let err = bad.parse::<HumanDuration>().unwrap_err().to_string();
-            assert!(err.contains("write it like"), "{err}");
+            assert!(err.contains("write it like") && err.len() < 500, "{err}");
         }
+        assert!("366days".parse::<HumanDuration>().is_ok());
+        assert!(
+            "500000000 years"
+                .parse::<HumanDuration>()
+                .unwrap_err()
+                .to_string()
+                .contains("longer than 366 days, the most shipgate accepts")
+        );
     }
 }

@@ -132,6 +132,12 @@ impl ImageRef {
         self.digest.as_deref()
     }
 
+    /// Checks that `tag` is a valid image tag (up to 128 letters, digits, `_`, `.` or `-`,
+    /// not starting with `.` or `-`).
+    pub fn check_tag(tag: &str) -> Result<(), ImageRefError> {
+        validate_tag(tag)
+    }
+
     /// Returns the same repository with another tag and no digest.
     pub fn with_tag(&self, tag: &str) -> Result<ImageRef, ImageRefError> {
         validate_tag(tag)?;

@@ -19,7 +19,7 @@ mod secret;
 mod service;
 mod text;
 
-pub use duration::{DurationError, HumanDuration};
+pub use duration::{DurationError, HumanDuration, MAX_DURATION};
 pub use environment::{
     Classification, DEV_LIKE_NAMES, Environment, EnvironmentKind, PROD_LIKE_NAMES,
 };
@@ -27,4 +27,4 @@ pub use image::{DEFAULT_MUTABLE_TAGS, ImageRef, ImageRefError, MutableReason, Pi
 pub use redact::{MIN_REDACTED_LEN, Redactor, redact_credentials, redact_userinfo};
 pub use secret::{REDACTED, Redacted, Secret};
 pub use service::{ServiceName, ServiceNameError};
-pub use text::{EXCERPT_CHARS, excerpt, one_line, printable, quote_outside};
+pub use text::{EXCERPT_CHARS, excerpt, one_line, printable, quote_outside, shorten_quoted};

@@ -54,6 +54,38 @@ pub fn excerpt(text: &str, max_chars: usize) -> Cow<'_, str> {
     }
 }
 
+/// `message` with every value it quotes between backticks cut to [`EXCERPT_CHARS`]
+/// characters, the words around them kept: an error about a 10 MB value still fits a
+/// terminal and still says what is wrong.
+///
+/// ```
+/// use shipgate_core::shorten_quoted;
+/// let message = format!("tag `{}` is invalid", "x".repeat(1000));
+/// assert!(shorten_quoted(&message).ends_with("… (800 more characters)` is invalid"));
+/// ```
+pub fn shorten_quoted(message: &str) -> Cow<'_, str> {
+    let long = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .any(|quoted| quoted.chars().nth(EXCERPT_CHARS).is_some());
+    if !long {
+        return Cow::Borrowed(message);
+    }
+    let parts: Vec<Cow<'_, str>> = message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                excerpt(part, EXCERPT_CHARS)
+            } else {
+                Cow::Borrowed(part)
+            }
+        })
+        .collect();
+    Cow::Owned(parts.join("`"))
+}
+
 /// An outside value as an error message or report line quotes it: at most
 /// [`EXCERPT_CHARS`] characters, on one line.
 pub fn quote_outside(text: &str) -> String {
@@ -120,5 +152,13 @@ mod tests {
         assert!(cut.ends_with("… (9800 more characters)"), "{cut}");
         assert!(matches!(excerpt("short", EXCERPT_CHARS), Cow::Borrowed(_)));
         assert_eq!(quote_outside("x\ny"), "x\\u{a}y");
+        let huge = format!(
+            "a `{}` b `short` c `{}",
+            "v".repeat(10_000_000),
+            "w".repeat(300)
+        );
+        let shown = shorten_quoted(&huge);
+        assert!(shown.len() < 1000, "{}", shown.len());
+        assert!(shown.contains("` b `short` c `") && shown.ends_with("(100 more characters)"));
     }
 }

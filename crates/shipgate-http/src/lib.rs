@@ -190,8 +190,13 @@ pub fn classify_error(err: &reqwest::Error) -> (FailureKind, String) {
     let mut tls = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        tls |= is_rustls(e);
-        let text = e.to_string();
+        let text = match find_rustls(e) {
+            Some(rustls) => {
+                tls = true;
+                describe_tls(rustls)
+            }
+            None => e.to_string(),
+        };
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -213,21 +218,79 @@ pub fn classify_error(err: &reqwest::Error) -> (FailureKind, String) {
     (kind, parts.join(": "))
 }
 
-/// Whether `e` is a rustls error, possibly inside (nested) io::Errors: hyper-rustls reports a
-/// failed handshake as io::Error(Other, io::Error(InvalidData, rustls::Error)), and
+/// The rustls error `e` is or wraps, possibly inside (nested) io::Errors: hyper-rustls
+/// reports a failed handshake as io::Error(Other, io::Error(InvalidData, rustls::Error)), and
 /// io::Error::source skips the wrapped error itself.
-fn is_rustls(e: &(dyn std::error::Error + 'static)) -> bool {
+fn find_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        if let Some(rustls) = err.downcast_ref::<rustls::Error>() {
+            return Some(rustls);
         }
         current = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
             .map(|inner| inner as &(dyn std::error::Error + 'static));
     }
-    false
+    None
+}
+
+/// A failed TLS handshake as a person would say it, with what to check (rather than rustls's
+/// enum names such as `Other(OtherError(CaUsedAsEndEntity))`).
+pub fn describe_tls(err: &rustls::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let certificate = |what: &str| format!("TLS: the server's certificate {what}");
+    match err {
+        E::InvalidCertificate(cert) => match cert {
+            C::UnknownIssuer => certificate(
+                "is not signed by an authority this machine trusts (self-signed, or a private \
+                 CA: add the CA to the system trust store or point SSL_CERT_FILE at it)",
+            ),
+            C::Expired | C::ExpiredContext { .. } => certificate("has expired"),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                certificate("is not valid yet (is this machine's clock right?)")
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                certificate("is for another host name than the one in the URL")
+            }
+            C::Revoked => certificate("has been revoked"),
+            C::BadEncoding => certificate("is malformed"),
+            C::BadSignature => certificate("has a signature that does not verify"),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                certificate("is not meant for a server (its extended key usage says otherwise)")
+            }
+            C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                certificate("is signed with an algorithm shipgate does not accept")
+            }
+            C::Other(other) => {
+                let detail = format!("{other:?}");
+                if detail.contains("CaUsedAsEndEntity") {
+                    certificate("is a CA certificate used as a server certificate; the server must present a certificate issued by that CA")
+                } else if detail.contains("EndEntityUsedAsCa") {
+                    certificate("chain uses a server certificate as a CA")
+                } else if detail.contains("PathLenConstraintViolated") {
+                    certificate("chain is longer than its CA allows")
+                } else if detail.contains("NameConstraintViolation") {
+                    certificate("names a host its CA may not issue for")
+                } else {
+                    certificate(&format!("was refused ({detail})"))
+                }
+            }
+            other => certificate(&format!("was refused ({other:?})")),
+        },
+        E::InvalidMessage(_) => {
+            "TLS: the server did not answer in TLS (is it plain http on this port? use http:// or the TLS port)"
+                .to_owned()
+        }
+        E::NoCertificatesPresented => "TLS: the server presented no certificate".to_owned(),
+        E::AlertReceived(alert) => format!("TLS: the server refused the handshake (alert {alert:?})"),
+        E::PeerIncompatible(_) => {
+            "TLS: the server offers no TLS version or cipher shipgate accepts (TLS 1.2 or 1.3)"
+                .to_owned()
+        }
+        other => format!("TLS: the handshake failed: {other}"),
+    }
 }
 
 /// Statuses worth another attempt: 408, 429 and every 5xx. Other 4xx are final.
@@ -430,6 +493,29 @@ mod tests {
         );
         assert_eq!(retry_after(&headers("soon"), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn tls_failures_are_said_in_words() {
+        use rustls::CertificateError as C;
+        let cases = [
+            (
+                C::UnknownIssuer,
+                "not signed by an authority this machine trusts",
+            ),
+            (C::Expired, "has expired"),
+            (C::NotValidForName, "another host name"),
+            (C::NotValidYet, "clock"),
+        ];
+        for (error, words) in cases {
+            let text = describe_tls(&rustls::Error::InvalidCertificate(error));
+            assert!(
+                text.starts_with("TLS: the server's certificate") && text.contains(words),
+                "{text}"
+            );
+        }
+        let text = describe_tls(&rustls::Error::NoCertificatesPresented);
+        assert_eq!(text, "TLS: the server presented no certificate");
     }
 
     #[test]

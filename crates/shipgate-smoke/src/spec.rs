@@ -9,7 +9,10 @@ use regex::Regex;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json_path::JsonPath;
-use shipgate_config::{AssertSpec, Backoff as BackoffSpec, SmokeConfig, StatusExpectation};
+use shipgate_config::{
+    AssertSpec, Backoff as BackoffSpec, MAX_ATTEMPTS, MAX_SAMPLES, MAX_SMOKE_CONCURRENCY,
+    SmokeConfig, StatusExpectation,
+};
 use shipgate_core::Secret;
 use shipgate_http::Backoff;
 use url::Url;
@@ -199,6 +202,18 @@ impl Problems {
             hint: hint.into(),
         });
     }
+
+    /// A count must be between 1 and `max` (0 does nothing; a huge value is a typo that
+    /// would send billions of requests).
+    fn count(&mut self, key: &str, value: u32, max: u32) {
+        if value == 0 || value > max {
+            self.add(
+                key,
+                format!("must be between 1 and {max}, not {value}"),
+                "1 means once (or one at a time)",
+            );
+        }
+    }
 }
 
 /// Compiles `config` into a runnable spec, or lists every problem.
@@ -225,15 +240,12 @@ pub fn compile(config: &SmokeConfig, options: &SpecOptions) -> Result<Spec, Spec
             "add at least one [[checks]] entry (for example `path = \"/healthz\"`)",
         );
     }
-    if config.concurrency == 0 {
-        p.add(
-            "concurrency",
-            "must be at least 1",
-            "set 1 to run checks one at a time",
-        );
-    }
+    p.count("concurrency", config.concurrency, MAX_SMOKE_CONCURRENCY);
 
     let default_timeout = config.timeout.as_duration();
+    if default_timeout.is_zero() {
+        p.add("timeout", "must be longer than 0s", "for example `10s`");
+    }
     let mut checks = Vec::new();
     let mut names = HashSet::new();
     // Capture name -> index of the check that defines it.
@@ -373,6 +385,13 @@ fn compile_check(
     for (name, value) in &spec.headers {
         let header_key = format!("{key}.headers.{name}");
         match HeaderName::from_bytes(name.as_bytes()) {
+            // The written text must be a valid header value; only what a capture fills
+            // in is known at run time.
+            Ok(_) if HeaderValue::from_str(value).is_err() => p.add(
+                header_key,
+                "the value is not a valid header value",
+                "remove control characters and line breaks",
+            ),
             Ok(header) => {
                 if let Some(t) = template(&header_key, value, &mut used, p) {
                     headers.push((header, t));
@@ -460,22 +479,22 @@ fn compile_check(
         }
     }
 
-    if spec.retry.attempts == 0 {
+    p.count(
+        &format!("{key}.retry.attempts"),
+        spec.retry.attempts,
+        MAX_ATTEMPTS,
+    );
+    p.count(&format!("{key}.samples"), spec.samples, MAX_SAMPLES);
+    if spec.name.trim().is_empty() {
         p.add(
-            format!("{key}.retry.attempts"),
-            "must be at least 1",
-            "1 means no retry",
+            format!("{key}.name"),
+            "a check needs a name: reports, progress lines and captures refer to it",
+            "name it for what it checks, e.g. `name = \"health\"`",
         );
     }
-    if spec.samples == 0 {
-        p.add(
-            format!("{key}.samples"),
-            "must be at least 1",
-            "1 means a single request",
-        );
-    }
+    // A zero default is reported once, at `[smoke] timeout` (see `compile`).
     let timeout = spec.timeout.map_or(default_timeout, |t| t.as_duration());
-    if timeout.is_zero() {
+    if spec.timeout.is_some() && timeout.is_zero() {
         p.add(
             format!("{key}.timeout"),
             "must be longer than 0s",

@@ -586,7 +586,7 @@ fn malformed_specs_are_rejected_with_the_key_of_each_problem() {
 [[checks]]
 name = "a"
 path = "/a"
-status = 999
+status = "999"
 asserts = [{ jsonpath = "$[", exists = true }, { body = true, matches = "(" }, { header = "x", body = true, exists = true }]
 
 [[checks]]

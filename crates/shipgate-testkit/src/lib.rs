@@ -87,6 +87,44 @@ pub fn serve_on_thread(router: Router) -> SocketAddr {
     rx.recv().unwrap()
 }
 
+/// A TLS server on a loopback port, from a thread with its own runtime, whose certificate is
+/// a CA certificate (`tls/ca-as-server.pem`, for 127.0.0.1, valid until 2126): clients that
+/// do not trust it fail with an unknown issuer; clients that trust it (`SSL_CERT_FILE`) fail
+/// because a CA certificate is used as a server certificate. It completes handshakes and
+/// answers nothing more.
+pub fn serve_tls_ca_as_server_on_thread() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tls");
+    let certs = vec![CertificateDer::from_pem_file(dir.join("ca-as-server.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(dir.join("ca-as-server.key")).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = acceptor.accept(stream).await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The path of the certificate [`serve_tls_ca_as_server_on_thread`] presents.
+pub fn ca_as_server_certificate() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tls/ca-as-server.pem")
+}
+
 /// A small multi-threaded runtime (one worker) for synchronous tests that start fakes or
 /// seed a database before running the binary.
 pub fn runtime() -> tokio::runtime::Runtime {
