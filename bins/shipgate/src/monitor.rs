@@ -300,22 +300,33 @@ const MAX_LOG_LINES: usize = 40;
 /// One line per event on stderr (stdout carries the --once report).
 fn print_event(event: &MonitorEventKind, json: bool) {
     let line = match event {
+        // A passing check that changes nothing is not a line (10,000 targets every 15 s
+        // would be 58 million a day): the metrics count it, the summary adds it up.
         MonitorEventKind::Checked(CheckResult {
             target,
             passed,
             state,
+            previous,
             failures,
             duration_ms,
         }) => {
-            if json {
+            if json || (*passed && state == previous) {
                 return;
             }
             if *passed {
-                format!("{target}: passed in {duration_ms:.0} ms ({state})")
+                format!("{target}: passed in {duration_ms:.0} ms ({previous} → {state})")
             } else {
                 format!("{target}: FAILED ({state}): {}", failures.join("; "))
             }
         }
+        MonitorEventKind::Summary {
+            checks,
+            failed,
+            period,
+        } => format!(
+            "{checks} check(s) in the last {} s, {failed} failed",
+            period.as_secs()
+        ),
         MonitorEventKind::AlertOpened { target, issue_url } => format!(
             "{target}: alert opened{}",
             issue_url

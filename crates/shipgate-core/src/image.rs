@@ -111,6 +111,29 @@ pub enum ImageRefError {
     NameTooLong(usize),
 }
 
+impl ImageRefError {
+    /// The rule the reference breaks, without quoting any part of it (for messages about
+    /// values that may be secrets, such as check-env's).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ImageRefError::Empty => "it is empty",
+            ImageRefError::Whitespace(_) => "it contains whitespace or a control character",
+            ImageRefError::Uppercase(_) => {
+                "its repository has uppercase letters; repositories must be lowercase"
+            }
+            ImageRefError::InvalidComponent(_) => {
+                "a repository component is invalid: use lowercase letters, digits and single `.`, `_`, `__` or `-` separators"
+            }
+            ImageRefError::InvalidRegistry(_) => "its registry is not a valid host[:port]",
+            ImageRefError::InvalidTag(_) => {
+                "its tag is invalid: up to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`"
+            }
+            ImageRefError::InvalidDigest { reason, .. } => reason,
+            ImageRefError::NameTooLong(_) => "its name is longer than 255 characters",
+        }
+    }
+}
+
 impl ImageRef {
     /// The registry host (with port), when the reference names one.
     pub fn registry(&self) -> Option<&str> {

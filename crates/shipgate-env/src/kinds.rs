@@ -146,7 +146,8 @@ fn check_image(value: &str, options: &KindOptions<'_>) -> Result<(), String> {
     } else {
         value.trim().parse::<ImageRef>()
     };
-    let image = parsed.map_err(|e| format!("is not a valid image reference or tag: {e}"))?;
+    let image =
+        parsed.map_err(|e| format!("is not a valid image reference or tag: {}", e.rule()))?;
     match image.pinning(options.mutable_tags) {
         Pinning::Mutable(reason) if options.require_pinned => Err(format!(
             "is not pinned: {reason}; deploy a commit SHA or digest"

@@ -188,7 +188,9 @@ impl GithubClient {
     }
 
     /// Sends a write (`POST`, `PATCH`) with a JSON body, at least a second after the previous
-    /// write, and returns the parsed answer. Rate limits are waited out; a 5xx is retried only
+    /// write of this client was answered (GitHub's advice; another process with the same
+    /// token is answered with a secondary rate limit, which is waited out), and returns the
+    /// parsed answer. Rate limits are waited out; a 5xx is retried only
     /// for `PATCH` (sending a `POST` twice could create two issues or deployments).
     pub async fn send(
         &self,
@@ -197,15 +199,16 @@ impl GithubClient {
         body: &serde_json::Value,
         deadline: Instant,
     ) -> Result<serde_json::Value, GithubError> {
-        {
-            let mut last = self.last_write.lock().await;
-            if let Some(at) = *last {
-                let gap = Duration::from_secs(1).saturating_sub(at.elapsed());
-                tokio::time::sleep(gap).await;
-            }
-            *last = Some(Instant::now());
+        // One write at a time, each starting a second after the previous one was answered:
+        // the spacing the server sees, however slowly it answered.
+        let mut last = self.last_write.lock().await;
+        if let Some(at) = *last {
+            let gap = Duration::from_secs(1).saturating_sub(at.elapsed());
+            tokio::time::sleep(gap).await;
         }
-        Ok(self.call(method, path, Some(body), deadline).await?.0)
+        let answer = self.call(method, path, Some(body), deadline).await;
+        *last = Some(Instant::now());
+        Ok(answer?.0)
     }
 
     async fn call(

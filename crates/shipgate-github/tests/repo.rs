@@ -68,10 +68,10 @@ async fn a_deployment_gets_statuses_with_short_descriptions() {
         .map(|(_, b)| b["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["in_progress", "failure"]);
+    assert_eq!(repo.violations, Vec::<String>::new(), "auto_merge false");
     assert_eq!(
-        repo.violations,
-        Vec::<String>::new(),
-        "auto_merge false, writes a second apart"
+        repo.throttled, 0,
+        "one client spaces its writes a second apart"
     );
 }
 
@@ -112,6 +112,7 @@ async fn one_sticky_comment_per_pull_request() {
     assert_eq!(repo.comments.len(), 2);
     assert!(repo.comments[0].1.contains("rolled back to 1a2b3c4"));
     assert_eq!(repo.violations, Vec::<String>::new());
+    assert_eq!(repo.throttled, 0);
 }
 
 #[tokio::test]
@@ -161,4 +162,29 @@ async fn alert_issues_are_deduplicated_and_dropped_labels_reported() {
         .unwrap();
     assert_eq!(created.dropped_labels, labels);
     assert_eq!(fake.repo.lock().unwrap().violations, Vec::<String>::new());
+}
+
+/// GitHub's one-second spacing is per token, whichever process writes: when another process
+/// with the same token has just written, GitHub answers a secondary rate limit; the client
+/// waits the `retry-after` out and sends again, creating nothing twice.
+#[tokio::test]
+async fn a_secondary_rate_limit_on_a_write_is_waited_out_and_never_duplicates() {
+    let (fake, gh) = client().await;
+    fake.repo.lock().unwrap().throttle_next_write = true;
+    gh.create_deployment(
+        REPO,
+        &NewDeployment {
+            sha: SHA.into(),
+            environment: "production".into(),
+            description: "deploy 3f2c1a9".into(),
+            required_contexts: Vec::new(),
+            production: true,
+        },
+        deadline(),
+    )
+    .await
+    .unwrap();
+    let repo = fake.repo.lock().unwrap();
+    assert_eq!(repo.deployments.len(), 1);
+    assert_eq!(repo.throttled, 1);
 }

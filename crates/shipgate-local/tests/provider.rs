@@ -13,6 +13,17 @@ use shipgate_provider::conformance::{Scenario, run};
 use shipgate_provider::{DeployRequest, Provider, ProviderError, Verdict};
 use tokio_util::sync::CancellationToken;
 
+/// Stops every process the provider's state knows when dropped, passed or failed (the local
+/// provider leaves releases running by design).
+struct StopOnDrop(LocalTarget);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let provider = LocalProvider::new(&self.0, options()).unwrap();
+        shipgate_testkit::block_on_thread(async move { provider.shutdown().await }).unwrap();
+    }
+}
+
 fn options() -> LocalOptions {
     LocalOptions {
         router_bin: env!("CARGO_BIN_EXE_shipgate-local-router").into(),
@@ -86,6 +97,7 @@ async fn get(port: u16, path: &str) -> Option<String> {
 async fn the_local_provider_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let _stop = StopOnDrop(target(dir.path(), port));
     let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
     let scenario = Scenario {
         service: "api".parse().unwrap(),
@@ -109,6 +121,7 @@ async fn the_local_provider_passes_the_conformance_suite() {
 async fn a_release_that_crashes_after_start_fails_and_the_old_one_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let _stop = StopOnDrop(target(dir.path(), port));
     let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
     let cancel = CancellationToken::new();
     let quiet = |_: &shipgate_provider::WaitProgress| {};
@@ -152,13 +165,13 @@ async fn a_release_that_crashes_after_start_fails_and_the_old_one_keeps_serving(
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].image.to_string(), "demo/api:v1");
     assert!(old_pid_file.contains("\"revision\": 1"));
-    provider.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn bad_configuration_and_requests_are_errors_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = target(dir.path(), free_port());
+    let _stop = StopOnDrop(config.clone());
 
     let missing_router = LocalOptions {
         router_bin: dir.path().join("nope"),
@@ -206,6 +219,7 @@ async fn the_router_must_be_the_one_serving_the_stable_port() {
     // Another process listens on the stable port (and would answer a health check).
     let squatter = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = squatter.local_addr().unwrap().port();
+    let _stop = StopOnDrop(target(dir.path(), port));
     let provider = LocalProvider::new(&target(dir.path(), port), options()).unwrap();
     let message = match deploy_and_wait(&provider, "v1").await {
         Ok(Verdict::Failed { reason, .. }) => reason,
@@ -231,5 +245,4 @@ async fn the_router_must_be_the_one_serving_the_stable_port() {
         Verdict::Healthy
     );
     assert_eq!(get(moved, "/version").await.as_deref(), Some("v2"));
-    provider.shutdown().await.unwrap();
 }

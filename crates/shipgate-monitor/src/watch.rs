@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -84,11 +85,14 @@ pub struct MonitorOptions {
     pub poll: Duration,
     /// How often it delivers the outbox and refreshes the state metrics.
     pub housekeeping: Duration,
+    /// How often the long-running loop reports a [`MonitorEventKind::Summary`] of the checks
+    /// since the last one (passing checks are otherwise not reported one by one).
+    pub summary_every: Duration,
 }
 
 impl MonitorOptions {
     /// Defaults for `app` and `replica`: 2 min lease, 64 checks at once, a 1 s poll, 15 s
-    /// housekeeping.
+    /// housekeeping, a summary every minute.
     pub fn new(app: impl Into<String>, replica: impl Into<String>) -> MonitorOptions {
         MonitorOptions {
             app: app.into(),
@@ -97,6 +101,7 @@ impl MonitorOptions {
             concurrency: 64,
             poll: Duration::from_secs(1),
             housekeeping: Duration::from_secs(15),
+            summary_every: Duration::from_secs(60),
         }
     }
 }
@@ -144,6 +149,16 @@ pub enum MonitorEventKind {
     },
     /// Something failed and will be retried (GitHub down, a notification not queued).
     Warning(String),
+    /// What the long-running loop checked since its last summary (every
+    /// [`MonitorOptions::summary_every`]).
+    Summary {
+        /// Checks finished.
+        checks: u64,
+        /// Of which failed.
+        failed: u64,
+        /// The time covered.
+        period: Duration,
+    },
 }
 
 /// Receives [`MonitorEventKind`]s.
@@ -158,6 +173,8 @@ pub struct CheckResult {
     pub passed: bool,
     /// The state after the check.
     pub state: AlertState,
+    /// The state before it: a check that moved the target is one to log.
+    pub previous: AlertState,
     /// What failed (redacted), empty when passed.
     pub failures: Vec<String>,
     /// Wall time of the check, in milliseconds.
@@ -177,6 +194,8 @@ pub struct Monitor {
     metrics: Metrics,
     events: EventSink,
     heartbeat: std::sync::atomic::AtomicI64,
+    /// Checks and failures since the last summary.
+    tally: (AtomicU64, AtomicU64),
 }
 
 impl std::fmt::Debug for Monitor {
@@ -235,6 +254,7 @@ impl Monitor {
             metrics,
             events: parts.events,
             heartbeat: std::sync::atomic::AtomicI64::new(now_ms()),
+            tally: (AtomicU64::new(0), AtomicU64::new(0)),
         }))
     }
 
@@ -281,11 +301,13 @@ impl Monitor {
     }
 
     /// Runs until `cancel` fires: claims due targets as slots free up, delivers the outbox and
-    /// refreshes metrics every `housekeeping`. On cancellation it claims nothing more and
+    /// refreshes metrics every `housekeeping`, and reports a summary every `summary_every` and
+    /// when it stops. On cancellation it claims nothing more and
     /// waits for the checks in flight (each bounded by half the lease).
     pub async fn run(self: &Arc<Self>, cancel: &CancellationToken) -> Result<(), MonitorError> {
         let mut in_flight = JoinSet::new();
         let mut next_housekeeping = Instant::now();
+        let mut last_summary = Instant::now();
         while !cancel.is_cancelled() {
             self.heartbeat
                 .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
@@ -310,6 +332,10 @@ impl Monitor {
                 self.housekeeping().await;
                 next_housekeeping = Instant::now() + self.options.housekeeping;
             }
+            if last_summary.elapsed() >= self.options.summary_every {
+                self.summarise(last_summary);
+                last_summary = Instant::now();
+            }
             tokio::select! {
                 () = cancel.cancelled() => {}
                 () = tokio::time::sleep(self.options.poll) => {}
@@ -319,7 +345,17 @@ impl Monitor {
         while let Some(done) = in_flight.join_next().await {
             self.settle(done);
         }
+        self.summarise(last_summary);
         Ok(())
+    }
+
+    /// Reports the checks since `since` and starts counting again.
+    fn summarise(&self, since: Instant) {
+        (self.events)(&MonitorEventKind::Summary {
+            checks: self.tally.0.swap(0, Ordering::Relaxed),
+            failed: self.tally.1.swap(0, Ordering::Relaxed),
+            period: since.elapsed(),
+        });
     }
 
     fn settle(
@@ -435,7 +471,7 @@ impl Monitor {
         let mut record = MonitorRecord {
             state: step.state.as_str().to_owned(),
             streak: i64::from(step.streak),
-            next_due_ms: target.schedule.next_after(checked_ms),
+            next_due_ms: target.schedule.next_after_spread(checked_ms, &row.id),
             checked_ms,
             passed,
             detail: detail.clone(),
@@ -486,9 +522,14 @@ impl Monitor {
             target: row.id.clone(),
             passed,
             state: step.state,
+            previous: before,
             failures,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
         };
+        self.tally.0.fetch_add(1, Ordering::Relaxed);
+        if !passed {
+            self.tally.1.fetch_add(1, Ordering::Relaxed);
+        }
         (self.events)(&MonitorEventKind::Checked(result.clone()));
         Ok(result)
     }

@@ -24,6 +24,15 @@ struct World {
     canary: Canary,
 }
 
+/// Every process a test started (services, routers) is stopped when its world goes, passed or
+/// failed: the local provider leaves releases running by design.
+impl Drop for World {
+    fn drop(&mut self) {
+        let provider = self.provider();
+        shipgate_testkit::block_on_thread(async move { provider.shutdown().await }).unwrap();
+    }
+}
+
 impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
@@ -322,8 +331,6 @@ async fn every_outcome_of_the_pipeline_with_the_local_provider() {
             .is_none(),
         "the lock is released"
     );
-
-    world.provider().shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +363,6 @@ async fn an_interrupted_run_is_aborted_and_releases_the_lock() {
             .as_deref(),
         Some("aborted")
     );
-    world.provider().shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,7 +446,6 @@ async fn a_failing_migration_stops_the_deploy_before_anything_changes_and_output
     assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
     assert_eq!(summary.steps[1].detail, "migrated");
     assert_eq!(world.live_version().await, "v3");
-    world.provider().shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,7 +506,6 @@ async fn the_ci_gate_runs_first_and_a_red_commit_deploys_nothing() {
     .unwrap();
     assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
     assert_eq!(summary.steps[1].name, "ci-gate");
-    world.provider().shutdown().await.unwrap();
 }
 
 /// A registry in which some images are gone (pruned by retention, deleted by hand) and some
@@ -680,7 +684,6 @@ async fn the_rollback_target_is_the_release_whose_most_recent_verdict_passed() {
         "{}",
         summary.message
     );
-    world.provider().shutdown().await.unwrap();
 }
 
 /// When another run takes this run's lock as stale and records it (a paused runner, a clock
@@ -721,5 +724,4 @@ async fn a_run_whose_lock_was_taken_over_reports_what_the_ledger_recorded() {
         "{}",
         summary.message
     );
-    world.provider().shutdown().await.unwrap();
 }

@@ -2,8 +2,10 @@
 //! GitHub does), comments (create, list, update), closing, the pull request of a commit, and
 //! deployments with statuses. Answers are GitHub's own example bodies adapted per call.
 //! Protocol rules GitHub documents are checked and recorded in [`RepoState::violations`]:
-//! writes at least a second apart, `auto_merge: false` on deployments, status descriptions
-//! of at most 140 characters.
+//! `auto_merge: false` on deployments, status descriptions of at most 140 characters. Writes
+//! less than a second apart (GitHub's advice is per token, whichever process sends them) are
+//! answered as GitHub enforces it, with a secondary rate limit (`403`, `retry-after: 1`),
+//! and counted in [`RepoState::throttled`].
 
 use std::sync::MutexGuard;
 use std::time::Instant;
@@ -40,6 +42,12 @@ pub struct RepoState {
     pub drop_labels: bool,
     /// Rule breaks seen.
     pub violations: Vec<String>,
+    /// Writes refused with a secondary rate limit for coming less than a second after the
+    /// previous write with the same token.
+    pub throttled: u32,
+    /// Refuse the next write with a secondary rate limit whatever its timing, as GitHub does
+    /// when another process with the same token has just written.
+    pub throttle_next_write: bool,
     last_write: Option<Instant>,
 }
 
@@ -91,7 +99,8 @@ fn read<'a>(
     }
 }
 
-/// As [`read`], for a write: also checks it came at least a second after the previous one.
+/// As [`read`], for a write: one less than a second after the previous accepted write is
+/// refused with GitHub's secondary rate limit answer.
 fn write<'a>(
     gh: &'a FakeGithub,
     owner: &str,
@@ -100,12 +109,23 @@ fn write<'a>(
 ) -> Result<MutexGuard<'a, RepoState>, Box<Response>> {
     let mut state = read(gh, owner, repo, headers)?;
     let now = Instant::now();
-    if let Some(last) = state.last_write
-        && now.duration_since(last).as_millis() < 990
-    {
-        state
-            .violations
-            .push("two writes less than a second apart".into());
+    let too_soon = state
+        .last_write
+        .is_some_and(|last| now.duration_since(last).as_millis() < 1_000);
+    if too_soon || std::mem::take(&mut state.throttle_next_write) {
+        state.throttled += 1;
+        let body = json!({
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            "documentation_url": "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        });
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                [("retry-after", "1")],
+                axum::Json(body),
+            )
+                .into_response(),
+        ));
     }
     state.last_write = Some(now);
     Ok(state)

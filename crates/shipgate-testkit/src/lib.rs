@@ -125,6 +125,19 @@ pub fn ca_as_server_certificate() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tls/ca-as-server.pem")
 }
 
+/// Runs `future` to completion on a new thread with a runtime of its own: for `Drop` guards
+/// of async tests (stopping the processes a test started even when it fails), where the
+/// test's own runtime cannot be blocked on.
+pub fn block_on_thread<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || runtime().block_on(future))
+        .join()
+        .unwrap()
+}
+
 /// A small multi-threaded runtime (one worker) for synchronous tests that start fakes or
 /// seed a database before running the binary.
 pub fn runtime() -> tokio::runtime::Runtime {
