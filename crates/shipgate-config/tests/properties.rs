@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use shipgate_config::{ConfigError, LoadOptions, Origin, load, load_smoke_spec};
+use shipgate_testkit::toml_string;
 
 /// Table headers and keys shipgate knows, plus some it does not.
 const HEADERS: &[&str] = &[
@@ -90,21 +91,6 @@ fn value() -> impl Strategy<Value = String> {
         Just("[]".to_owned()),
         Just("{}".to_owned()),
     ]
-}
-
-/// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A TOML document made of known headers and keys with arbitrary values, or raw text.

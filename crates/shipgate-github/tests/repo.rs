@@ -23,6 +23,16 @@ async fn client() -> (FakeGithub, GithubClient) {
     )
 }
 
+fn deployment() -> NewDeployment {
+    NewDeployment {
+        sha: SHA.into(),
+        environment: "production".into(),
+        description: "deploy 3f2c1a9".into(),
+        required_contexts: Vec::new(),
+        production: true,
+    }
+}
+
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
@@ -31,17 +41,7 @@ fn deadline() -> Instant {
 async fn a_deployment_gets_statuses_with_short_descriptions() {
     let (fake, gh) = client().await;
     let id = gh
-        .create_deployment(
-            REPO,
-            &NewDeployment {
-                sha: SHA.into(),
-                environment: "production".into(),
-                description: "deploy 3f2c1a9".into(),
-                required_contexts: Vec::new(),
-                production: true,
-            },
-            deadline(),
-        )
+        .create_deployment(REPO, &deployment(), deadline())
         .await
         .unwrap();
     for state in [DeploymentState::InProgress, DeploymentState::Failure] {
@@ -171,19 +171,9 @@ async fn alert_issues_are_deduplicated_and_dropped_labels_reported() {
 async fn a_secondary_rate_limit_on_a_write_is_waited_out_and_never_duplicates() {
     let (fake, gh) = client().await;
     fake.repo.lock().unwrap().throttle_next_write = true;
-    gh.create_deployment(
-        REPO,
-        &NewDeployment {
-            sha: SHA.into(),
-            environment: "production".into(),
-            description: "deploy 3f2c1a9".into(),
-            required_contexts: Vec::new(),
-            production: true,
-        },
-        deadline(),
-    )
-    .await
-    .unwrap();
+    gh.create_deployment(REPO, &deployment(), deadline())
+        .await
+        .unwrap();
     let repo = fake.repo.lock().unwrap();
     assert_eq!(repo.deployments.len(), 1);
     assert_eq!(repo.throttled, 1);

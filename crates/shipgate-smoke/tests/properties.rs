@@ -6,21 +6,7 @@
 
 use proptest::prelude::*;
 use shipgate_smoke::{SpecOptions, compile};
-
-/// `s` as a TOML basic string.
-fn quoted(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use shipgate_testkit::toml_string;
 
 /// Text that is sometimes a template (`{{token}}`), a JSONPath, a regex or noise.
 fn fragment() -> impl Strategy<Value = String> {
@@ -45,7 +31,7 @@ fn check() -> impl Strategy<Value = String> {
         ]),
         proptest::option::of(prop_oneof![
             (0u32..1000).prop_map(|n| n.to_string()),
-            "[0-9x-]{0,8}".prop_map(|s| quoted(&s)),
+            "[0-9x-]{0,8}".prop_map(|s| toml_string(&s)),
             Just("[200, 204]".to_owned()),
         ]),
         proptest::collection::vec(
@@ -74,11 +60,11 @@ fn check() -> impl Strategy<Value = String> {
             |(name, path, method, status, asserts, capture, header, body)| {
                 let mut text = format!(
                     "[[checks]]\nname = {}\npath = {}\n",
-                    quoted(&name),
-                    quoted(&path)
+                    toml_string(&name),
+                    toml_string(&path)
                 );
                 if let Some(method) = method {
-                    text.push_str(&format!("method = {}\n", quoted(method)));
+                    text.push_str(&format!("method = {}\n", toml_string(method)));
                 }
                 if let Some(status) = status {
                     text.push_str(&format!("status = {status}\n"));
@@ -86,15 +72,15 @@ fn check() -> impl Strategy<Value = String> {
                 if let Some((name, path)) = capture {
                     text.push_str(&format!(
                         "captures = {{ {} = {} }}\n",
-                        quoted(&name),
-                        quoted(&path)
+                        toml_string(&name),
+                        toml_string(&path)
                     ));
                 }
                 if let Some((name, value)) = header {
                     text.push_str(&format!(
                         "headers = {{ {} = {} }}\n",
-                        quoted(&name),
-                        quoted(&value)
+                        toml_string(&name),
+                        toml_string(&value)
                     ));
                 }
                 if let Some(body) = body {
@@ -104,12 +90,12 @@ fn check() -> impl Strategy<Value = String> {
                 for (subject, predicate, value) in asserts {
                     let subject = match subject {
                         "body" => "body = true".to_owned(),
-                        other => format!("{other} = {}", quoted(&value)),
+                        other => format!("{other} = {}", toml_string(&value)),
                     };
                     let predicate = match predicate {
                         "exists" => "exists = true".to_owned(),
                         "max_bytes" => "max_bytes = 10".to_owned(),
-                        other => format!("{other} = {}", quoted(&value)),
+                        other => format!("{other} = {}", toml_string(&value)),
                     };
                     text.push_str(&format!("[[checks.asserts]]\n{subject}\n{predicate}\n"));
                 }

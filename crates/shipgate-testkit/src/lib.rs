@@ -125,6 +125,22 @@ pub fn ca_as_server_certificate() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tls/ca-as-server.pem")
 }
 
+/// `s` as a TOML basic string (quotes, backslashes and control characters escaped), for
+/// tests that write generated configuration.
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Runs `future` to completion on a new thread with a runtime of its own: for `Drop` guards
 /// of async tests (stopping the processes a test started even when it fails), where the
 /// test's own runtime cannot be blocked on.
