@@ -670,16 +670,36 @@ async fn monitor_targets(url: &str) {
         to_state: "failing".into(),
         detail: "GET /healthz → 503".into(),
     };
-    assert!(
+    // Checks that finish together are written in one transaction (group commit); each is
+    // fenced on its own claim.
+    let (failing, passing) = (record("failing", 46_000), record("healthy", 46_000));
+    assert_eq!(
         ledger
-            .monitor_record(
-                "demo/production/t00",
+            .monitor_record_batch(
                 "survivor",
-                &record("failing", 46_000),
-                Some(&event)
+                &[
+                    ("demo/production/t00", &failing, Some(&event)),
+                    ("demo/production/t01", &passing, None),
+                ],
             )
             .await
+            .unwrap(),
+        [true, true]
+    );
+    assert_eq!(
+        ledger
+            .monitor_record_batch("nobody", &[("demo/production/t02", &passing, Some(&event))])
+            .await
+            .unwrap(),
+        [false],
+        "a batch writes nothing (not even the event) for a claim it does not hold"
+    );
+    assert!(
+        ledger
+            .monitor_events("demo/production/t02")
+            .await
             .unwrap()
+            .is_empty()
     );
     for t in &taken[1..] {
         ledger.monitor_release(&t.id, "survivor").await.unwrap();

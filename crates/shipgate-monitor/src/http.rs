@@ -36,14 +36,58 @@ pub async fn serve(
         .await
 }
 
+/// Streams the metrics text in 64 KiB chunks as it is encoded (on a blocking thread), so a
+/// scrape of 10,000 targets never holds the whole ~20 MB text.
 async fn metrics(State(monitor): State<Arc<Monitor>>) -> impl IntoResponse {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks {
+            tx,
+            buffer: String::with_capacity(CHUNK),
+        };
+        // An error means the scraper went away: nothing more to do.
+        if monitor.metrics().render_to(&mut chunks).is_ok() {
+            let _ = chunks.flush();
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        monitor.metrics().render(),
+        axum::body::Body::from_stream(body),
     )
+}
+
+/// The size of a `/metrics` chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// Collects encoded text and hands it to the response body a chunk at a time.
+struct Chunks {
+    tx: tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+    buffer: String,
+}
+
+impl Chunks {
+    fn flush(&mut self) -> std::fmt::Result {
+        let chunk = std::mem::replace(&mut self.buffer, String::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(Ok(axum::body::Bytes::from(chunk)))
+            .map_err(|_| std::fmt::Error)
+    }
+}
+
+impl std::fmt::Write for Chunks {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.buffer.push_str(s);
+        if self.buffer.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
 }
 
 async fn healthz(State(monitor): State<Arc<Monitor>>) -> impl IntoResponse {

@@ -13,7 +13,7 @@
 //! outbox gauges are read from the shared ledger, so every replica exports the same values
 //! (aggregate them with `max`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -72,6 +72,8 @@ pub struct Metrics {
     undelivered: Gauge,
     /// The outcome exported last per environment, so a new outcome zeroes the old one.
     exported_outcomes: Mutex<BTreeMap<String, String>>,
+    /// The alert state last exported per target: a refresh touches only targets that moved.
+    exported_states: Mutex<HashMap<String, AlertState>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -140,6 +142,7 @@ impl Metrics {
             last_deploy_at,
             undelivered,
             exported_outcomes: Mutex::default(),
+            exported_states: Mutex::default(),
         }
     }
 
@@ -162,15 +165,26 @@ impl Metrics {
 
     /// Reads the alert states, the last deploy per environment and the outbox from the ledger.
     pub async fn refresh(&self, ledger: &Ledger) -> Result<(), LedgerError> {
-        for row in ledger.monitor_targets(&self.app).await? {
-            let current: AlertState = row.state.parse().unwrap_or(AlertState::Healthy);
-            for state in AlertState::ALL {
-                self.alert_state
-                    .get_or_create(&StateLabels {
-                        target: row.id.clone(),
-                        state: state.as_str().to_owned(),
-                    })
-                    .set(i64::from(state == current));
+        let states = ledger.monitor_states(&self.app).await?;
+        {
+            let mut exported = self
+                .exported_states
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (id, state) in states {
+                let current: AlertState = state.parse().unwrap_or(AlertState::Healthy);
+                if exported.get(&id) == Some(&current) {
+                    continue;
+                }
+                for state in AlertState::ALL {
+                    self.alert_state
+                        .get_or_create(&StateLabels {
+                            target: id.clone(),
+                            state: state.as_str().to_owned(),
+                        })
+                        .set(i64::from(state == current));
+                }
+                exported.insert(id, current);
             }
         }
         let latest: Vec<(String, (String, i64))> = ledger
@@ -220,7 +234,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = self.render_to(&mut out);
         out
+    }
+
+    /// Writes the OpenMetrics text to `out` as it is encoded (10,000 targets make ~20 MB of
+    /// text: `/metrics` streams it in chunks instead of holding it whole).
+    pub fn render_to(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        prometheus_client::encoding::text::encode(out, &self.registry)
     }
 }
