@@ -633,7 +633,13 @@ fn build_targets(
                 });
                 match built {
                     Ok(built) => targets.extend(built),
-                    Err(message) => return Err(usage_error(log_redactor().redact(&message))),
+                    Err(platforms::TargetsError::Setup(message)) => {
+                        return Err(usage_error(message));
+                    }
+                    Err(platforms::TargetsError::Unavailable(message)) => {
+                        tell!("shipgate: deploy failed before anything changed: {message}");
+                        return Err(exit_code::CHECK_FAILED);
+                    }
                 }
             }
         }

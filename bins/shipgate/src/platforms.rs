@@ -27,13 +27,34 @@ pub(crate) async fn optional_secret(
     }
 }
 
+/// Why a platform's targets could not be built. Nothing was changed either way.
+pub(crate) enum TargetsError {
+    /// The configuration or a credential cannot work (a usage error, exit 2).
+    Setup(String),
+    /// The platform did not answer usably (an outage, a rate limit): the deploy failed before
+    /// it changed anything (exit 1), and the configuration may well be right.
+    Unavailable(String),
+}
+
+impl From<String> for TargetsError {
+    fn from(message: String) -> Self {
+        TargetsError::Setup(message)
+    }
+}
+
+impl From<&str> for TargetsError {
+    fn from(message: &str) -> Self {
+        TargetsError::Setup(message.to_owned())
+    }
+}
+
 /// One Railway target per service named in `[targets.railway] services`, in deploy order.
 pub(crate) async fn railway_targets(
     config: &Config,
     services: &[ServiceName],
     resolver: &SecretResolver,
     production_like: bool,
-) -> Result<Vec<Target>, String> {
+) -> Result<Vec<Target>, TargetsError> {
     let railway = &config.targets.railway;
     if railway.services.is_empty() {
         return Err("[targets.railway] names no service: set services.api = \"ID or name\" (RAILWAY_API_SERVICE, RAILWAY_WORKER_SERVICE)".into());
@@ -64,7 +85,16 @@ pub(crate) async fn railway_targets(
         };
         let provider = shipgate_railway::RailwayProvider::connect(settings)
             .await
-            .map_err(|e| format!("[targets.railway] service `{service}`: {e}"))?;
+            .map_err(|e| {
+                let message = format!("[targets.railway] service `{service}`: {e}");
+                match e {
+                    shipgate_railway::RailwayError::Unavailable { .. }
+                    | shipgate_railway::RailwayError::RateLimited { .. } => {
+                        TargetsError::Unavailable(message)
+                    }
+                    _ => TargetsError::Setup(message),
+                }
+            })?;
         targets.push(Target {
             name: format!("railway:{service}"),
             provider: Box::new(provider),
@@ -72,7 +102,7 @@ pub(crate) async fn railway_targets(
         });
     }
     if targets.is_empty() {
-        return Err(format!(
+        return Err(TargetsError::Setup(format!(
             "[targets.railway] services ({}) match none of the deployed services",
             railway
                 .services
@@ -80,7 +110,7 @@ pub(crate) async fn railway_targets(
                 .map(ServiceName::as_str)
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        )));
     }
     Ok(targets)
 }
@@ -92,7 +122,7 @@ pub(crate) async fn fly_targets(
     services: &[ServiceName],
     resolver: &SecretResolver,
     production_like: bool,
-) -> Result<Vec<Target>, String> {
+) -> Result<Vec<Target>, TargetsError> {
     let fly = &config.targets.fly;
     let app = fly
         .app
@@ -128,7 +158,15 @@ pub(crate) async fn fly_targets(
         };
         let provider = shipgate_fly::FlyProvider::connect(settings)
             .await
-            .map_err(|e| format!("[targets.fly] service `{service}`: {e}"))?;
+            .map_err(|e| {
+                let message = format!("[targets.fly] service `{service}`: {e}");
+                match e {
+                    shipgate_fly::FlyError::Unavailable { .. } => {
+                        TargetsError::Unavailable(message)
+                    }
+                    _ => TargetsError::Setup(message),
+                }
+            })?;
         targets.push(Target {
             name: format!("fly:{service}"),
             provider: Box::new(provider),

@@ -1,5 +1,6 @@
 //! The catalogue of bad inputs: one table per input surface (configuration, variables, smoke
-//! spec, command line), each case run through the real binary in an empty directory. Every
+//! spec, command line, provider responses), each case run through the real binary in an
+//! empty directory. Every
 //! case states its exit code, the words its message must contain, and what must never appear
 //! (a planted secret, a raw control character, serde's or rustls's internal names, an echo of
 //! a huge value). A new bad input found in the field becomes a row here.
@@ -342,5 +343,115 @@ fn command_line() {
             2,
             &["--timeout", "longer than 366 days"],
         ),
+    ]);
+}
+
+/// A platform API that answers every request with `status` and `body`, in which `{auth}` is
+/// replaced by the request's `Authorization` header (echoed, as careless error pages do).
+fn hostile_api(status: u16, body: &'static str) -> std::net::SocketAddr {
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    let answer = move |headers: HeaderMap| async move {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        (
+            StatusCode::from_u16(status).unwrap(),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.replace("{auth}", &auth),
+        )
+            .into_response()
+    };
+    shipgate_testkit::serve_on_thread(axum::Router::new().fallback(answer))
+}
+
+/// Text that tries to drive the terminal: a line erase, a forged line, a bell and a NUL.
+const FORGERY: &str = "\\u001b[2K\\r\\nsmoke passed: all checks\\u0007\\u0000";
+
+fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// What platforms answer: errors that echo the token, forge lines or run to megabytes. The
+/// deploy stops before anything changes: exit 2 when the answer says the setup is wrong (a
+/// refused token, a rejected request), exit 1 when the platform is down; the output stays
+/// clean and short either way.
+#[test]
+fn provider_responses() {
+    let railway_config = |status: u16, body: &'static str| {
+        leak(format!(
+            "app = \"shop\"\n[services.api]\nimage = \"api\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n\
+             [targets.railway]\nenabled = true\napi_url = \"http://{}/graphql\"\ntimeout = \"5s\"\n\
+             [smoke]\nenabled = false\n[rollback]\nverify_image = false\n",
+            hostile_api(status, body)
+        ))
+    };
+    let fly_config = |status: u16, body: &'static str| {
+        leak(format!(
+            "app = \"shop\"\n[services.api]\nimage = \"api\"\n[image]\nregistry = \"ghcr.io\"\nowner = \"acme\"\n\
+             [targets.fly]\nenabled = true\napi_url = \"http://{}\"\nprocess_groups = {{ api = \"app\" }}\ntimeout = \"5s\"\n\
+             [smoke]\nenabled = false\n[rollback]\nverify_image = false\n",
+            hostile_api(status, body)
+        ))
+    };
+    const RAILWAY: &[(&str, &str)] = &[
+        ("ENVIRONMENT", "dev"),
+        ("RAILWAY_API_TOKEN", CANARY),
+        ("RAILWAY_PROJECT", "shop"),
+        ("RAILWAY_ENVIRONMENT", "production"),
+        ("RAILWAY_API_SERVICE", "api"),
+    ];
+    const FLY: &[(&str, &str)] = &[
+        ("ENVIRONMENT", "dev"),
+        ("FLY_API_TOKEN", CANARY),
+        ("FLY_APP", "shop"),
+    ];
+    let huge: &'static str = leak(format!("{{\"error\": \"{}\"}}", "x".repeat(2_000_000)));
+    let forged: &'static str = leak(format!(
+        "{{\"errors\": [{{\"message\": \"denied for {{auth}}{FORGERY}\"}}]}}"
+    ));
+    let fly_forged: &'static str = leak(format!(
+        "{{\"error\": \"token {{auth}} refused{FORGERY}\"}}"
+    ));
+    let deploy = &["deploy", "--image-tag", "1111111"];
+    run_all(&[
+        Case {
+            name: "a Railway GraphQL error that echoes the token and forges a line",
+            config: Some(railway_config(200, forged)),
+            spec: None,
+            args: deploy,
+            vars: RAILWAY,
+            code: 2,
+            says: &["denied for Bearer [redacted]", "\\u{1b}[2K"],
+        },
+        Case {
+            name: "a Railway outage answering two megabytes",
+            config: Some(railway_config(502, huge)),
+            spec: None,
+            args: deploy,
+            vars: RAILWAY,
+            code: 1,
+            says: &["HTTP 502"],
+        },
+        Case {
+            name: "a Fly refusal that echoes the token and forges a line",
+            config: Some(fly_config(401, fly_forged)),
+            spec: None,
+            args: deploy,
+            vars: FLY,
+            code: 2,
+            says: &["refused", "\\u{1b}[2K"],
+        },
+        Case {
+            name: "a Fly answer of two megabytes",
+            config: Some(fly_config(400, huge)),
+            spec: None,
+            args: deploy,
+            vars: FLY,
+            code: 2,
+            says: &["more characters)"],
+        },
     ]);
 }

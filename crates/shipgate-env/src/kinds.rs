@@ -479,6 +479,9 @@ mod tests {
         );
         // The rule, never the value (it may be a secret pasted into the wrong variable).
         let err = check(VarKind::ImageRef, "bad tag", &tag).unwrap_err();
-        assert!(err.contains("its tag is invalid") && !err.contains("bad tag"), "{err}");
+        assert!(
+            err.contains("its tag is invalid") && !err.contains("bad tag"),
+            "{err}"
+        );
     }
 }
