@@ -40,6 +40,7 @@ const NEVER: &[&str] = &[
     "expected u64",
     "panicked",
     "RUST_BACKTRACE",
+    "sqlx::",
 ];
 
 fn run(case: &Case) {
@@ -164,6 +165,15 @@ fn configuration() {
             vars: &[DEV],
             code: 2,
             says: &["smoke.checks.0.status", "a class (\"2xx\")"],
+        },
+        Case {
+            name: "a ledger file that is not a SQLite database is named at once, no driver noise",
+            config: Some("[ledger]\nurl = \"sqlite://spec.toml\"\n"),
+            spec: Some("this file is not a database, whatever its name says\n"),
+            args: &["ledger", "list"],
+            vars: &[],
+            code: 2,
+            says: &["cannot open the ledger SQLite file spec.toml", "not a SQLite database"],
         },
         Case {
             name: "a ledger path that is a directory",
