@@ -119,7 +119,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         secrets: None,
     };
     // Variables the environment lacks may come from the configured secret sources.
-    let secrets = match resolve_missing(&input, file.as_deref(), vars) {
+    let secrets = match resolve_missing(&input, vars) {
         Ok(secrets) => secrets,
         Err(code) => return code,
     };
@@ -181,7 +181,7 @@ pub(crate) fn preflight(
         sample: sample.as_ref(),
         secrets: None,
     };
-    let secrets = resolve_missing(&input, file, vars)?;
+    let secrets = resolve_missing(&input, vars)?;
     input.secrets = secrets.as_ref();
     let report = shipgate_env::check(&input).map_err(usage_error)?;
     let problems: Vec<String> = report
@@ -211,7 +211,6 @@ pub(crate) fn preflight(
 /// configured secret sources; `None` when only the environment is configured.
 fn resolve_missing(
     input: &CheckInput<'_>,
-    file: Option<&std::path::Path>,
     vars: &BTreeMap<String, String>,
 ) -> Result<Option<SecretValues>, u8> {
     let config = input.config;
@@ -233,7 +232,7 @@ fn resolve_missing(
         .filter(|name| !set(name))
         .collect();
     missing.dedup();
-    let resolver = crate::secrets::resolver(config, file, vars)?;
+    let resolver = crate::secrets::resolver(config, vars)?;
     let runtime = crate::runtime()?;
     let values = runtime.block_on(async {
         let mut values = SecretValues::default();

@@ -60,7 +60,7 @@ pub struct Args {
 
 /// Runs `ci-gate`.
 pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let (loaded, file) = match load_config(args.config.clone(), None, vars) {
+    let (loaded, _) = match load_config(args.config.clone(), None, vars) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -100,7 +100,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .unwrap_or(config.ci_gate.interval)
             .as_duration(),
     };
-    let resolver = match crate::secrets::resolver(&config, file.as_deref(), vars) {
+    let resolver = match crate::secrets::resolver(&config, vars) {
         Ok(resolver) => resolver,
         Err(code) => return code,
     };

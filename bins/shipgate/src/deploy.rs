@@ -362,7 +362,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             );
         }
         Some(migrate) => {
-            let resolver = match crate::secrets::resolver(config, None, vars) {
+            let resolver = match crate::secrets::resolver(config, vars) {
                 Ok(resolver) => resolver,
                 Err(code) => return code,
             };
@@ -622,7 +622,7 @@ fn build_targets(
                 Err(message) => return Err(usage_error(message)),
             },
             TargetKind::Railway | TargetKind::Fly => {
-                let resolver = crate::secrets::resolver(config, None, vars)?;
+                let resolver = crate::secrets::resolver(config, vars)?;
                 let built = rt.block_on(async {
                     if *kind == TargetKind::Railway {
                         platforms::railway_targets(config, &services, &resolver, production_like)
@@ -655,7 +655,7 @@ pub(crate) fn smoke_spec(
     rt: &tokio::runtime::Runtime,
     production_like: bool,
 ) -> Result<shipgate_smoke::Spec, u8> {
-    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let resolver = crate::secrets::resolver(config, vars)?;
     let api_key = rt
         .block_on(platforms::optional_secret(
             &resolver,
@@ -797,7 +797,7 @@ pub(crate) fn github_token(
     vars: &BTreeMap<String, String>,
     rt: &tokio::runtime::Runtime,
 ) -> Result<Option<Secret>, u8> {
-    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let resolver = crate::secrets::resolver(config, vars)?;
     rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN"))
         .map_err(usage_error)
 }
@@ -1372,7 +1372,7 @@ fn registry_check(
     vars: &BTreeMap<String, String>,
     rt: &tokio::runtime::Runtime,
 ) -> Result<Box<dyn shipgate_rollback::ImageCheck>, u8> {
-    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let resolver = crate::secrets::resolver(config, vars)?;
     let logins = match rt.block_on(platforms::optional_secret(&resolver, "GITHUB_TOKEN")) {
         Ok(Some(token)) => vec![shipgate_rollback::RegistryLogin {
             host: "ghcr.io".into(),

@@ -22,7 +22,7 @@ pub(crate) fn notifier(
     if notify.slack.is_empty() && notify.webhooks.is_empty() {
         return Ok(None);
     }
-    let resolver = crate::secrets::resolver(config, None, vars)?;
+    let resolver = crate::secrets::resolver(config, vars)?;
     let secret = |name: &str, what: &str| {
         rt.block_on(platforms::optional_secret(&resolver, name))
             .map_err(usage_error)?

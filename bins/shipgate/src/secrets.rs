@@ -1,7 +1,7 @@
 //! `shipgate secrets check`, and the resolver every command builds from `[secrets]`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use shipgate_config::Config;
 use shipgate_core::{Environment, exit_code};
@@ -10,18 +10,17 @@ use shipgate_secrets::{BuildContext, KeyStatus, SecretResolver, build_sources};
 
 use crate::{Format, load_config, log_redactor, runtime, usage_error};
 
-/// Builds the configured secret sources for `config` (loaded from `file`), sharing the log
+/// Builds the configured secret sources for `config`, sharing the log
 /// redactor so that every value found is masked in logs. A source that cannot be built is a
 /// usage error (exit 2) naming the source and what it needs.
 pub(crate) fn resolver(
     config: &Config,
-    file: Option<&Path>,
     vars: &BTreeMap<String, String>,
 ) -> Result<SecretResolver, u8> {
     let environment = Environment::classify(config.environment.as_deref());
-    let base_dir = file
-        .and_then(Path::parent)
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    // Paths written in the configuration file are already relative to it (the loader anchors
+    // them); any other relative path is relative to the current directory.
+    let base_dir = PathBuf::from(".");
     let client = build_client(&ClientOptions::default()).map_err(usage_error)?;
     let ctx = BuildContext {
         vars,
@@ -77,7 +76,7 @@ pub(crate) fn run(command: SecretsCommand, vars: &BTreeMap<String, String>) -> u
 }
 
 fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
-    let (loaded, file) = match load_config(args.config, args.environment.as_deref(), vars) {
+    let (loaded, _) = match load_config(args.config, args.environment.as_deref(), vars) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -100,7 +99,7 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
     }
     let mut seen = std::collections::BTreeSet::new();
     keys.retain(|k| seen.insert(k.clone()));
-    let resolver = match resolver(config, file.as_deref(), vars) {
+    let resolver = match resolver(config, vars) {
         Ok(resolver) => resolver,
         Err(code) => return code,
     };

@@ -173,7 +173,10 @@ fn configuration() {
             args: &["ledger", "list"],
             vars: &[],
             code: 2,
-            says: &["cannot open the ledger SQLite file spec.toml", "not a SQLite database"],
+            says: &[
+                "cannot open the ledger SQLite file spec.toml",
+                "not a SQLite database",
+            ],
         },
         Case {
             name: "a ledger path that is a directory",

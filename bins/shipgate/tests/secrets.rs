@@ -327,3 +327,41 @@ fn in_github_actions_every_loaded_secret_is_masked_with_add_mask_first() {
     assert_eq!(code, 0, "{stdout}");
     canary.assert_absent("stdout", &stdout);
 }
+
+/// A relative `[secrets]` path is relative to the configuration file, for every command:
+/// `notify deliver` run from another directory finds the Slack webhook in the dotenv file
+/// beside `shipgate.toml` (it looked in the current directory, as `deploy`, the smoke spec
+/// and the rollback registry check did).
+#[test]
+fn relative_secret_paths_are_relative_to_the_configuration_file() {
+    let project = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("secrets.env"),
+        "SLACK_WEBHOOK=https://hooks.slack.test/services/canary\n",
+    )
+    .unwrap();
+    let config = project.path().join("shipgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "app = \"shop\"\nenvironment = \"dev\"\n\
+             [secrets]\nsources = [{{ kind = \"env\" }}, {{ kind = \"dotenv\", path = \"secrets.env\" }}]\n\
+             [[notify.slack]]\nwebhook_secret = \"SLACK_WEBHOOK\"\n\
+             [ledger]\nurl = \"sqlite://{}\"\n",
+            project.path().join("ledger.db").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(elsewhere.path())
+        .env_clear()
+        .args(["notify", "deliver", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("which no source has"), "{stderr}");
+}

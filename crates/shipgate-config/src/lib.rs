@@ -103,6 +103,35 @@ impl Loaded {
     }
 }
 
+impl Loaded {
+    /// Makes the relative paths written in the file relative to the file, not to the
+    /// directory shipgate runs in (`[secrets]` `dir` and `dotenv` sources), so that every
+    /// command finds them wherever it is started. Paths set by variables or flags stay
+    /// relative to the current directory, as a shell user expects.
+    fn anchor_file_paths(&mut self) {
+        let Some(dir) = self.file.as_deref().and_then(Path::parent) else {
+            return;
+        };
+        let from_file: Vec<usize> = (0..self.config.secrets.sources.len())
+            .filter(|i| {
+                matches!(
+                    self.origin_of(&format!("secrets.sources.{i}.path")),
+                    Some(Origin::File { .. })
+                )
+            })
+            .collect();
+        for i in from_file {
+            if let Some(
+                SecretSourceConfig::Dir { path, .. } | SecretSourceConfig::Dotenv { path, .. },
+            ) = self.config.secrets.sources.get_mut(i)
+                && path.is_relative()
+            {
+                *path = dir.join(&*path);
+            }
+        }
+    }
+}
+
 /// Loads and validates the configuration. On error nothing is partially returned: every
 /// problem found is listed, each with its origin, key and (for files) line.
 pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
@@ -152,13 +181,14 @@ pub fn load(options: &LoadOptions<'_>) -> Result<Loaded, ConfigError> {
         )
     })?;
 
-    let loaded = Loaded {
+    let mut loaded = Loaded {
         config,
         file: options.file.map(Path::to_owned),
         figment,
         merged: std::sync::OnceLock::new(),
         lines,
     };
+    loaded.anchor_file_paths();
     let problems = validate::validate(&loaded);
     if problems.is_empty() {
         Ok(loaded)
