@@ -2,7 +2,8 @@
 //!
 //! 1. [`compile`] turns a `[smoke]` section or spec file ([`shipgate_config::SmokeConfig`])
 //!    into a [`Spec`], rejecting every malformed part (JSONPath, regex, status, placeholders)
-//!    before a request is sent.
+//!    before a request is sent. [`SpecBuilder`] builds the same spec in code, without a
+//!    configuration file (`examples/spec_in_code.rs`).
 //! 2. [`SmokeRunner::run`] runs it: independent checks concurrently, checks that use a
 //!    capture after the check that defines it, retries only where they can help (connection
 //!    errors, timeouts, 5xx, 429 with `Retry-After`; any failure for a `wait_until_healthy`
@@ -12,11 +13,13 @@
 //!
 //! Nothing here prints; secret values (the API key, captured values) are masked in reports.
 
+mod builder;
 mod engine;
 mod report;
 mod spec;
 mod template;
 
+pub use builder::{CheckBuilder, SpecBuilder};
 pub use engine::{BODY_CAP, Progress, ProgressFn, RunError, SmokeRunner};
 pub use report::{AssertReport, CheckOutcome, CheckReport, SCHEMA_VERSION, SmokeReport, Summary};
 pub use spec::{Spec, SpecError, SpecOptions, SpecProblem, compile};

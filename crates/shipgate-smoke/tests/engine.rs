@@ -741,3 +741,46 @@ async fn clones_of_a_runner_share_one_connection_pool_for_insecure_targets() {
         "every check reused the first connection: {peers:?}"
     );
 }
+
+/// A spec built in code runs like one from a file: the login's token is captured, sent by the
+/// next check, and masked in the report; a failing critical check fails the run.
+#[tokio::test]
+async fn a_spec_built_in_code_runs_with_captures_and_masks_them() {
+    use shipgate_smoke::{CheckBuilder, SpecBuilder};
+    let addr = server::start().await;
+    let spec = SpecBuilder::new(format!("http://{addr}"))
+        .check(
+            CheckBuilder::post_json("login", "/login", serde_json::json!({"user": "alice"}))
+                .status(200)
+                .capture("token", "$.access_token"),
+        )
+        .check(
+            CheckBuilder::get("me", "/me")
+                .header("Authorization", "Bearer {{token}}")
+                .json_equals("$.user", serde_json::json!("alice")),
+        )
+        .check(CheckBuilder::get("broken", "/error").status(200))
+        .build()
+        .unwrap();
+    let report = SmokeRunner::new(Redactor::default())
+        .unwrap()
+        .run(&spec, &CancellationToken::new())
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = report
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("login", CheckOutcome::Passed),
+            ("me", CheckOutcome::Passed),
+            ("broken", CheckOutcome::Failed)
+        ]
+    );
+    assert!(!report.passed);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains(server::TOKEN) && !report.to_text().contains(server::TOKEN));
+}
