@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use serde_json::json;
 use shipgate_core::Redactor;
 use shipgate_helm::{HelmProvider, HelmSettings, Values};
 use shipgate_ledger::Ledger;
-use shipgate_pipeline::{Outcome, Plan, Target};
+use shipgate_pipeline::{Outcome, Target};
 use shipgate_smoke::SmokeRunner;
 use shipgate_testkit::fakes::FakeKube;
 use tokio_util::sync::CancellationToken;
@@ -91,36 +93,22 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
     let ledger = Ledger::open(&format!("sqlite://{}", fake.join("ledger.db").display()))
         .await
         .unwrap();
-    let plan = Plan {
-        run_id: "run-v2".into(),
-        app: "demo".into(),
-        environment: "production".into(),
-        image_tag: "v2".into(),
-        images: vec![(
-            "api".parse().unwrap(),
-            "ghcr.io/acme/api:v2".parse().unwrap(),
-        )],
-        targets: vec![Target {
-            name: "helm".into(),
-            provider: Box::new(HelmProvider::new(settings).await.unwrap()),
-            timeout: Duration::from_secs(30),
-        }],
-        smoke: None,
-        preflight: Vec::new(),
-        ci_gate: None,
-        migration: None,
-        redactor: Redactor::default(),
-        auto_rollback: true,
-        smoke_after_rollback: true,
-        image_check: None,
-        owner: "tests".into(),
-        host: "localhost".into(),
-        pid: i64::from(std::process::id()),
-        lock_timeout: Duration::from_secs(30),
-        lock_ttl: Duration::from_secs(30),
-        commit_ms: None,
-        allow_older: false,
+    let target = Target {
+        name: "helm".into(),
+        provider: Box::new(HelmProvider::new(settings).await.unwrap()),
+        timeout: Duration::from_secs(30),
     };
+    let images = vec![(
+        "api".parse().unwrap(),
+        "ghcr.io/acme/api:v2".parse().unwrap(),
+    )];
+    let plan = common::plan(
+        "run-v2".into(),
+        "v2",
+        images,
+        target,
+        Duration::from_secs(30),
+    );
     // The cluster recovers once the rollback is under way (the old ReplicaSet scales back).
     let objects = kube.objects.clone();
     let events = move |line: &str| {

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -74,33 +76,18 @@ fn api() -> ServiceName {
 }
 
 fn plan(provider: Stuck) -> Plan {
-    Plan {
-        run_id: format!("run-{}", shipgate_ledger::now_ms()),
-        app: "demo".into(),
-        environment: "production".into(),
-        image_tag: "v2".into(),
-        images: vec![(api(), image("v2"))],
-        targets: vec![Target {
-            name: "helm".into(),
-            provider: Box::new(provider),
-            timeout: Duration::from_secs(5),
-        }],
-        smoke: None,
-        preflight: Vec::new(),
-        ci_gate: None,
-        migration: None,
-        redactor: Redactor::default(),
-        auto_rollback: true,
-        smoke_after_rollback: true,
-        image_check: None,
-        owner: "tests".into(),
-        host: "localhost".into(),
-        pid: i64::from(std::process::id()),
-        lock_timeout: Duration::from_secs(5),
-        lock_ttl: Duration::from_secs(30),
-        commit_ms: None,
-        allow_older: false,
-    }
+    let target = Target {
+        name: "helm".into(),
+        provider: Box::new(provider),
+        timeout: Duration::from_secs(5),
+    };
+    common::plan(
+        format!("run-{}", shipgate_ledger::now_ms()),
+        "v2",
+        vec![(api(), image("v2"))],
+        target,
+        Duration::from_secs(5),
+    )
 }
 
 fn running(tag: &str) -> Vec<Running> {
