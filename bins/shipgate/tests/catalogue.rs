@@ -359,12 +359,21 @@ fn command_line() {
     ]);
 }
 
+/// Every request the hostile APIs received: (method, path, body).
+static RECEIVED: std::sync::Mutex<Vec<(String, String, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// A platform API that answers every request with `status` and `body`, in which `{auth}` is
-/// replaced by the request's `Authorization` header (echoed, as careless error pages do).
+/// replaced by the request's `Authorization` header (echoed, as careless error pages do). It
+/// records what it was asked in [`RECEIVED`].
 fn hostile_api(status: u16, body: &'static str) -> std::net::SocketAddr {
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
     use axum::response::IntoResponse;
-    let answer = move |headers: HeaderMap| async move {
+    let answer = move |method: Method, uri: Uri, headers: HeaderMap, request: String| async move {
+        RECEIVED
+            .lock()
+            .unwrap()
+            .push((method.to_string(), uri.path().to_owned(), request));
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -467,4 +476,15 @@ fn provider_responses() {
             says: &["more characters)"],
         },
     ]);
+    // Nothing was changed on the platforms: every request was a read (Railway: a GraphQL
+    // query, no mutation; Fly: a GET, no lease, update or start).
+    let received = RECEIVED.lock().unwrap();
+    assert!(!received.is_empty());
+    for (method, path, request) in received.iter() {
+        let read = match path.as_str() {
+            "/graphql" => method == "POST" && !request.contains("mutation"),
+            _ => method == "GET",
+        };
+        assert!(read, "a change was attempted: {method} {path} {request}");
+    }
 }
