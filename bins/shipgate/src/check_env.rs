@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use shipgate_config::Origin;
 use shipgate_core::exit_code;
-use shipgate_env::{CheckInput, DotenvFile, Report, SecretValues, Severity, VarStatus};
-use shipgate_secrets::Resolution;
+use shipgate_env::{CheckInput, DotenvFile, Report, Severity, VarStatus};
 
-use crate::{Format, load_config, usage_error};
+use crate::error::{CommandResult, Failure};
+use crate::{Format, load_config, runtime};
 
 /// Arguments of `check-env`.
 #[derive(Debug, clap::Args)]
@@ -43,33 +43,21 @@ pub struct Args {
 }
 
 /// Runs the command and returns its exit code.
-pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let (loaded, file) = match load_config(args.config, args.environment.as_deref(), vars) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-
-    let env_file = match args.env_file.as_deref().map(DotenvFile::read).transpose() {
-        Ok(file) => file,
-        Err(err) => return usage_error(err),
-    };
-    // A relative `[env] sample` is relative to the configuration file.
-    let sample_path = args.env_sample.or_else(|| {
-        let sample = loaded.config.env.sample.clone()?;
-        let base = file
-            .as_deref()
-            .and_then(|f| f.parent())
-            .unwrap_or(std::path::Path::new(""));
-        Some(if sample.is_absolute() {
-            sample
-        } else {
-            base.join(sample)
-        })
-    });
-    let sample = match sample_path.as_deref().map(DotenvFile::read).transpose() {
-        Ok(sample) => sample,
-        Err(err) => return usage_error(err),
-    };
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult {
+    let (loaded, file) = load_config(args.config, args.environment.as_deref(), vars)?;
+    let env_file = args
+        .env_file
+        .as_deref()
+        .map(DotenvFile::read)
+        .transpose()
+        .map_err(Failure::usage)?;
+    // A `[env] sample` written in the file is relative to it (the loader anchors it).
+    let sample_path = args.env_sample.or_else(|| loaded.config.env.sample.clone());
+    let sample = sample_path
+        .as_deref()
+        .map(DotenvFile::read)
+        .transpose()
+        .map_err(Failure::usage)?;
 
     let describe = |origin: Origin| match origin {
         Origin::Default => None,
@@ -101,14 +89,16 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                 .flatten(),
         )
     };
+    // Origins are looked up only for keys that are set: a file origin costs a lookup of the
+    // key's line in the file.
+    let environment_origin = (loaded.config.environment.is_some())
+        .then(|| loaded.origin_of("environment").and_then(describe))
+        .flatten();
+    let composition = crate::composition(loaded, vars);
     let mut input = CheckInput {
-        config: &loaded.config,
+        config: composition.config(),
         vars,
-        // Origins are looked up only for keys that are set: a file origin costs a lookup of
-        // the key's line in the file.
-        environment_origin: (loaded.config.environment.is_some())
-            .then(|| loaded.origin_of("environment").and_then(describe))
-            .flatten(),
+        environment_origin,
         config_origin: file.as_ref().map(|f| f.display().to_string()),
         implied_only: false,
         required_override,
@@ -119,137 +109,21 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         secrets: None,
     };
     // Variables the environment lacks may come from the configured secret sources.
-    let secrets = match resolve_missing(&input, vars) {
-        Ok(secrets) => secrets,
-        Err(code) => return code,
-    };
+    let secrets = runtime()?.block_on(composition.secret_values_for(&input))?;
     input.secrets = secrets.as_ref();
-    let report = match shipgate_env::check(&input) {
-        Ok(report) => report,
-        Err(err) => return usage_error(err),
-    };
+    let report = shipgate_env::check(&input).map_err(Failure::usage)?;
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
-            Err(err) => return usage_error(format!("cannot render the report: {err}")),
+            Err(err) => return Err(Failure::usage(format!("cannot render the report: {err}"))),
         },
         Format::Text => print!("{}", crate::for_people(&render_text(&report))),
     }
-    if report.passed() {
+    Ok(if report.passed() {
         exit_code::OK
     } else {
         exit_code::CHECK_FAILED
-    }
-}
-
-/// check-env as the first step of `deploy`: the configured rules (and `[env] sample`, relative
-/// to the configuration file), secrets from the configured sources; the step fails when the
-/// report does (an error in a production-like environment).
-pub(crate) fn preflight(
-    config: &shipgate_config::Config,
-    file: Option<&std::path::Path>,
-    vars: &BTreeMap<String, String>,
-) -> Result<shipgate_pipeline::Preflight, u8> {
-    let started_ms = shipgate_ledger::now_ms();
-    let sample_path = config.env.sample.clone().map(|sample| {
-        let base = file
-            .and_then(|f| f.parent())
-            .unwrap_or(std::path::Path::new(""));
-        if sample.is_absolute() {
-            sample
-        } else {
-            base.join(sample)
-        }
-    });
-    let sample = sample_path
-        .as_deref()
-        .map(DotenvFile::read)
-        .transpose()
-        .map_err(usage_error)?;
-    let mut input = CheckInput {
-        config,
-        vars,
-        environment_origin: None,
-        config_origin: file.map(|f| f.display().to_string()),
-        // Without `[env] required`, a deploy checks what the configuration implies (targets,
-        // `[env.vars]`, the sample), not seed 002's default set that bare `check-env` uses.
-        required_override: None,
-        implied_only: true,
-        not_utf8: crate::not_utf8_vars(),
-        required_origin: None,
-        env_file: None,
-        sample: sample.as_ref(),
-        secrets: None,
-    };
-    let secrets = resolve_missing(&input, vars)?;
-    input.secrets = secrets.as_ref();
-    let report = shipgate_env::check(&input).map_err(usage_error)?;
-    let problems: Vec<String> = report
-        .findings
-        .iter()
-        .filter(|f| f.severity == shipgate_env::Severity::Error)
-        .map(|f| format!("{}: {}", f.variable, f.message))
-        .collect();
-    let detail = if problems.is_empty() {
-        format!(
-            "{} variables checked ({})",
-            report.variables.len(),
-            report.required_set
-        )
-    } else {
-        problems.join("; ")
-    };
-    Ok(shipgate_pipeline::Preflight {
-        name: "check-env".into(),
-        started_ms,
-        passed: report.passed(),
-        detail,
     })
-}
-
-/// Resolves the rule variables missing from the environment (and env file) through the
-/// configured secret sources; `None` when only the environment is configured.
-fn resolve_missing(
-    input: &CheckInput<'_>,
-    vars: &BTreeMap<String, String>,
-) -> Result<Option<SecretValues>, u8> {
-    let config = input.config;
-    if config
-        .secrets
-        .sources
-        .iter()
-        .all(|s| matches!(s, shipgate_config::SecretSourceConfig::Env { .. }))
-    {
-        return Ok(None);
-    }
-    let set = |name: &str| {
-        vars.get(name).is_some_and(|v| !v.is_empty())
-            || input.env_file.is_some_and(|f| f.entries.contains_key(name))
-    };
-    let mut missing: Vec<String> = shipgate_env::rule_variables(input)
-        .into_iter()
-        .map(|(name, _)| name)
-        .filter(|name| !set(name))
-        .collect();
-    missing.dedup();
-    let resolver = crate::secrets::resolver(config, vars)?;
-    let runtime = crate::runtime()?;
-    let values = runtime.block_on(async {
-        let mut values = SecretValues::default();
-        for name in missing {
-            match resolver.resolve(&name).await {
-                Resolution::Found { secret, source } => {
-                    values.found.insert(name, (secret, source));
-                }
-                Resolution::SourceFailed { source, reason } => {
-                    values.failed.insert(name, (source, reason));
-                }
-                Resolution::Missing { .. } => {}
-            }
-        }
-        values
-    });
-    Ok(Some(values))
 }
 
 /// `1 error`, `2 errors`.

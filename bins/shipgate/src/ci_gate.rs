@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use shipgate_core::{HumanDuration, exit_code};
-use shipgate_github::{GateOutcome, GateSpec, GithubClient, GithubError, run_gate};
-use shipgate_secrets::Resolution;
+use shipgate_github::{GateOutcome, GateSpec, GithubError, run_gate};
 
-use crate::{Format, load_config, runtime, shutdown_signal, usage_error};
+use crate::error::{CommandResult, Failure};
+use crate::{Format, load_config, runtime, shutdown_signal};
 
 /// Arguments of `ci-gate`.
 #[derive(Debug, clap::Args)]
@@ -59,19 +59,17 @@ pub struct Args {
 }
 
 /// Runs `ci-gate`.
-pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let (loaded, _) = match load_config(args.config.clone(), None, vars) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let config = loaded.config;
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult {
+    let (loaded, _) = load_config(args.config.clone(), None, vars)?;
+    let composition = crate::composition(loaded, vars);
+    let config = composition.config();
     let Some(repo) = args.repo.clone().or(config.github.repository.clone()) else {
-        return usage_error(
+        return Err(Failure::usage(
             "no repository: pass --repo OWNER/NAME, or set [github] repository or GITHUB_REPOSITORY",
-        );
+        ));
     };
     if repo.split('/').count() != 2 || repo.split('/').any(str::is_empty) {
-        return usage_error(format!("--repo `{repo}` is not OWNER/NAME"));
+        return Err(Failure::usage(format!("--repo `{repo}` is not OWNER/NAME")));
     }
     let Some(sha) = args
         .sha
@@ -79,12 +77,12 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         .or_else(|| vars.get("GITHUB_SHA").cloned())
         .filter(|s| !s.is_empty())
     else {
-        return usage_error("no commit: pass --sha, or set GITHUB_SHA");
+        return Err(Failure::usage("no commit: pass --sha, or set GITHUB_SHA"));
     };
     if sha.len() != 40 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        return usage_error(format!(
+        return Err(Failure::usage(format!(
             "--sha `{sha}` is not a full 40-character commit SHA; pass the full SHA (git rev-parse HEAD) so the gate checks exactly the commit you deploy"
-        ));
+        )));
     }
     let spec = GateSpec {
         required: if args.required.is_empty() {
@@ -100,26 +98,8 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .unwrap_or(config.ci_gate.interval)
             .as_duration(),
     };
-    let resolver = match crate::secrets::resolver(&config, vars) {
-        Ok(resolver) => resolver,
-        Err(code) => return code,
-    };
-    let Ok(rt) = runtime() else {
-        return exit_code::USAGE;
-    };
-    let token = match rt.block_on(resolver.resolve("GITHUB_TOKEN")) {
-        Resolution::Found { secret, .. } => Some(secret),
-        Resolution::Missing { .. } => None,
-        Resolution::SourceFailed { source, reason } => {
-            return usage_error(format!(
-                "GITHUB_TOKEN could not be read from secret source {source}: {reason}"
-            ));
-        }
-    };
-    let client = match GithubClient::new(&config.github.api_url, token) {
-        Ok(client) => client,
-        Err(err) => return usage_error(err),
-    };
+    let rt = runtime()?;
+    let client = rt.block_on(composition.github_client())?;
     let quiet = args.quiet;
     let progress = move |line: &str| {
         if !quiet {
@@ -182,7 +162,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         Err(err @ (GithubError::RateLimited { .. } | GithubError::Unavailable { .. })) => {
             (exit_code::CHECK_FAILED, "error", vec![err.to_string()])
         }
-        Err(err) => return usage_error(err),
+        Err(err) => return Err(Failure::usage(err)),
     };
     if code != exit_code::OK && args.format == Format::Text {
         crate::annotate(
@@ -204,5 +184,5 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             }
         }
     }
-    code
+    Ok(code)
 }

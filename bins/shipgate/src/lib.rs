@@ -19,11 +19,14 @@ macro_rules! tell {
 mod check_env;
 mod ci_gate;
 mod deploy;
-mod github_report;
+mod error;
+mod ledger;
+mod local;
 mod monitor;
 mod notify;
-mod platforms;
+mod plan;
 mod report;
+mod rollback;
 mod secrets;
 mod smoke;
 
@@ -33,6 +36,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shipgate_core::exit_code;
+
+use crate::error::Failure;
 
 /// Deploy pinned container images, gate them with smoke tests, and roll back by itself.
 #[derive(Debug, Parser)]
@@ -75,10 +80,10 @@ pub enum Command {
     Plan(deploy::Args),
     /// The deploy ledger: runs, steps, deployments.
     #[command(subcommand)]
-    Ledger(deploy::LedgerCommand),
+    Ledger(ledger::LedgerCommand),
     /// The deploy lock of an app and environment.
     #[command(subcommand)]
-    Lock(deploy::LockCommand),
+    Lock(ledger::LockCommand),
     /// Delivery metrics (deploy frequency, change failure rate, time to restore) from the
     /// ledger.
     Report(report::Args),
@@ -92,10 +97,10 @@ pub enum Command {
     Notify(notify::NotifyCommand),
     /// Rollback decisions: `rollback plan --failing SHA`.
     #[command(subcommand)]
-    Rollback(deploy::RollbackCommand),
+    Rollback(rollback::RollbackCommand),
     /// The local provider's processes.
     #[command(subcommand)]
-    Local(deploy::LocalCommand),
+    Local(local::LocalCommand),
     /// Refuse to deploy a commit unless its required GitHub checks passed.
     ///
     /// Exit codes: 0 passed, 1 failed or timed out, 2 usage, 130 interrupted.
@@ -131,22 +136,23 @@ pub fn main_impl() -> ExitCode {
     let vars = process_vars();
     init_logging(&vars);
     mask_secrets_in_actions(&vars);
-    let code = match cli.command {
+    let result = match cli.command {
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
         Command::Secrets(command) => secrets::run(command, &vars),
         Command::Deploy(args) => deploy::run(args, &vars),
         Command::Plan(args) => deploy::run(args.dry_run(), &vars),
-        Command::Ledger(command) => deploy::ledger(command, &vars),
-        Command::Lock(command) => deploy::lock(command, &vars),
-        Command::Rollback(command) => deploy::rollback(command, &vars),
+        Command::Ledger(command) => ledger::ledger(command, &vars),
+        Command::Lock(command) => ledger::lock(command, &vars),
+        Command::Rollback(command) => rollback::run(command, &vars),
         Command::Notify(command) => notify::run(command, &vars),
         Command::Report(args) => report::run(args, &vars),
         Command::Monitor(args) => monitor::run(args, &vars),
-        Command::Local(command) => deploy::local(command, &vars),
+        Command::Local(command) => local::run(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };
-    ExitCode::from(code)
+    // The one place where a failure becomes a message and an exit code.
+    ExitCode::from(result.unwrap_or_else(|failure| failure.report()))
 }
 
 /// Names of variables set to a value that is not UTF-8 (left out of [`process_vars`]), so that
@@ -198,18 +204,6 @@ fn config_path(flag: Option<PathBuf>, vars: &BTreeMap<String, String>) -> Option
 fn log_redactor() -> &'static shipgate_core::Redactor {
     static REDACTOR: std::sync::OnceLock<shipgate_core::Redactor> = std::sync::OnceLock::new();
     REDACTOR.get_or_init(shipgate_core::Redactor::default)
-}
-
-/// The URL of the GitHub Actions run this is part of (`GITHUB_SERVER_URL`,
-/// `GITHUB_REPOSITORY`, `GITHUB_RUN_ID`), when running in one.
-fn actions_run_url(vars: &BTreeMap<String, String>) -> Option<String> {
-    let get = |k: &str| vars.get(k).filter(|v| !v.is_empty());
-    Some(format!(
-        "{}/{}/actions/runs/{}",
-        get("GITHUB_SERVER_URL").map_or("https://github.com", String::as_str),
-        get("GITHUB_REPOSITORY")?,
-        get("GITHUB_RUN_ID")?
-    ))
 }
 
 /// Text for people, as every human-readable line shipgate prints goes out: known secrets and
@@ -272,11 +266,11 @@ fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: 
 }
 
 /// The async runtime of a command.
-fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| usage_error(format!("cannot start the async runtime: {err}")))
+        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM, so that long waits stop cleanly. Call it
@@ -310,26 +304,68 @@ fn load_config(
     flag: Option<PathBuf>,
     environment: Option<&str>,
     vars: &BTreeMap<String, String>,
-) -> Result<(shipgate_config::Loaded, Option<PathBuf>), u8> {
-    let file = config_path(flag, vars);
-    let overrides: Vec<(&str, &str, &str)> = environment
-        .map(|env| ("environment", env, "--environment"))
+) -> Result<(shipgate_config::Loaded, Option<PathBuf>), Failure> {
+    let overrides: Vec<(String, String, &str)> = environment
+        .map(|env| ("environment".to_owned(), env.to_owned(), "--environment"))
         .into_iter()
+        .collect();
+    load_with(flag, &overrides, vars)
+}
+
+/// Loads the configuration with command-line overrides: (dotted key, value, flag).
+fn load_with(
+    flag: Option<PathBuf>,
+    overrides: &[(String, String, &str)],
+    vars: &BTreeMap<String, String>,
+) -> Result<(shipgate_config::Loaded, Option<PathBuf>), Failure> {
+    let file = config_path(flag, vars);
+    let refs: Vec<(&str, &str, &str)> = overrides
+        .iter()
+        .map(|(k, v, f)| (k.as_str(), v.as_str(), *f))
         .collect();
     let loaded = shipgate_config::load(&shipgate_config::LoadOptions {
         file: file.as_deref(),
         vars,
-        overrides: &overrides,
-    })
-    .map_err(usage_error)?;
+        overrides: &refs,
+    })?;
     Ok((loaded, file))
 }
 
-/// Prints an error to stderr as `shipgate: …` and returns the usage exit code.
-fn usage_error(message: impl std::fmt::Display) -> u8 {
-    tell!(
-        "shipgate: {}",
-        shipgate_core::shorten_quoted(&message.to_string())
-    );
-    exit_code::USAGE
+/// The `--target` flag as overrides of every `[targets.X] enabled`.
+fn target_overrides(raw: &str) -> Result<Vec<(String, String, &'static str)>, Failure> {
+    let names = shipgate_config::parse_runtime_target(raw)
+        .map_err(|e| Failure::usage(format!("--target: {e}")))?;
+    Ok(["helm", "railway", "fly", "local"]
+        .into_iter()
+        .map(|kind| {
+            (
+                format!("targets.{kind}.enabled"),
+                names.contains(&kind).to_string(),
+                "--target",
+            )
+        })
+        .collect())
+}
+
+/// The composition of a loaded configuration, sharing the log redactor.
+fn composition(
+    loaded: shipgate_config::Loaded,
+    vars: &BTreeMap<String, String>,
+) -> shipgate_compose::Composition {
+    let options = shipgate_compose::ComposeOptions {
+        redactor: log_redactor().clone(),
+        not_utf8: not_utf8_vars(),
+        ..shipgate_compose::ComposeOptions::default()
+    };
+    shipgate_compose::Composition::new(loaded, vars.clone(), options)
+}
+
+/// Loads the configuration with overrides and composes it.
+fn compose(
+    flag: Option<PathBuf>,
+    overrides: &[(String, String, &str)],
+    vars: &BTreeMap<String, String>,
+) -> Result<shipgate_compose::Composition, Failure> {
+    let (loaded, _) = load_with(flag, overrides, vars)?;
+    Ok(composition(loaded, vars))
 }

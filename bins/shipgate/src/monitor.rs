@@ -5,22 +5,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use shipgate_config::Config;
-use shipgate_core::{Environment, exit_code};
-use shipgate_ledger::Ledger;
-use shipgate_monitor::alert::Thresholds;
+use shipgate_compose::IssueTrackerChoice;
+use shipgate_core::exit_code;
 use shipgate_monitor::watch::{
-    CheckResult, Inspect, Inspection, IssueTracker, Monitor, MonitorEventKind, MonitorOptions,
-    MonitorParts, WatchTarget, health_check_spec,
+    CheckResult, Inspect, Monitor, MonitorEventKind, MonitorOptions, MonitorParts,
 };
-use shipgate_pipeline::Target;
-use shipgate_provider::{DeployRequest, Deployment};
 use shipgate_smoke::SmokeRunner;
 
-use crate::deploy::spec_error;
-use crate::{Format, load_config, log_redactor, shutdown_signal, usage_error};
+use crate::error::{CommandResult, Failure};
+use crate::{Format, log_redactor, shutdown_signal};
 
 /// Arguments of `monitor`.
 #[derive(Debug, clap::Args)]
@@ -62,73 +56,72 @@ pub struct Args {
 }
 
 /// Runs `monitor`.
-pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let config = match load_config(args.config.clone(), None, vars) {
-        Ok((loaded, _)) => loaded.config,
-        Err(code) => return code,
-    };
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult {
+    let composition = crate::compose(args.config.clone(), &[], vars)?;
+    let config = composition.config();
     if config.monitor.targets.is_empty() {
-        return usage_error(
+        return Err(Failure::usage(
             "there is nothing to monitor: add [[monitor.targets]] (name, schedule, url or smoke = true) to the configuration",
-        );
+        ));
     }
     // One thread: the monitor waits on the network and the ledger; a single scheduler thread
     // spends less CPU on wake-ups than a pool (measured by the monitor benchmark).
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => return usage_error(format!("cannot start the async runtime: {err}")),
-    };
-    let targets = match watch_targets(&config, vars, &rt) {
-        Ok(targets) => targets,
-        Err(code) => return code,
-    };
-    let github = match issue_tracker(&config, vars, &rt) {
-        Ok(github) => github,
-        Err(code) => return code,
-    };
-    let notifier = match crate::notify::notifier(&config, vars, &rt) {
-        Ok(notifier) => notifier,
-        Err(code) => return code,
-    };
-    let runner = match SmokeRunner::new(log_redactor().clone()) {
-        Ok(runner) => runner,
-        Err(err) => return usage_error(err),
-    };
+        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))?;
+    let json = args.format == Format::Json;
     let replica = args
         .replica
         .clone()
-        .unwrap_or_else(|| format!("{}:{}", crate::deploy::hostname(), std::process::id()));
-    let mut options = MonitorOptions::new(
-        config.app.clone().unwrap_or_else(|| "app".to_owned()),
-        replica,
-    );
+        .unwrap_or_else(|| format!("{}:{}", shipgate_compose::hostname(), std::process::id()));
+    let mut options = MonitorOptions::new(composition.app(), replica);
     options.lease = config.monitor.lease.as_duration();
     options.concurrency = usize::try_from(config.monitor.concurrency.max(1)).unwrap_or(64);
-    let json = args.format == Format::Json;
-    let events: shipgate_monitor::watch::EventSink =
-        Arc::new(move |event: &MonitorEventKind| print_event(event, json));
-    let inspector = provider_inspector(&config, args.config.clone(), vars, &rt);
-    let parts = MonitorParts {
-        runner,
-        github,
-        notifier,
-        inspector,
-        redactor: log_redactor().clone(),
-        events,
-    };
-    let listen = args.listen.unwrap_or_else(|| config.monitor.listen.clone());
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.monitor.listen.clone());
     rt.block_on(async move {
-        let ledger = match Ledger::open(&config.ledger.url).await {
-            Ok(ledger) => ledger,
-            Err(err) => return usage_error(err),
+        let targets = composition.watch_targets().await?;
+        let github = match composition.issue_tracker().await? {
+            IssueTrackerChoice::Tracker(tracker) => Some(tracker),
+            IssueTrackerChoice::NoRepository => {
+                tell!(
+                    "shipgate: alerts open no GitHub issue: set [github] repository (or GITHUB_REPOSITORY) and GITHUB_TOKEN"
+                );
+                None
+            }
+            _ => {
+                tell!(
+                    "shipgate: alerts open no GitHub issue: no secret source has GITHUB_TOKEN (it needs issues: write)"
+                );
+                None
+            }
         };
-        let monitor = match Monitor::new(ledger, options, targets, parts).await {
-            Ok(monitor) => monitor,
-            Err(err) => return usage_error(err),
+        let notifier = composition.notifier().await?;
+        let inspector = match composition.inspector().await {
+            Ok(inspector) => inspector.map(|i| Arc::new(i) as Arc<dyn Inspect>),
+            Err(err) => {
+                tell!(
+                    "shipgate: alert issues will not show what runs or provider logs: {err}"
+                );
+                None
+            }
         };
+        let runner = SmokeRunner::new(log_redactor().clone()).map_err(Failure::usage)?;
+        let parts = MonitorParts {
+            runner,
+            github,
+            notifier,
+            inspector,
+            redactor: log_redactor().clone(),
+            events: Arc::new(move |event: &MonitorEventKind| print_event(event, json)),
+        };
+        let ledger = composition.ledger().await?;
+        let monitor = Monitor::new(ledger, options, targets, parts)
+            .await
+            .map_err(Failure::usage)?;
         if args.once {
             once(&monitor, json).await
         } else {
@@ -137,11 +130,8 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
     })
 }
 
-async fn once(monitor: &Arc<Monitor>, json: bool) -> u8 {
-    let results = match monitor.run_due().await {
-        Ok(results) => results,
-        Err(err) => return usage_error(err),
-    };
+async fn once(monitor: &Arc<Monitor>, json: bool) -> CommandResult {
+    let results = monitor.run_due().await.map_err(Failure::usage)?;
     let healthy = results.iter().all(|r| r.passed);
     if json {
         let report = serde_json::json!({
@@ -156,22 +146,19 @@ async fn once(monitor: &Arc<Monitor>, json: bool) -> u8 {
         let failed = results.iter().filter(|r| !r.passed).count();
         say!("shipgate: {} check(s), {failed} failed", results.len());
     }
-    if healthy {
+    Ok(if healthy {
         exit_code::OK
     } else {
         exit_code::CHECK_FAILED
-    }
+    })
 }
 
-async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            return usage_error(format!(
-                "cannot listen on {listen} ([monitor] listen or --listen): {err}"
-            ));
-        }
-    };
+async fn serve(monitor: &Arc<Monitor>, listen: &str) -> CommandResult {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
+        Failure::usage(format!(
+            "cannot listen on {listen} ([monitor] listen or --listen): {err}"
+        ))
+    })?;
     let address = listener
         .local_addr()
         .map_or_else(|_| listen.to_owned(), |a| a.to_string());
@@ -185,117 +172,10 @@ async fn serve(monitor: &Arc<Monitor>, listen: &str) -> u8 {
     let outcome = monitor.run(&cancel).await;
     cancel.cancel();
     let _ = server.await;
-    match outcome {
-        Ok(()) => {
-            tell!("shipgate: monitor stopped");
-            exit_code::OK
-        }
-        Err(err) => usage_error(err),
-    }
+    outcome.map_err(Failure::usage)?;
+    tell!("shipgate: monitor stopped");
+    Ok(exit_code::OK)
 }
-
-/// The deploy targets' providers, for the "running now" and "recent provider logs" sections
-/// of alert issues; `None` (said once) when no target is enabled or one cannot be built.
-fn provider_inspector(
-    config: &Config,
-    file: Option<PathBuf>,
-    vars: &BTreeMap<String, String>,
-    rt: &tokio::runtime::Runtime,
-) -> Option<Arc<dyn Inspect>> {
-    if config.targets.enabled().is_empty() {
-        return None;
-    }
-    match crate::deploy::inspection_targets(file, vars, rt) {
-        Ok((environment, targets)) => Some(Arc::new(ProviderInspector {
-            environment,
-            targets,
-        })),
-        Err(_) => {
-            tell!(
-                "shipgate: alert issues will not show what runs or provider logs (the deploy targets above could not be built)"
-            );
-            None
-        }
-    }
-}
-
-/// Reads what each deploy target runs and its recent logs.
-struct ProviderInspector {
-    environment: String,
-    targets: Vec<Target>,
-}
-
-/// A provider that does not answer within this is reported as unavailable.
-const INSPECTION_TIMEOUT: Duration = Duration::from_secs(20);
-
-#[async_trait::async_trait]
-impl Inspect for ProviderInspector {
-    async fn inspect(&self, environment: &str) -> Inspection {
-        let mut inspection = Inspection::default();
-        if environment != self.environment {
-            return inspection;
-        }
-        for target in &self.targets {
-            let name = &target.name;
-            let running =
-                match tokio::time::timeout(INSPECTION_TIMEOUT, target.provider.current()).await {
-                    Ok(Ok(running)) if !running.is_empty() => running,
-                    Ok(Ok(_)) => {
-                        inspection.running.push(format!("{name}: nothing running"));
-                        continue;
-                    }
-                    Ok(Err(err)) => {
-                        inspection
-                            .running
-                            .push(format!("{name}: unavailable ({err})"));
-                        continue;
-                    }
-                    Err(_) => {
-                        inspection.running.push(format!(
-                            "{name}: no answer within {} s",
-                            INSPECTION_TIMEOUT.as_secs()
-                        ));
-                        continue;
-                    }
-                };
-            for r in &running {
-                inspection.running.push(format!(
-                    "{name}: {} = {} (revision {})",
-                    r.service, r.image, r.revision
-                ));
-            }
-            let deployment = Deployment {
-                revision: running[0].revision.clone(),
-                request: DeployRequest {
-                    images: running
-                        .iter()
-                        .map(|r| (r.service.clone(), r.image.clone()))
-                        .collect(),
-                    description: "monitor".into(),
-                },
-            };
-            match tokio::time::timeout(INSPECTION_TIMEOUT, target.provider.diagnostics(&deployment))
-                .await
-            {
-                Ok(Ok(lines)) => {
-                    let skip = lines.len().saturating_sub(MAX_LOG_LINES);
-                    inspection
-                        .logs
-                        .extend(lines.into_iter().skip(skip).map(|l| format!("{name}: {l}")));
-                }
-                Ok(Err(err)) => inspection.logs.push(format!("{name}: no logs ({err})")),
-                Err(_) => inspection.logs.push(format!(
-                    "{name}: no logs within {} s",
-                    INSPECTION_TIMEOUT.as_secs()
-                )),
-            }
-        }
-        inspection
-    }
-}
-
-/// Log lines per target in an alert issue.
-const MAX_LOG_LINES: usize = 40;
 
 /// One line per event on stderr (stdout carries the --once report).
 fn print_event(event: &MonitorEventKind, json: bool) {
@@ -348,83 +228,4 @@ fn print_event(event: &MonitorEventKind, json: bool) {
         MonitorEventKind::Warning(warning) => format!("warning: {warning}"),
     };
     tell!("shipgate: {}", line);
-}
-
-/// The configured targets, each with its schedule parsed and its spec compiled.
-fn watch_targets(
-    config: &Config,
-    vars: &BTreeMap<String, String>,
-    rt: &tokio::runtime::Runtime,
-) -> Result<Vec<WatchTarget>, u8> {
-    let mut smoke_spec = None;
-    let mut targets = Vec::new();
-    for (i, target) in config.monitor.targets.iter().enumerate() {
-        let key = format!("monitor.targets.{i}");
-        let environment = target
-            .environment
-            .clone()
-            .or_else(|| config.environment.clone())
-            .unwrap_or_else(|| "production".to_owned());
-        let production_like = Environment::classify(Some(&environment))
-            .kind()
-            .is_prod_like();
-        let schedule = target
-            .schedule
-            .parse()
-            .map_err(|e| usage_error(format!("{key}.schedule: {e}")))?;
-        let spec = if let Some(url) = &target.url {
-            health_check_spec(
-                url,
-                config.smoke.timeout.as_duration(),
-                config.smoke.allow_insecure,
-                production_like,
-            )
-            .map_err(|e| spec_error("a monitor target's health check is invalid", &key, &e))?
-        } else if let Some(spec) = &smoke_spec {
-            Clone::clone(spec)
-        } else {
-            let spec = crate::deploy::smoke_spec(config, vars, rt, production_like)?;
-            smoke_spec = Some(spec.clone());
-            spec
-        };
-        targets.push(WatchTarget {
-            name: target.name.clone(),
-            environment,
-            schedule,
-            spec,
-            thresholds: Thresholds {
-                open_after: target.open_after,
-                resolve_after: target.resolve_after,
-            },
-            issue_title: target.issue_title.clone(),
-            issue_labels: target.issue_labels.clone(),
-            comment_every: target.comment_every.as_duration(),
-        });
-    }
-    Ok(targets)
-}
-
-/// GitHub issues when `[github] repository` (GITHUB_REPOSITORY in Actions) and GITHUB_TOKEN are set;
-/// otherwise alerts are reported without an issue (said once at start).
-fn issue_tracker(
-    config: &Config,
-    vars: &BTreeMap<String, String>,
-    rt: &tokio::runtime::Runtime,
-) -> Result<Option<IssueTracker>, u8> {
-    let Some(repository) = config.github.repository.clone() else {
-        tell!(
-            "shipgate: alerts open no GitHub issue: set [github] repository (or GITHUB_REPOSITORY) and GITHUB_TOKEN"
-        );
-        return Ok(None);
-    };
-    let token = crate::deploy::github_token(config, vars, rt)?;
-    if token.is_none() {
-        tell!(
-            "shipgate: alerts open no GitHub issue: no secret source has GITHUB_TOKEN (it needs issues: write)"
-        );
-        return Ok(None);
-    }
-    let client =
-        shipgate_github::GithubClient::new(&config.github.api_url, token).map_err(usage_error)?;
-    Ok(Some(IssueTracker { client, repository }))
 }

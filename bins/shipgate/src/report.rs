@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use shipgate_ledger::{Ledger, now_ms};
 
-use crate::{load_config, runtime, usage_error};
+use crate::error::{CommandResult, Failure};
+use crate::{load_config, runtime};
 
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
@@ -44,19 +45,12 @@ pub(crate) enum ReportFormat {
 }
 
 /// Runs `report`.
-pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let window = match humantime::parse_duration(&args.since) {
-        Ok(window) => window,
-        Err(e) => return usage_error(format!("--since `{}`: {e} (use 30d, 12h, 90m)", args.since)),
-    };
-    let config = match load_config(args.config, None, vars) {
-        Ok((loaded, _)) => loaded.config,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult {
+    let window = humantime::parse_duration(&args.since).map_err(|e| {
+        Failure::usage(format!("--since `{}`: {e} (use 30d, 12h, 90m)", args.since))
+    })?;
+    let config = load_config(args.config, None, vars)?.0.config;
+    let rt = runtime()?;
     let until = now_ms();
     let since = until
         - i64::try_from(window.as_millis())
@@ -66,16 +60,13 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
         let ledger = Ledger::open(&config.ledger.url).await?;
         shipgate_monitor::report::from_ledger(&ledger, since, until).await
     });
-    let report = match report {
-        Ok(report) => report,
-        Err(err) => return usage_error(err.to_string()),
-    };
+    let report = report.map_err(Failure::usage)?;
     match args.format {
         ReportFormat::Markdown => print!("{}", crate::for_people(&report.to_markdown())),
         ReportFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
-            Err(err) => return usage_error(format!("cannot render the report: {err}")),
+            Err(err) => return Err(Failure::usage(format!("cannot render the report: {err}"))),
         },
     }
-    shipgate_core::exit_code::OK
+    Ok(shipgate_core::exit_code::OK)
 }

@@ -1,38 +1,13 @@
-//! `shipgate secrets check`, and the resolver every command builds from `[secrets]`.
+//! `shipgate secrets check`: which secrets resolve, from which source; never a value.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use shipgate_config::Config;
-use shipgate_core::{Environment, exit_code};
-use shipgate_http::{ClientOptions, RetryPolicy, build_client};
-use shipgate_secrets::{BuildContext, KeyStatus, SecretResolver, build_sources};
+use shipgate_core::exit_code;
+use shipgate_secrets::KeyStatus;
 
-use crate::{Format, load_config, log_redactor, runtime, usage_error};
-
-/// Builds the configured secret sources for `config`, sharing the log
-/// redactor so that every value found is masked in logs. A source that cannot be built is a
-/// usage error (exit 2) naming the source and what it needs.
-pub(crate) fn resolver(
-    config: &Config,
-    vars: &BTreeMap<String, String>,
-) -> Result<SecretResolver, u8> {
-    let environment = Environment::classify(config.environment.as_deref());
-    // Paths written in the configuration file are already relative to it (the loader anchors
-    // them); any other relative path is relative to the current directory.
-    let base_dir = PathBuf::from(".");
-    let client = build_client(&ClientOptions::default()).map_err(usage_error)?;
-    let ctx = BuildContext {
-        vars,
-        environment: &environment,
-        base_dir: &base_dir,
-        client,
-        policy: RetryPolicy::default(),
-    };
-    let sources = build_sources(&config.secrets, &ctx).map_err(usage_error)?;
-    Ok(SecretResolver::new(sources, config.secrets.keys.clone())
-        .with_redactor(log_redactor().clone()))
-}
+use crate::error::{CommandResult, Failure};
+use crate::{Format, load_config, runtime};
 
 /// Arguments of `secrets`.
 #[derive(Debug, clap::Subcommand)]
@@ -69,18 +44,16 @@ pub struct CheckArgs {
 }
 
 /// Runs `secrets …`.
-pub(crate) fn run(command: SecretsCommand, vars: &BTreeMap<String, String>) -> u8 {
+pub(crate) fn run(command: SecretsCommand, vars: &BTreeMap<String, String>) -> CommandResult {
     match command {
         SecretsCommand::Check(args) => check(args, vars),
     }
 }
 
-fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
-    let (loaded, _) = match load_config(args.config, args.environment.as_deref(), vars) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
-    };
-    let config = &loaded.config;
+fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> CommandResult {
+    let (loaded, _) = load_config(args.config, args.environment.as_deref(), vars)?;
+    let composition = crate::composition(loaded, vars);
+    let config = composition.config();
     let mut keys: Vec<String> = args
         .keys
         .iter()
@@ -99,19 +72,13 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
     }
     let mut seen = std::collections::BTreeSet::new();
     keys.retain(|k| seen.insert(k.clone()));
-    let resolver = match resolver(config, vars) {
-        Ok(resolver) => resolver,
-        Err(code) => return code,
-    };
+    let resolver = composition.secrets()?;
     let salt = vars
         .get("SHIPGATE_FINGERPRINT_SALT")
         .filter(|v| !v.is_empty())
         .cloned()
         .unwrap_or_else(|| format!("shipgate:{}", config.app.as_deref().unwrap_or("")));
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let statuses: Vec<KeyStatus> = runtime.block_on(async {
         let mut statuses = Vec::new();
         for key in &keys {
@@ -135,7 +102,7 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
             });
             match serde_json::to_string_pretty(&report) {
                 Ok(json) => println!("{json}"),
-                Err(err) => return usage_error(format!("cannot render the report: {err}")),
+                Err(err) => return Err(Failure::usage(format!("cannot render the report: {err}"))),
             }
         }
         Format::Text => {
@@ -162,9 +129,9 @@ fn check(args: CheckArgs, vars: &BTreeMap<String, String>) -> u8 {
             }
         }
     }
-    if ok {
+    Ok(if ok {
         exit_code::OK
     } else {
         exit_code::CHECK_FAILED
-    }
+    })
 }

@@ -11,7 +11,8 @@ use shipgate_config::{
 use shipgate_core::{Environment, HumanDuration, Secret, exit_code};
 use shipgate_smoke::{CheckOutcome, Progress, SmokeReport, SmokeRunner, SpecOptions};
 
-use crate::{Format, config_path, shutdown_signal, usage_error};
+use crate::error::{CommandResult, Failure};
+use crate::{Format, config_path, shutdown_signal};
 
 /// Arguments of `smoke`.
 #[derive(Debug, clap::Args)]
@@ -86,11 +87,8 @@ struct Source {
 }
 
 /// Runs the command and returns its exit code.
-pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
-    let source = match source(&args, vars) {
-        Ok(source) => source,
-        Err(code) => return code,
-    };
+pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult {
+    let source = source(&args, vars)?;
     let mut smoke = source.smoke;
     if let Some(n) = args.concurrency {
         smoke.concurrency = n;
@@ -144,17 +142,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
                     }
                 })
                 .collect();
-            return usage_error(ConfigError::Invalid(problems));
+            return Err(Failure::usage(ConfigError::Invalid(problems)));
         }
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return usage_error(format!("cannot start the async runtime: {err}")),
-    };
+    let runtime = crate::runtime()?;
     let quiet = args.quiet;
     let outcome = runtime.block_on(async move {
         let cancel = shutdown_signal();
@@ -176,31 +168,29 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> u8 {
             .map_err(|e| e.to_string())?;
         Ok((report, cancel.is_cancelled()))
     });
-    let (report, cancelled) = match outcome {
-        Ok(done) => done,
-        Err(message) => return usage_error(message),
-    };
-
-    if let Err(code) = write_reports(&args, &report) {
-        return code;
-    }
+    let (report, cancelled) = outcome.map_err(Failure::usage)?;
+    write_reports(&args, &report)?;
     match args.format {
         Format::Text => print!("{}", crate::for_people(&report.to_text())),
         Format::Json => match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
-            Err(err) => return usage_error(format!("cannot render the JSON report: {err}")),
+            Err(err) => {
+                return Err(Failure::usage(format!(
+                    "cannot render the JSON report: {err}"
+                )));
+            }
         },
     }
-    if cancelled {
+    Ok(if cancelled {
         exit_code::ABORTED
     } else if report.passed {
         exit_code::OK
     } else {
         exit_code::CHECK_FAILED
-    }
+    })
 }
 
-fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
+fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, Failure> {
     let seed_url = vars
         .get("PRODUCTION_API_URL")
         .filter(|v| !v.is_empty())
@@ -209,7 +199,7 @@ fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
         .iter()
         .find_map(|name| vars.get(*name).filter(|v| !v.is_empty()).cloned());
     if let Some(path) = &args.spec {
-        let loaded = shipgate_config::load_smoke_spec(path).map_err(usage_error)?;
+        let loaded = shipgate_config::load_smoke_spec(path).map_err(Failure::usage)?;
         let smoke = loaded.spec.clone();
         return Ok(Source {
             smoke,
@@ -226,8 +216,7 @@ fn source(args: &Args, vars: &BTreeMap<String, String>) -> Result<Source, u8> {
             file: Some(&file),
             vars,
             overrides: &[],
-        })
-        .map_err(usage_error)?;
+        })?;
         if !loaded.config.smoke.checks.is_empty() || args.config.is_some() {
             let smoke = loaded.config.smoke.clone();
             let environment = loaded.config.environment.clone();
@@ -283,14 +272,14 @@ fn quick_spec(args: &Args, vars: &BTreeMap<String, String>) -> SmokeConfig {
     smoke
 }
 
-fn write_reports(args: &Args, report: &SmokeReport) -> Result<(), u8> {
+fn write_reports(args: &Args, report: &SmokeReport) -> Result<(), Failure> {
     let write = |path: &Path, text: String| {
         std::fs::write(path, text)
-            .map_err(|err| usage_error(format!("cannot write {}: {err}", path.display())))
+            .map_err(|err| Failure::usage(format!("cannot write {}: {err}", path.display())))
     };
     if let Some(path) = &args.report_json {
         let json = serde_json::to_string_pretty(report)
-            .map_err(|err| usage_error(format!("cannot render the JSON report: {err}")))?;
+            .map_err(|err| Failure::usage(format!("cannot render the JSON report: {err}")))?;
         write(path, json + "\n")?;
     }
     if let Some(path) = &args.report_junit {

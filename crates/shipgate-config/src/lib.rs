@@ -105,13 +105,19 @@ impl Loaded {
 
 impl Loaded {
     /// Makes the relative paths written in the file relative to the file, not to the
-    /// directory shipgate runs in (`[secrets]` `dir` and `dotenv` sources), so that every
-    /// command finds them wherever it is started. Paths set by variables or flags stay
-    /// relative to the current directory, as a shell user expects.
+    /// directory shipgate runs in (`[secrets]` `dir` and `dotenv` sources, `[env] sample`),
+    /// so that every command finds them wherever it is started. Paths set by variables or
+    /// flags stay relative to the current directory, as a shell user expects.
     fn anchor_file_paths(&mut self) {
         let Some(dir) = self.file.as_deref().and_then(Path::parent) else {
             return;
         };
+        if matches!(self.origin_of("env.sample"), Some(Origin::File { .. }))
+            && let Some(sample) = self.config.env.sample.as_mut()
+            && sample.is_relative()
+        {
+            *sample = dir.join(&*sample);
+        }
         let from_file: Vec<usize> = (0..self.config.secrets.sources.len())
             .filter(|i| {
                 matches!(

@@ -357,3 +357,20 @@ fn a_table_made_by_a_variable_names_that_variable() {
         "{text}"
     );
 }
+
+#[test]
+fn paths_written_in_the_file_are_relative_to_the_file_and_variables_to_the_current_directory() {
+    let file = write("[env]\nsample = \".env.sample\"\n");
+    let dir = file.path().parent().unwrap();
+    let loaded = load_with(Some(file.path()), &[]).unwrap();
+    assert_eq!(loaded.config.env.sample, Some(dir.join(".env.sample")));
+    let from_variable = load_with(
+        Some(file.path()),
+        &[("SHIPGATE_ENV__SAMPLE", "from-cwd.sample")],
+    )
+    .unwrap();
+    assert_eq!(
+        from_variable.config.env.sample,
+        Some(PathBuf::from("from-cwd.sample"))
+    );
+}

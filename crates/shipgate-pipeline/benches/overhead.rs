@@ -83,7 +83,7 @@ fn main() {
         .await
         .unwrap();
         let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
-        let quiet = |_: &str| {};
+        let quiet = |_: &shipgate_pipeline::PipelineEvent| {};
         let plan = |tag: &str| Plan {
             run_id: format!("bench-{tag}"),
             app: "bench".into(),

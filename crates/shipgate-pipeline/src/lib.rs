@@ -5,6 +5,7 @@
 //! The pipeline never prints: it reports progress lines to a callback and returns a
 //! [`Summary`] (versioned JSON) that the caller always writes, whatever happened.
 
+mod event;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
 
+pub use event::{Events, PipelineEvent};
 pub use summary::{
     Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Summary, TargetSummary,
 };
@@ -140,9 +142,6 @@ impl std::fmt::Debug for Plan {
     }
 }
 
-/// Progress lines for the terminal.
-pub type Events<'a> = &'a (dyn Fn(&str) + Send + Sync);
-
 /// Passes a waiting line on when it says something new, or every 10 s when it does not.
 struct Throttle<'a> {
     events: Events<'a>,
@@ -157,7 +156,7 @@ impl<'a> Throttle<'a> {
         }
     }
 
-    fn report(&self, prefix: &str, p: &shipgate_provider::WaitProgress) {
+    fn report(&self, target: &str, label: &str, p: &shipgate_provider::WaitProgress) {
         let mut last = self
             .last
             .lock()
@@ -166,11 +165,12 @@ impl<'a> Throttle<'a> {
             .1
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
         if last.0 != p.waiting_for || stale {
-            (self.events)(&format!(
-                "{prefix} ({} s left): {}",
-                p.remaining.as_secs(),
-                p.waiting_for
-            ));
+            (self.events)(&PipelineEvent::Waiting {
+                target: target.to_owned(),
+                label: label.to_owned(),
+                remaining: p.remaining,
+                waiting_for: p.waiting_for.clone(),
+            });
             *last = (p.waiting_for.clone(), Some(Instant::now()));
         }
     }
@@ -200,7 +200,9 @@ impl Recorder<'_> {
             detail: detail.clone(),
         };
         if let Err(err) = self.ledger.record_step(&self.run_id, &step).await {
-            (self.events)(&format!("warning: {err}"));
+            (self.events)(&PipelineEvent::Warning {
+                message: err.to_string(),
+            });
         }
         self.summary.steps.push(StepSummary {
             name: name.to_owned(),
@@ -230,7 +232,9 @@ impl Recorder<'_> {
                 verdict: verdict.to_owned(),
             };
             if let Err(err) = self.ledger.record_deployment(&record).await {
-                (self.events)(&format!("warning: {err}"));
+                (self.events)(&PipelineEvent::Warning {
+                    message: err.to_string(),
+                });
             }
         }
     }
@@ -275,6 +279,13 @@ pub async fn run(
 ) -> Result<Summary, PipelineError> {
     let started = Instant::now();
     let mut summary = Summary::new(plan);
+    events(&PipelineEvent::Started {
+        run_id: plan.run_id.clone(),
+        app: plan.app.clone(),
+        image_tag: plan.image_tag.clone(),
+        environment: plan.environment.clone(),
+        targets: plan.targets.iter().map(|t| t.name.clone()).collect(),
+    });
 
     // Lock: one run per (app, environment); wait with progress.
     let lock_started = now_ms();
@@ -296,15 +307,14 @@ pub async fn run(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.elapsed() >= Duration::from_secs(10) {
             *last = Instant::now();
-            events(&format!(
-                "waiting for the deploy lock of {}/{}: held by run {} ({} on {}) for {} s",
-                plan.app,
-                plan.environment,
-                wait.holder.run_id,
-                wait.holder.owner,
-                wait.holder.host,
-                wait.waited.as_secs()
-            ));
+            events(&PipelineEvent::LockWaiting {
+                app: plan.app.clone(),
+                environment: plan.environment.clone(),
+                holder_run: wait.holder.run_id.clone(),
+                holder_owner: wait.holder.owner.clone(),
+                holder_host: wait.holder.host.clone(),
+                waited: wait.waited,
+            });
         }
     };
     let new_run = NewRun {
@@ -348,15 +358,15 @@ pub async fn run(
         Err(err) => return Err(err.into()),
     };
     for note in &notes {
-        events(note);
+        events(&PipelineEvent::LockNote {
+            message: note.clone(),
+        });
     }
     for id in ledger
         .abandon_dead_runs(&plan.app, &plan.environment, now_ms())
         .await?
     {
-        events(&format!(
-            "run {id} died without finishing; recorded as aborted"
-        ));
+        events(&PipelineEvent::DeadRunAborted { run_id: id });
     }
     ledger.start_run(&new_run).await?;
     if let Some(commit_ms) = plan.commit_ms {
@@ -431,19 +441,25 @@ pub async fn run(
                 ours.as_str()
             );
         }
-        Err(err) => events(&format!("warning: {err}")),
+        Err(err) => events(&PipelineEvent::Warning {
+            message: err.to_string(),
+        }),
     }
     if lock_lost.load(std::sync::atomic::Ordering::SeqCst) {
-        events(&format!(
-            "warning: run {} lost its deploy lock of {}/{} while it worked (renewal found another holder)",
-            plan.run_id, plan.app, plan.environment
-        ));
+        events(&PipelineEvent::Warning {
+            message: format!(
+                "run {} lost its deploy lock of {}/{} while it worked (renewal found another holder)",
+                plan.run_id, plan.app, plan.environment
+            ),
+        });
     }
     if let Err(err) = ledger
         .release_lock(&plan.app, &plan.environment, &plan.run_id)
         .await
     {
-        events(&format!("warning: {err}"));
+        events(&PipelineEvent::Warning {
+            message: err.to_string(),
+        });
     }
     summary.exit_code = summary.outcome.exit_code();
     Ok(summary)
@@ -500,7 +516,9 @@ async fn ended_without_lock(
         .record_run_without_lock(run, &records, outcome.as_str(), finished)
         .await
     {
-        events(&format!("warning: {err}"));
+        events(&PipelineEvent::Warning {
+            message: err.to_string(),
+        });
     }
     summary
 }
@@ -515,8 +533,7 @@ async fn watch(
     cancel: &CancellationToken,
 ) -> Verdict {
     let throttle = Throttle::new(events);
-    let prefix = format!("{}: {label}", target.name);
-    let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&prefix, p);
+    let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&target.name, label, p);
     match target
         .provider
         .wait(
@@ -580,15 +597,19 @@ async fn deploy_and_gate(
                     ),
                 );
             }
-            Err(err) => (rec.events)(&format!(
-                "warning: the release order could not be checked: {err}"
-            )),
+            Err(err) => (rec.events)(&PipelineEvent::Warning {
+                message: format!("the release order could not be checked: {err}"),
+            }),
         }
     }
     if let Some(gate) = &plan.ci_gate {
         let started = now_ms();
         let events = rec.events;
-        let progress = |line: &str| events(&format!("ci-gate: {line}"));
+        let progress = |line: &str| {
+            events(&PipelineEvent::CiGate {
+                message: line.to_owned(),
+            });
+        };
         let outcome = shipgate_github::run_gate(
             &gate.client,
             &gate.repository,
@@ -649,7 +670,7 @@ async fn deploy_and_gate(
             .job
             .as_ref()
             .map_or_else(|| migration.argv.join(" "), |job| job.describe());
-        (rec.events)(&format!("migrate: running {what}"));
+        (rec.events)(&PipelineEvent::Migrating { what: what.clone() });
         match migrate(migration, cancel).await {
             Ok(tail) => rec.step("migrate", started, "ok", tail).await,
             Err((cancelled, why)) => {
@@ -694,7 +715,10 @@ async fn deploy_and_gate(
             Ok(notes) if notes.is_empty() => {}
             Ok(notes) => {
                 for note in &notes {
-                    events(&format!("{}: {note}", target.name));
+                    events(&PipelineEvent::Recovered {
+                        target: target.name.clone(),
+                        note: note.clone(),
+                    });
                 }
                 rec.step(
                     &format!("recover {}", target.name),
@@ -723,11 +747,10 @@ async fn deploy_and_gate(
                 );
             }
         }
-        events(&format!(
-            "{}: deploying {}",
-            target.name,
-            describe_images(&request.images)
-        ));
+        events(&PipelineEvent::Deploying {
+            target: target.name.clone(),
+            images: describe_images(&request.images),
+        });
         let deployment = match target.provider.deploy(&request).await {
             Ok(deployment) => deployment,
             Err(err) => {
@@ -774,10 +797,10 @@ async fn deploy_and_gate(
         )
         .await;
         match verdict {
-            Verdict::Healthy => events(&format!(
-                "{}: revision {} is live and healthy",
-                target.name, deployment.revision
-            )),
+            Verdict::Healthy => events(&PipelineEvent::Healthy {
+                target: target.name.clone(),
+                revision: deployment.revision.to_string(),
+            }),
             Verdict::Cancelled => {
                 let seen = read_back(target).await;
                 if let Some(summary) = rec.summary.targets.last_mut() {
@@ -821,7 +844,9 @@ async fn deploy_and_gate(
                 if live.is_empty() {
                     return (Outcome::Failed, message);
                 }
-                events(&message);
+                events(&PipelineEvent::TargetFailed {
+                    message: message.clone(),
+                });
                 return decide_after_gate(plan, rec, runner, &live, cancel, message).await;
             }
         }
@@ -835,11 +860,10 @@ async fn deploy_and_gate(
         );
     };
     let smoke_started = now_ms();
-    (rec.events)(&format!(
-        "smoke: {} check(s) against {}",
-        spec.len(),
-        spec.base_url()
-    ));
+    (rec.events)(&PipelineEvent::Smoke {
+        checks: spec.len(),
+        base_url: spec.base_url().to_string(),
+    });
     let report = runner.run(spec, cancel).await;
     rec.failed_at = Some(Instant::now());
     let report = match report {
@@ -1027,10 +1051,10 @@ async fn rollback(
         if rollback.first_action_ms.is_none() {
             rollback.first_action_ms = Some((decided.elapsed().as_secs_f64() * 1e6).round() / 1e3);
         }
-        (rec.events)(&format!(
-            "{}: rolling back to revision {}",
-            target.name, good.id
-        ));
+        (rec.events)(&PipelineEvent::RollingBack {
+            target: target.name.clone(),
+            revision: good.id.to_string(),
+        });
         let back = match target.provider.rollback(&good.id).await {
             Ok(back) => back,
             Err(err) => {
@@ -1103,10 +1127,11 @@ async fn rollback(
                 ),
             );
         }
-        (rec.events)(&format!(
-            "{}: rolled back to revision {}; read back: {what}",
-            target.name, good.id
-        ));
+        (rec.events)(&PipelineEvent::RolledBack {
+            target: target.name.clone(),
+            revision: good.id.to_string(),
+            read_back: what.clone(),
+        });
     }
     let names: Vec<&str> = live
         .iter()

@@ -111,8 +111,8 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
     );
     // The cluster recovers once the rollback is under way (the old ReplicaSet scales back).
     let objects = kube.objects.clone();
-    let events = move |line: &str| {
-        if line.contains("rolling back to revision") {
+    let events = move |event: &shipgate_pipeline::PipelineEvent| {
+        if matches!(event, shipgate_pipeline::PipelineEvent::RollingBack { .. }) {
             objects.lock().unwrap().insert(
                 ("demo-ns".into(), "deployments".into()),
                 vec![workload(3, false)],

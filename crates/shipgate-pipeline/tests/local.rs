@@ -145,7 +145,7 @@ impl World {
 
     async fn run_plan_on(&self, plan: Plan, ledger: &Ledger) -> Summary {
         let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
-        let quiet = |_: &str| {};
+        let quiet = |_: &shipgate_pipeline::PipelineEvent| {};
         shipgate_pipeline::run(
             &plan,
             ledger,
@@ -158,7 +158,8 @@ impl World {
     }
 
     async fn run_plan(&self, plan: Plan, cancel: &CancellationToken) -> Summary {
-        self.run_plan_events(plan, &|_: &str| {}, cancel).await
+        self.run_plan_events(plan, &|_: &shipgate_pipeline::PipelineEvent| {}, cancel)
+            .await
     }
 
     async fn run_plan_events(
@@ -385,7 +386,7 @@ async fn a_failing_migration_stops_the_deploy_before_anything_changes_and_output
         });
         plan
     };
-    let quiet = |_: &str| {};
+    let quiet = |_: &shipgate_pipeline::PipelineEvent| {};
     let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
 
     let failing = run(
@@ -469,7 +470,7 @@ async fn the_ci_gate_runs_first_and_a_red_commit_deploys_nothing() {
             interval: Duration::from_millis(20),
         },
     };
-    let quiet = |_: &str| {};
+    let quiet = |_: &shipgate_pipeline::PipelineEvent| {};
     let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
 
     let mut red = world.plan("v1", true);
@@ -628,8 +629,8 @@ async fn the_rollback_target_is_the_release_whose_most_recent_verdict_passed() {
     // platform has seen v2-broken live; the ledger holds its gate failure, run aborted.
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
-    let on_rollback = move |line: &str| {
-        if line.contains("rolling back to revision") {
+    let on_rollback = move |event: &shipgate_pipeline::PipelineEvent| {
+        if matches!(event, shipgate_pipeline::PipelineEvent::RollingBack { .. }) {
             trigger.cancel();
         }
     };
@@ -693,8 +694,8 @@ async fn a_run_whose_lock_was_taken_over_reports_what_the_ledger_recorded() {
     let world = World::new().await;
     let ledger = world.ledger.clone();
     let handle = tokio::runtime::Handle::current();
-    let take_over = move |line: &str| {
-        if line.starts_with("smoke:") {
+    let take_over = move |event: &shipgate_pipeline::PipelineEvent| {
+        if matches!(event, shipgate_pipeline::PipelineEvent::Smoke { .. }) {
             tokio::task::block_in_place(|| {
                 handle.block_on(async {
                     ledger.force_release("demo", "production").await.unwrap();

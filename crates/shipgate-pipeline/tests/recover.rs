@@ -100,7 +100,9 @@ fn running(tag: &str) -> Vec<Running> {
 
 async fn run(plan: &Plan, ledger: &Ledger) -> (shipgate_pipeline::Summary, Vec<String>) {
     let lines = std::sync::Mutex::new(Vec::new());
-    let events = |line: &str| lines.lock().unwrap().push(line.to_owned());
+    let events = |event: &shipgate_pipeline::PipelineEvent| {
+        lines.lock().unwrap().push(event.to_string());
+    };
     let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
     let summary = shipgate_pipeline::run(
         plan,

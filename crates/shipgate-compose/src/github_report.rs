@@ -3,12 +3,16 @@
 //! status after, and one sticky comment with the summary on the pull request that merged the
 //! commit. Reporting never changes the deploy's outcome: a GitHub failure is a warning.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use shipgate_config::Config;
 use shipgate_github::{DeploymentState, GithubClient, NewDeployment, StatusUpdate};
 use shipgate_pipeline::{Outcome, Summary};
+
+use crate::{ActionsContext, ComposeError};
+
+/// Where warnings go: reporting never changes a deploy's outcome.
+type Warn<'a> = &'a (dyn Fn(String) + Send + Sync);
 
 /// A started report.
 pub(crate) struct Reporter {
@@ -35,12 +39,12 @@ impl Reporter {
         sha: String,
         environment: String,
         production: bool,
-        vars: &BTreeMap<String, String>,
-        warn: &(dyn Fn(&str) + Sync),
-    ) -> Result<Reporter, String> {
-        let repository = config.github.repository.clone().ok_or(
+        actions: &ActionsContext,
+        warn: Warn<'_>,
+    ) -> Result<Reporter, ComposeError> {
+        let repository = config.github.repository.clone().ok_or_else(|| ComposeError::setup(
             "[notify] github_deployments / github_pr_comment need the repository: set [github] repository or GITHUB_REPOSITORY",
-        )?;
+        ))?;
         let mut reporter = Reporter {
             client,
             repository,
@@ -49,7 +53,7 @@ impl Reporter {
             pr_comment: config.notify.github_pr_comment,
             environment,
             environment_url: config.github.environment_url.clone(),
-            log_url: crate::actions_run_url(vars),
+            log_url: actions.run_url(),
         };
         if config.notify.github_deployments {
             let new = NewDeployment {
@@ -70,18 +74,13 @@ impl Reporter {
                         .status(DeploymentState::InProgress, "deploying", warn)
                         .await;
                 }
-                Err(err) => warn(&format!("GitHub deployment not recorded: {err}")),
+                Err(err) => warn(format!("GitHub deployment not recorded: {err}")),
             }
         }
         Ok(reporter)
     }
 
-    async fn status(
-        &self,
-        state: DeploymentState,
-        description: &str,
-        warn: &(dyn Fn(&str) + Sync),
-    ) {
+    async fn status(&self, state: DeploymentState, description: &str, warn: Warn<'_>) {
         let Some(id) = self.deployment else {
             return;
         };
@@ -96,17 +95,12 @@ impl Reporter {
             .deployment_status(&self.repository, id, &update, deadline())
             .await
         {
-            warn(&format!("GitHub deployment status not posted: {err}"));
+            warn(format!("GitHub deployment status not posted: {err}"));
         }
     }
 
     /// Posts the final status and the PR comment.
-    pub(crate) async fn finish(
-        &self,
-        summary: &Summary,
-        markdown: &str,
-        warn: &(dyn Fn(&str) + Sync),
-    ) {
+    pub(crate) async fn finish(&self, summary: &Summary, markdown: &str, warn: Warn<'_>) {
         let state = match summary.outcome {
             Outcome::Succeeded => DeploymentState::Success,
             Outcome::Aborted | Outcome::LockTimeout | Outcome::Superseded => DeploymentState::Error,
@@ -131,7 +125,7 @@ impl Reporter {
         {
             Ok(Some(pr)) => pr,
             Ok(None) => return, // a direct push: no pull request to comment on
-            Err(err) => return warn(&format!("GitHub pull request lookup failed: {err}")),
+            Err(err) => return warn(format!("GitHub pull request lookup failed: {err}")),
         };
         let marker = format!("<!-- shipgate:deploy {} -->", self.environment);
         if let Err(err) = self
@@ -139,7 +133,7 @@ impl Reporter {
             .upsert_sticky_comment(&self.repository, pr.number, &marker, markdown, deadline())
             .await
         {
-            warn(&format!("GitHub PR comment not posted: {err}"));
+            warn(format!("GitHub PR comment not posted: {err}"));
         }
     }
 }
