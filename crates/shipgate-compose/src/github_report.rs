@@ -108,6 +108,8 @@ impl Reporter {
             | Outcome::RolledBack
             | Outcome::RollbackFailed
             | Outcome::Unhealthy => DeploymentState::Failure,
+            // An outcome added later: GitHub's `error` says the deploy did not complete.
+            _ => DeploymentState::Error,
         };
         self.status(
             state,

@@ -49,7 +49,7 @@ impl Composition {
                             images
                                 .iter()
                                 .map(|(s, i)| {
-                                    Ok((s.clone(), i.with_tag(sha).map_err(|e| e.to_string())?))
+                                    Ok((s.clone(), i.with_tag(sha)?))
                                 })
                                 .collect()
                         }),

@@ -70,6 +70,7 @@ impl fmt::Display for ConfigProblem {
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read configuration file {}: {source}", path.display())]

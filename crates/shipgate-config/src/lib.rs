@@ -45,7 +45,8 @@ pub use validate::{
 };
 pub use variables::{
     AMBIENT_VARIABLES, CONFLICTING_VARIABLES, RESERVED_SHIPGATE_VARIABLES,
-    RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, parse_runtime_target,
+    RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, TargetListError,
+    parse_runtime_target,
 };
 
 /// The conventional configuration file name, looked up in the working directory.

@@ -89,8 +89,25 @@ pub const RESERVED_SHIPGATE_VARIABLES: &[&str] = &["SHIPGATE_CONFIG", "SHIPGATE_
 /// Variable pairs that contradict each other when both are set to different values.
 pub const CONFLICTING_VARIABLES: &[(&str, &str)] = &[("RAILWAY_PROJECT", "RAILWAY_PROJECT_ID")];
 
+/// Why a `runtime_target` (or `--target`) value names no targets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetListError {
+    /// A part names no target.
+    #[error(
+        "`{part}` is not a target; use helm, railway, fly, local, both, all, or a comma-separated list"
+    )]
+    Unknown {
+        /// The part.
+        part: String,
+    },
+    /// The value names nothing.
+    #[error("no target named; use helm, railway, fly, local, both or all")]
+    Empty,
+}
+
 /// Parses a `runtime_target` value into target names.
-pub fn parse_runtime_target(raw: &str) -> Result<Vec<&'static str>, String> {
+pub fn parse_runtime_target(raw: &str) -> Result<Vec<&'static str>, TargetListError> {
     let mut out: Vec<&'static str> = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let names: &[&'static str] = match part.to_ascii_lowercase().as_str() {
@@ -101,9 +118,9 @@ pub fn parse_runtime_target(raw: &str) -> Result<Vec<&'static str>, String> {
             "both" => &["helm", "railway"],
             "all" => &["helm", "railway", "fly"],
             _ => {
-                return Err(format!(
-                    "`{part}` is not a target; use helm, railway, fly, local, both, all, or a comma-separated list"
-                ));
+                return Err(TargetListError::Unknown {
+                    part: part.to_owned(),
+                });
             }
         };
         for name in names {
@@ -113,7 +130,7 @@ pub fn parse_runtime_target(raw: &str) -> Result<Vec<&'static str>, String> {
         }
     }
     if out.is_empty() {
-        return Err("no target named; use helm, railway, fly, local, both or all".to_owned());
+        return Err(TargetListError::Empty);
     }
     Ok(out)
 }
@@ -282,7 +299,7 @@ pub(crate) fn seed(vars: &BTreeMap<String, String>) -> (EntriesProvider, Vec<(St
                     provider.set(&key, Value::from(chosen.contains(&target)), name);
                 }
             }
-            Err(message) => problems.push((name.to_owned(), message)),
+            Err(err) => problems.push((name.to_owned(), err.to_string())),
         }
     }
     (provider, problems)
@@ -330,6 +347,7 @@ mod tests {
         assert!(
             parse_runtime_target("kubernetes")
                 .unwrap_err()
+                .to_string()
                 .contains("`kubernetes`")
         );
         assert!(parse_runtime_target(" , ").is_err());

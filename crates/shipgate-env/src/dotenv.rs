@@ -15,6 +15,7 @@ pub struct DotenvFile {
 
 /// Why a dotenv file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DotenvError {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]

@@ -32,11 +32,36 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// Why a value does not fit its kind, in words that never repeat the value (`is not a TCP
+/// port (1-65535)`): a message meant to follow the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KindError(String);
+
+impl KindError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for KindError {
+    fn from(message: String) -> Self {
+        KindError(message)
+    }
+}
+
+impl From<KindError> for String {
+    fn from(err: KindError) -> Self {
+        err.0
+    }
+}
+
 /// Decodes base64, ignoring ASCII whitespace (the `base64` tool wraps lines at 76).
-pub fn decode_base64(value: &str) -> Result<Vec<u8>, String> {
+pub fn decode_base64(value: &str) -> Result<Vec<u8>, KindError> {
     let compact: String = value.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.is_empty() {
-        return Err("is empty".to_owned());
+        return Err(KindError("is empty".to_owned()));
     }
     BASE64
         .decode(&compact)
@@ -53,12 +78,13 @@ pub fn decode_base64(value: &str) -> Result<Vec<u8>, String> {
             }
             _ => "is not valid base64".to_owned(),
         })
+        .map_err(KindError)
 }
 
 /// Checks `value` against `kind`. `Err` carries a message about the value that does not
 /// repeat it.
-pub fn check(kind: VarKind, value: &str, options: &KindOptions<'_>) -> Result<(), String> {
-    match kind {
+pub fn check(kind: VarKind, value: &str, options: &KindOptions<'_>) -> Result<(), KindError> {
+    let checked: Result<(), String> = match kind {
         VarKind::NonEmpty => Ok(()),
         VarKind::Url => check_url(value),
         VarKind::Bool => parse_bool(value)
@@ -76,11 +102,12 @@ pub fn check(kind: VarKind, value: &str, options: &KindOptions<'_>) -> Result<()
                 Err(format!("is not one of: {}", options.values.join(", ")))
             }
         }
-        VarKind::Base64 => decode_base64(value).map(|_| ()),
+        VarKind::Base64 => decode_base64(value).map(|_| ()).map_err(String::from),
         VarKind::Ed25519Key => check_ed25519(value),
-        VarKind::Kubeconfig => check_kubeconfig(value, options.context),
+        VarKind::Kubeconfig => kubeconfig_problem(value, options.context),
         VarKind::ImageRef => check_image(value, options),
-    }
+    };
+    checked.map_err(KindError)
 }
 
 /// Reads a boolean the way the seed workflows write them.
@@ -212,7 +239,12 @@ fn looks_like_yaml(value: &str) -> bool {
 /// The YAML of a kubeconfig given as plain YAML or base64 of it (seed 000's
 /// `KUBE_CONFIG_DATA`), with the encoding found (`plain YAML` or `base64`). The error
 /// completes a sentence about the value (`KUBE_CONFIG_DATA is neither …`) and never quotes it.
-pub fn kubeconfig_text(value: &str) -> Result<(String, &'static str), String> {
+pub fn kubeconfig_text(value: &str) -> Result<(String, &'static str), KindError> {
+    kubeconfig_text_of(value).map_err(KindError)
+}
+
+/// [`kubeconfig_text`], its message in words.
+fn kubeconfig_text_of(value: &str) -> Result<(String, &'static str), String> {
     if looks_like_yaml(value) {
         return Ok((value.to_owned(), "plain YAML"));
     }
@@ -226,8 +258,13 @@ pub fn kubeconfig_text(value: &str) -> Result<(String, &'static str), String> {
 /// Checks a kubeconfig given as plain YAML or base64 of it: it parses, names at least one
 /// cluster with a server URL, its contexts point at defined clusters and users, and the
 /// current (or requested) context exists.
-pub fn check_kubeconfig(value: &str, context: Option<&str>) -> Result<(), String> {
-    let (text, encoding) = kubeconfig_text(value)?;
+pub fn check_kubeconfig(value: &str, context: Option<&str>) -> Result<(), KindError> {
+    kubeconfig_problem(value, context).map_err(KindError)
+}
+
+/// [`check_kubeconfig`], its message in words.
+fn kubeconfig_problem(value: &str, context: Option<&str>) -> Result<(), String> {
+    let (text, encoding) = kubeconfig_text_of(value)?;
     let config: Kubeconfig = serde_saphyr::from_str(&text).map_err(|e| {
         // The parser's own message quotes the document; report only the position.
         match e.location() {
@@ -329,12 +366,12 @@ mod tests {
         assert!(check(VarKind::Integer, "5", &bounded).is_ok());
         assert!(
             check(VarKind::Integer, "11", &bounded)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("maximum 10")
         );
         assert!(
             check(VarKind::Integer, "0", &bounded)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("minimum 1")
         );
         assert!(!ok(VarKind::Integer, "5.5"));
@@ -351,7 +388,7 @@ mod tests {
             ..Default::default()
         };
         assert!(check(VarKind::Enum, "a", &options).is_ok());
-        let err = check(VarKind::Enum, "secret-c", &options).unwrap_err();
+        let err = check(VarKind::Enum, "secret-c", &options).unwrap_err().to_string();
         assert_eq!(err, "is not one of: a, b");
     }
 
@@ -361,7 +398,7 @@ mod tests {
         assert!(ok(VarKind::Base64, "aGVsbG8gd29ybGQ"));
         assert!(
             check(VarKind::Base64, "not*base64", &KindOptions::default())
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("invalid character at position 4")
         );
     }
@@ -376,7 +413,7 @@ mod tests {
         broken[40] ^= 1;
         assert!(
             check(VarKind::Ed25519Key, &b64(&broken), &KindOptions::default())
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("does not match")
         );
         assert!(
@@ -385,7 +422,7 @@ mod tests {
                 &b64(&[1u8; 31]),
                 &KindOptions::default()
             )
-            .unwrap_err()
+            .unwrap_err().to_string()
             .contains("decodes to 31 bytes")
         );
     }
@@ -402,14 +439,14 @@ mod tests {
         assert_eq!(check_kubeconfig(&wrapped, None), Ok(()));
         assert!(
             check_kubeconfig(KUBECONFIG, Some("staging"))
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("no context `staging`")
         );
         // Without a current context (and none configured), even a single context is unused.
         let no_current = KUBECONFIG.replace("current-context: prod\n", "");
         assert!(
             check_kubeconfig(&no_current, None)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("sets no current-context")
         );
         assert_eq!(check_kubeconfig(&no_current, Some("prod")), Ok(()));
@@ -424,19 +461,19 @@ mod tests {
             "%%%canary-token-value%%%",
         ];
         for case in cases {
-            let err = check_kubeconfig(case, None).unwrap_err();
+            let err = check_kubeconfig(case, None).unwrap_err().to_string();
             assert!(!err.contains("canary-token-value"), "{err}");
         }
         let bad_server = KUBECONFIG.replace("https://k8s.example.com:6443", "not a url");
         assert!(
             check_kubeconfig(&bad_server, None)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("server URL")
         );
         let bad_ctx = KUBECONFIG.replace("cluster: prod\n    user", "cluster: nope\n    user");
         assert!(
             check_kubeconfig(&bad_ctx, None)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("unknown cluster `nope`")
         );
     }
@@ -450,7 +487,7 @@ mod tests {
         assert!(check(VarKind::ImageRef, "ghcr.io/a/b:3f2c1a9", &strict).is_ok());
         assert!(
             check(VarKind::ImageRef, "ghcr.io/a/b:latest", &strict)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("not pinned")
         );
         assert!(
@@ -463,7 +500,7 @@ mod tests {
         );
         assert!(
             check(VarKind::ImageRef, "ghcr.io/A/b:1", &strict)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("uppercase")
         );
         let tag = KindOptions {
@@ -474,11 +511,11 @@ mod tests {
         assert!(check(VarKind::ImageRef, "3f2c1a9", &tag).is_ok());
         assert!(
             check(VarKind::ImageRef, "latest", &tag)
-                .unwrap_err()
+                .unwrap_err().to_string()
                 .contains("not pinned")
         );
         // The rule, never the value (it may be a secret pasted into the wrong variable).
-        let err = check(VarKind::ImageRef, "bad tag", &tag).unwrap_err();
+        let err = check(VarKind::ImageRef, "bad tag", &tag).unwrap_err().to_string();
         assert!(
             err.contains("its tag is invalid") && !err.contains("bad tag"),
             "{err}"

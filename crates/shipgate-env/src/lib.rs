@@ -29,7 +29,8 @@ use shipgate_core::{Classification, Environment, EnvironmentKind};
 
 pub use dotenv::{DotenvError, DotenvFile, looks_like_real_secret};
 pub use kinds::{
-    KindOptions, check as check_value, check_kubeconfig, decode_base64, kubeconfig_text, parse_bool,
+    KindError, KindOptions, check as check_value, check_kubeconfig, decode_base64, kubeconfig_text,
+    parse_bool,
 };
 
 /// Seed 002's default required set for production-like environments.
@@ -110,6 +111,7 @@ impl<'a> CheckInput<'a> {
 
 /// Why `check` refused to run: a usage error, not a failed check.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckError {
     /// A dotenv file was given for a production-like environment.
     #[error(

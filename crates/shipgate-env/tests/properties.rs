@@ -80,7 +80,8 @@ proptest! {
     ) {
         let values = vec!["a".to_owned(), "b".to_owned()];
         let options = KindOptions { values: &values, min, max, require_pinned: true, ..KindOptions::default() };
-        if let Err(message) = check_value(kind, &value, &options) {
+        if let Err(err) = check_value(kind, &value, &options) {
+            let message = err.message();
             prop_assert!(!message.trim().is_empty());
             if value.len() >= 12 && value.chars().all(|c| c.is_ascii_alphanumeric()) {
                 prop_assert!(!message.contains(&value), "{:?}: {}", kind, message);
@@ -99,7 +100,8 @@ proptest! {
         } else {
             yaml
         };
-        if let Err(message) = check_kubeconfig(&value, context.as_deref()) {
+        if let Err(err) = check_kubeconfig(&value, context.as_deref()) {
+            let message = err.message();
             prop_assert!(message.starts_with("is ") || message.contains("context") || message.contains("cluster") || message.contains("user"), "{}", message);
             prop_assert!(message.len() < 1_000);
         }

@@ -40,6 +40,7 @@ pub const REVERTED_KEY: &str = "shipgate_reverted";
 
 /// Errors of the Machines API. Messages never contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FlyError {
     /// The configuration or the app cannot be deployed (no machines, unmanaged machines, an
     /// unpinned image). Nothing was changed.
@@ -95,15 +96,15 @@ pub enum FlyError {
 
 impl From<FlyError> for ProviderError {
     fn from(err: FlyError) -> Self {
-        let message = err.to_string();
-        match err {
+        let kind: fn(String) -> ProviderError = match &err {
             FlyError::Invalid(_) | FlyError::Conflict { .. } | FlyError::Rejected { .. } => {
-                ProviderError::Invalid(message)
+                ProviderError::invalid
             }
-            FlyError::Unauthorized { .. } => ProviderError::Unauthorized(message),
-            FlyError::NotFound { .. } => ProviderError::NotFound(message),
-            FlyError::Unavailable { .. } => ProviderError::Unavailable(message),
-        }
+            FlyError::Unauthorized { .. } => ProviderError::unauthorized,
+            FlyError::NotFound { .. } => ProviderError::not_found,
+            FlyError::Unavailable { .. } => ProviderError::unavailable,
+        };
+        kind(err.to_string()).caused_by(err)
     }
 }
 
@@ -875,7 +876,7 @@ impl Provider for FlyProvider {
 
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
         let image = request.images.get(&self.settings.service).ok_or_else(|| {
-            ProviderError::Invalid(format!(
+            ProviderError::invalid(format!(
                 "the deploy names no image for service `{}`",
                 self.settings.service
             ))
@@ -901,7 +902,7 @@ impl Provider for FlyProvider {
             .get(&deployment.revision.0)
             .cloned()
             .ok_or_else(|| {
-                ProviderError::NotFound(format!(
+                ProviderError::not_found(format!(
                     "rollout {} was not started by this process",
                     deployment.revision
                 ))
@@ -1124,12 +1125,12 @@ impl FlyProvider {
     async fn rollback_to(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
         let history = self.history().await?;
         let target = history.iter().find(|r| &r.id == to).ok_or_else(|| {
-            ProviderError::NotFound(format!(
+            ProviderError::not_found(format!(
                 "release {to} is not in the machines' version history"
             ))
         })?;
         if target.status == RevisionStatus::Failed {
-            return Err(ProviderError::Invalid(format!(
+            return Err(ProviderError::invalid(format!(
                 "release {to} failed and was restored; choose one that was live"
             )));
         }
@@ -1137,7 +1138,7 @@ impl FlyProvider {
             .images
             .get(&self.settings.service)
             .cloned()
-            .ok_or_else(|| ProviderError::Invalid(format!("release {to} has no image recorded")))?;
+            .ok_or_else(|| ProviderError::invalid(format!("release {to} has no image recorded")))?;
         // Each machine gets its own config of that release when it still has it, else its
         // current config with the image swapped back.
         let machines = self.machines().await?;

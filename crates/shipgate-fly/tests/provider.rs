@@ -247,7 +247,7 @@ async fn bad_input_is_refused_before_anything_changes() {
         .deploy(&request("ghcr.io/acme/api:latest"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Invalid(_)), "{err}");
+    assert!(matches!(err, ProviderError::Invalid { .. }), "{err}");
     assert!(
         !fake.calls().iter().any(|(m, _, _)| m == "POST"),
         "nothing was changed"

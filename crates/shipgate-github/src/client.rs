@@ -18,6 +18,7 @@ const ATTEMPTS: u32 = 5;
 
 /// GitHub API errors. Messages never contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GithubError {
     /// 401: the token is missing, expired or wrong.
     #[error("GitHub refused the token (401) for {path}: {message}; check GITHUB_TOKEN")]

@@ -19,6 +19,7 @@ const TERM_GRACE: Duration = Duration::from_secs(15);
 
 /// What went wrong with helm, classified from its stderr (it exits 1 for everything).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HelmError {
     /// The binary is missing or cannot run.
     #[error("cannot run helm ({bin}): {message}")]

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use serde_json::json;
-use shipgate_provider::MigrationJob;
+use shipgate_provider::{MigrationError, MigrationJob};
 use tokio_util::sync::CancellationToken;
 
 /// A migration Job.
@@ -142,12 +142,12 @@ impl MigrationJob for KubernetesJob {
         &self,
         timeout: Duration,
         cancel: &CancellationToken,
-    ) -> Result<String, (bool, String)> {
+    ) -> Result<String, MigrationError> {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.namespace);
-        let spec = self.spec(timeout).map_err(|e| (false, e))?;
+        let spec = self.spec(timeout).map_err(MigrationError::Failed)?;
         jobs.create(&PostParams::default(), &spec)
             .await
-            .map_err(|e| (false, format!("cannot create Job {}: {e}", self.name)))?;
+            .map_err(|e| MigrationError::Failed(format!("cannot create Job {}: {e}", self.name)))?;
         let deadline = Instant::now() + timeout;
         loop {
             let status = jobs
@@ -169,27 +169,28 @@ impl MigrationJob for KubernetesJob {
                 .flatten()
                 .any(|c| c.type_ == "Failed" && c.status == "True");
             if status.failed.unwrap_or(0) > 0 || failed_condition {
-                return Err((
-                    false,
-                    format!("Job {} failed: {}", self.name, self.logs().await),
-                ));
+                return Err(MigrationError::Failed(format!(
+                    "Job {} failed: {}",
+                    self.name,
+                    self.logs().await
+                )));
             }
             if Instant::now() >= deadline {
                 self.delete().await;
-                return Err((
-                    false,
-                    format!(
-                        "Job {} still running after {} s; deleted",
-                        self.name,
-                        timeout.as_secs()
-                    ),
-                ));
+                return Err(MigrationError::TimedOut(format!(
+                    "Job {} still running after {} s; deleted",
+                    self.name,
+                    timeout.as_secs()
+                )));
             }
             tokio::select! {
                 () = tokio::time::sleep(self.poll) => {}
                 () = cancel.cancelled() => {
                     self.delete().await;
-                    return Err((true, format!("interrupted; Job {} deleted", self.name)));
+                    return Err(MigrationError::Interrupted(format!(
+                        "interrupted; Job {} deleted",
+                        self.name
+                    )));
                 }
             }
         }

@@ -128,17 +128,18 @@ impl std::fmt::Debug for HelmProvider {
 }
 
 fn invalid(message: impl Into<String>) -> ProviderError {
-    ProviderError::Invalid(message.into())
+    ProviderError::invalid(message.into())
 }
 
 fn from_helm(err: HelmError) -> ProviderError {
-    match err {
-        HelmError::Missing { .. } | HelmError::TooOld(_) => ProviderError::Invalid(err.to_string()),
-        HelmError::NotFound(_) => ProviderError::NotFound(err.to_string()),
-        HelmError::Unreachable(_) => ProviderError::Unavailable(err.to_string()),
-        HelmError::Unauthorized(_) => ProviderError::Unauthorized(err.to_string()),
-        _ => ProviderError::Platform(err.to_string()),
-    }
+    let kind: fn(String) -> ProviderError = match &err {
+        HelmError::Missing { .. } | HelmError::TooOld(_) => ProviderError::invalid,
+        HelmError::NotFound(_) => ProviderError::not_found,
+        HelmError::Unreachable(_) => ProviderError::unavailable,
+        HelmError::Unauthorized(_) => ProviderError::unauthorized,
+        _ => ProviderError::platform,
+    };
+    kind(err.to_string()).caused_by(err)
 }
 
 /// A DNS-1123 label of at most 53 characters (helm's release name rule).
@@ -318,7 +319,7 @@ impl HelmProvider {
             "json".to_owned(),
         ];
         match self.helm(args).await {
-            Ok(out) => parse_history(&out.stdout).map_err(ProviderError::Platform),
+            Ok(out) => parse_history(&out.stdout).map_err(ProviderError::platform),
             Err(HelmError::NotFound(_)) => Ok(Vec::new()),
             Err(err) => Err(from_helm(err)),
         }
@@ -393,7 +394,7 @@ impl HelmProvider {
             return Ok(None);
         }
         if !self.settings.recover_pending {
-            return Err(ProviderError::Platform(format!(
+            return Err(ProviderError::platform(format!(
                 "release {} is locked by pending revision {} ({:?}); recover it (helm rollback) or set recover_pending",
                 self.settings.release, last.revision, last.status
             )));
@@ -425,7 +426,7 @@ impl HelmProvider {
                 )
             })
             .ok_or_else(|| {
-                ProviderError::Platform(format!(
+                ProviderError::platform(format!(
                     "release {} is pending at revision {} with no healthy revision to roll back to",
                     self.settings.release, last.revision
                 ))
@@ -706,7 +707,7 @@ impl Provider for HelmProvider {
         cancel: &CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let Some(mut running) = self.running.lock().await.remove(&deployment.revision.0) else {
-            return Err(ProviderError::NotFound(format!(
+            return Err(ProviderError::not_found(format!(
                 "no helm operation in flight for revision {}",
                 deployment.revision
             )));
@@ -732,7 +733,7 @@ impl Provider for HelmProvider {
         };
         let result = match outcome {
             Some(joined) => {
-                joined.map_err(|e| ProviderError::Platform(format!("the helm task failed: {e}")))?
+                joined.map_err(|e| ProviderError::platform(format!("the helm task failed: {e}")))?
             }
             None => {
                 running.stop.cancel();
@@ -801,13 +802,13 @@ impl Provider for HelmProvider {
     async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
         let target: u64 =
             to.0.parse()
-                .map_err(|_| ProviderError::NotFound(format!("revision `{to}`")))?;
+                .map_err(|_| ProviderError::not_found(format!("revision `{to}`")))?;
         let history = self.history_entries().await?;
         let entry = history
             .iter()
             .find(|e| e.revision == target)
             .ok_or_else(|| {
-                ProviderError::NotFound(format!(
+                ProviderError::not_found(format!(
                     "revision {target} of release {}",
                     self.settings.release
                 ))

@@ -340,11 +340,11 @@ async fn rollback_goes_to_the_named_revision_and_refuses_a_failed_one() {
 
     assert!(matches!(
         provider.rollback(&RevisionId("2".into())).await,
-        Err(ProviderError::Invalid(_))
+        Err(ProviderError::Invalid { .. })
     ));
     assert!(matches!(
         provider.rollback(&RevisionId("9".into())).await,
-        Err(ProviderError::NotFound(_))
+        Err(ProviderError::NotFound { .. })
     ));
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use shipgate_helm::KubernetesJob;
-use shipgate_provider::MigrationJob;
+use shipgate_provider::{MigrationError, MigrationJob};
 use shipgate_testkit::fakes::FakeKube;
 use tokio_util::sync::CancellationToken;
 
@@ -59,11 +59,12 @@ async fn a_migration_job_succeeds_fails_or_is_deleted() {
         "ghcr.io/acme/shop-fail:2222222",
     )
     .await;
-    let (cancelled, why) = failing
+    let err = failing
         .run(Duration::from_secs(5), &never)
         .await
         .unwrap_err();
-    assert!(!cancelled);
+    assert!(matches!(err, MigrationError::Failed(_)), "{err}");
+    let why = err.to_string();
     assert!(
         why.contains("failed") && why.contains("relation \"orders\" does not exist"),
         "{why}"
@@ -76,10 +77,12 @@ async fn a_migration_job_succeeds_fails_or_is_deleted() {
         "ghcr.io/acme/shop-hang:3333333",
     )
     .await;
-    let (_, why) = hanging
+    let err = hanging
         .run(Duration::from_millis(200), &never)
         .await
         .unwrap_err();
+    assert!(matches!(err, MigrationError::TimedOut(_)), "{err}");
+    let why = err.to_string();
     assert!(
         why.contains("still running") && why.contains("deleted"),
         "{why}"
@@ -105,11 +108,11 @@ async fn a_migration_job_succeeds_fails_or_is_deleted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         stopper.cancel();
     });
-    let (cancelled, _) = interrupted
+    let err = interrupted
         .run(Duration::from_secs(30), &cancel)
         .await
         .unwrap_err();
-    assert!(cancelled);
+    assert!(err.is_interrupted(), "{err}");
     assert!(
         !kube
             .jobs

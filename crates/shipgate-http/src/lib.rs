@@ -48,6 +48,7 @@ impl Default for ClientOptions {
 
 /// Errors building a client.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpError {
     /// reqwest refused the configuration (for instance the platform trust store is unusable).
     #[error("cannot build the HTTP client: {0}")]

@@ -29,6 +29,7 @@ pub use monitor::{MonitorEvent, MonitorRecord, MonitorTargetRow};
 
 /// Ledger errors. Messages name the database (never its password) and the operation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LedgerError {
     /// The URL is not `sqlite:` or `postgres://`.
     #[error("ledger URL must start with sqlite: or postgres://, got `{0}`")]

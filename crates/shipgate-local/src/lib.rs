@@ -139,7 +139,7 @@ impl std::fmt::Debug for LocalProvider {
 }
 
 fn io(context: &str, err: std::io::Error) -> ProviderError {
-    ProviderError::Platform(format!("{context}: {err}"))
+    ProviderError::platform(format!("{context}: {err}"))
 }
 
 impl LocalProvider {
@@ -150,25 +150,25 @@ impl LocalProvider {
         options: LocalOptions,
     ) -> Result<LocalProvider, ProviderError> {
         if config.services.is_empty() {
-            return Err(ProviderError::Invalid(
-                "[targets.local] has no services".into(),
+            return Err(ProviderError::invalid(
+                "[targets.local] has no services",
             ));
         }
         for (name, service) in &config.services {
             if service.command.is_empty() {
-                return Err(ProviderError::Invalid(format!(
+                return Err(ProviderError::invalid(format!(
                     "[targets.local.services.{name}] has an empty command"
                 )));
             }
             if !service.health_path.starts_with('/') {
-                return Err(ProviderError::Invalid(format!(
+                return Err(ProviderError::invalid(format!(
                     "[targets.local.services.{name}] health_path `{}` must start with `/`",
                     service.health_path
                 )));
             }
         }
         if !options.router_bin.is_file() {
-            return Err(ProviderError::Invalid(format!(
+            return Err(ProviderError::invalid(format!(
                 "the router {} does not exist (build it with `cargo build -p shipgate-local`)",
                 options.router_bin.display()
             )));
@@ -177,7 +177,7 @@ impl LocalProvider {
             max_redirects: 0,
             ..shipgate_http::ClientOptions::default()
         })
-        .map_err(|e| ProviderError::Platform(e.to_string()))?;
+        .map_err(|e| ProviderError::platform(e.to_string()))?;
         Ok(LocalProvider {
             state_dir: config.state_dir.clone(),
             services: config.services.clone(),
@@ -194,7 +194,7 @@ impl LocalProvider {
     fn load(&self) -> Result<State, ProviderError> {
         match std::fs::read(self.state_path()) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                ProviderError::Platform(format!("{} is corrupt: {e}", self.state_path().display()))
+                ProviderError::platform(format!("{} is corrupt: {e}", self.state_path().display()))
             }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(err) => Err(io(
@@ -209,7 +209,7 @@ impl LocalProvider {
             .map_err(|e| io("cannot create the state directory", e))?;
         let tmp = self.state_dir.join("state.json.tmp");
         let json =
-            serde_json::to_vec_pretty(state).map_err(|e| ProviderError::Platform(e.to_string()))?;
+            serde_json::to_vec_pretty(state).map_err(|e| ProviderError::platform(e.to_string()))?;
         std::fs::write(&tmp, json).map_err(|e| io("cannot write the state", e))?;
         std::fs::rename(&tmp, self.state_path()).map_err(|e| io("cannot write the state", e))
     }
@@ -220,7 +220,7 @@ impl LocalProvider {
 
     fn service(&self, name: &ServiceName) -> Result<&LocalService, ProviderError> {
         self.services.get(name).ok_or_else(|| {
-            ProviderError::Invalid(format!(
+            ProviderError::invalid(format!(
                 "service `{name}` is not in [targets.local.services]"
             ))
         })
@@ -290,7 +290,7 @@ impl LocalProvider {
                 "the router for `{service}` could not listen on its stable port {port} (is another process using it? free the port or change [targets.local.services.{service}] port)"
             ),
         );
-        Err(ProviderError::Platform(lines.join("\n")))
+        Err(ProviderError::platform(lines.join("\n")))
     }
 
     async fn stop(&self, pid: u32) {
@@ -357,8 +357,8 @@ impl LocalProvider {
             self.service(name)?;
         }
         if request.images.is_empty() {
-            return Err(ProviderError::Invalid(
-                "a deploy needs at least one service".into(),
+            return Err(ProviderError::invalid(
+                "a deploy needs at least one service",
             ));
         }
         let number = state.revisions.last().map_or(1, |r| r.number + 1);
@@ -380,7 +380,7 @@ impl LocalProvider {
             .revisions
             .iter_mut()
             .find(|r| r.number == number)
-            .ok_or_else(|| ProviderError::NotFound(format!("revision {number}")))
+            .ok_or_else(|| ProviderError::not_found(format!("revision {number}")))
     }
 
     async fn launch(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
@@ -426,7 +426,7 @@ impl LocalProvider {
                     }
                     Self::revision_mut(&mut state, number)?.status = RevisionStatus::Failed;
                     self.save(&state)?;
-                    return Err(ProviderError::Invalid(format!(
+                    return Err(ProviderError::invalid(format!(
                         "cannot start `{}` for service `{name}`: {err}",
                         argv[0]
                     )));
@@ -481,7 +481,7 @@ impl LocalProvider {
 
     fn number(id: &RevisionId) -> Result<u64, ProviderError> {
         id.0.parse()
-            .map_err(|_| ProviderError::NotFound(format!("revision `{id}`")))
+            .map_err(|_| ProviderError::not_found(format!("revision `{id}`")))
     }
 
     async fn fail(&self, number: u64) -> Result<Vec<String>, ProviderError> {
@@ -693,9 +693,9 @@ impl Provider for LocalProvider {
             .revisions
             .iter()
             .find(|r| r.number == number)
-            .ok_or_else(|| ProviderError::NotFound(format!("revision {number}")))?;
+            .ok_or_else(|| ProviderError::not_found(format!("revision {number}")))?;
         if target.status == RevisionStatus::Failed || target.status == RevisionStatus::Pending {
-            return Err(ProviderError::Invalid(format!(
+            return Err(ProviderError::invalid(format!(
                 "revision {number} never became healthy; choose a deployed or superseded one"
             )));
         }

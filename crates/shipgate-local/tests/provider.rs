@@ -184,7 +184,7 @@ async fn bad_configuration_and_requests_are_errors_before_anything_starts() {
     unknown.images =
         BTreeMap::from([("worker".parse().unwrap(), "demo/worker:v1".parse().unwrap())]);
     assert!(
-        matches!(provider.deploy(&unknown).await, Err(ProviderError::Invalid(m)) if m.contains("`worker`"))
+        matches!(provider.deploy(&unknown).await, Err(ProviderError::Invalid { message: m, .. }) if m.contains("`worker`"))
     );
 
     config

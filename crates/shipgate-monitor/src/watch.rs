@@ -108,6 +108,7 @@ impl MonitorOptions {
 
 /// Monitor errors (the ledger; every other problem is reported as an event and retried).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MonitorError {
     /// The ledger failed.
     #[error(transparent)]

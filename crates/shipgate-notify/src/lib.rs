@@ -131,6 +131,7 @@ pub fn sign(key: &Secret, timestamp: u64, body: &str) -> String {
 
 /// Why a signature was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignatureError {
     /// The header is not `t=…,v1=…`.
     #[error("malformed {SIGNATURE_HEADER} header")]
@@ -199,16 +200,19 @@ fn backoff(attempts: i64) -> Duration {
 }
 
 impl Notifier {
-    /// A notifier for `channels`; their secrets are added to `redactor`.
-    pub fn new(channels: Vec<Channel>, redactor: Redactor) -> Result<Notifier, String> {
+    /// A notifier for `channels`; their secrets are added to `redactor`. Fails only when the
+    /// HTTP client cannot be set up (no TLS roots).
+    pub fn new(
+        channels: Vec<Channel>,
+        redactor: Redactor,
+    ) -> Result<Notifier, shipgate_http::HttpError> {
         for channel in &channels {
             match channel {
                 Channel::Slack { url, .. } => redactor.add(url),
                 Channel::Webhook { key, .. } => redactor.add(key),
             }
         }
-        let http = shipgate_http::build_client(&shipgate_http::ClientOptions::default())
-            .map_err(|e| e.to_string())?;
+        let http = shipgate_http::build_client(&shipgate_http::ClientOptions::default())?;
         Ok(Notifier {
             channels,
             http,

@@ -15,7 +15,7 @@ use shipgate_core::{ImageRef, ServiceName};
 use shipgate_ledger::{
     DeploymentRecord, Ledger, LedgerError, LockRequest, NewRun, StepRecord, now_ms,
 };
-use shipgate_provider::{DeployRequest, Deployment, Provider, Verdict};
+use shipgate_provider::{DeployRequest, Deployment, MigrationError, Provider, Verdict};
 use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
@@ -260,6 +260,7 @@ fn verdict_detail(verdict: &Verdict) -> String {
 
 /// Errors that stop a run before it starts (nothing was changed).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PipelineError {
     /// The ledger could not be used. (A lock not obtained in time is an outcome,
     /// [`Outcome::LockTimeout`], with a summary and a ledger row.)
@@ -673,7 +674,8 @@ async fn deploy_and_gate(
         (rec.events)(&PipelineEvent::Migrating { what: what.clone() });
         match migrate(migration, cancel).await {
             Ok(tail) => rec.step("migrate", started, "ok", tail).await,
-            Err((cancelled, why)) => {
+            Err(err) => {
+                let (cancelled, why) = (err.is_interrupted(), err.to_string());
                 rec.step("migrate", started, "failed", why.clone()).await;
                 let message = format!(
                     "the migration failed ({}); nothing was deployed",
@@ -1233,12 +1235,12 @@ fn runs_as_before<'a>(
 async fn migrate(
     migration: &Migration,
     cancel: &CancellationToken,
-) -> Result<String, (bool, String)> {
+) -> Result<String, MigrationError> {
     if let Some(job) = &migration.job {
         return job.run(migration.timeout, cancel).await;
     }
     let Some((program, args)) = migration.argv.split_first() else {
-        return Err((false, "empty command".to_owned()));
+        return Err(MigrationError::Failed("empty command".to_owned()));
     };
     let mut command = tokio::process::Command::new(program);
     command
@@ -1250,7 +1252,7 @@ async fn migrate(
         .kill_on_drop(true);
     let child = command
         .spawn()
-        .map_err(|e| (false, format!("cannot start `{program}`: {e}")))?;
+        .map_err(|e| MigrationError::Failed(format!("cannot start `{program}`: {e}")))?;
     let pid = child.id();
     let output = child.wait_with_output();
     tokio::pin!(output);
@@ -1273,17 +1275,24 @@ async fn migrate(
         }
         why.to_owned()
     };
-    let (cancelled, why) = tokio::select! {
+    let stopped = tokio::select! {
         out = &mut output => {
-            let out = out.map_err(|e| (false, e.to_string()))?;
-            return if out.status.success() { Ok(tail(&out)) } else { Err((false, format!("{}: {}", out.status, tail(&out)))) };
+            let out = out.map_err(|e| MigrationError::Failed(e.to_string()))?;
+            return if out.status.success() {
+                Ok(tail(&out))
+            } else {
+                Err(MigrationError::Failed(format!("{}: {}", out.status, tail(&out))))
+            };
         }
-        () = tokio::time::sleep(migration.timeout) => (false, stop(&format!("still running after {} s; stopped", migration.timeout.as_secs()))),
-        () = cancel.cancelled() => (true, stop("interrupted; stopped")),
+        () = tokio::time::sleep(migration.timeout) => MigrationError::TimedOut(stop(&format!(
+            "still running after {} s; stopped",
+            migration.timeout.as_secs()
+        ))),
+        () = cancel.cancelled() => MigrationError::Interrupted(stop("interrupted; stopped")),
     };
     // Give it a moment to stop after SIGTERM; kill_on_drop sends SIGKILL after that.
     let _ = tokio::time::timeout(Duration::from_secs(10), &mut output).await;
-    Err((cancelled, why))
+    Err(stopped)
 }
 
 /// `2/2 checks passed`, or `1/2 checks passed; orders: status 500 (expected 200)`.

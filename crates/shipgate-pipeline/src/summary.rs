@@ -16,6 +16,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// How a run ended. Exactly one per run; each is one exit code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Live and (when gated) passed the smoke gate. Exit 0.
     Succeeded,

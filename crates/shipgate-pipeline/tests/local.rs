@@ -521,9 +521,11 @@ impl shipgate_rollback::ImageCheck for Registry {
     async fn exists(
         &self,
         image: &shipgate_core::ImageRef,
-    ) -> Result<shipgate_rollback::Existence, String> {
+    ) -> Result<shipgate_rollback::Existence, shipgate_rollback::RollbackError> {
         if self.unanswered.contains(&image.to_string()) {
-            return Err("connection refused".into());
+            return Err(shipgate_rollback::RollbackError::registry(
+                "connection refused",
+            ));
         }
         Ok(if self.missing.contains(&image.to_string()) {
             shipgate_rollback::Existence::Missing

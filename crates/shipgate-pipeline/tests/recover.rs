@@ -60,7 +60,7 @@ impl Provider for Stuck {
         Ok(Vec::new())
     }
     async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
-        Err(ProviderError::NotFound(to.to_string()))
+        Err(ProviderError::not_found(to.to_string()))
     }
     async fn diagnostics(&self, _: &Deployment) -> Result<Vec<String>, ProviderError> {
         Ok(Vec::new())
@@ -146,8 +146,8 @@ async fn a_recovery_is_a_step_and_a_failed_one_deploys_nothing() {
     // A recovery that fails stops the run before the deploy; what runs is read back.
     let deploys = Arc::new(AtomicUsize::new(0));
     let plan = self::plan(Stuck {
-        recovery: Err(ProviderError::Platform(
-            "release demo is pending at revision 4 with no healthy revision to roll back to".into(),
+        recovery: Err(ProviderError::platform(
+            "release demo is pending at revision 4 with no healthy revision to roll back to",
         )),
         deploys: deploys.clone(),
     });

@@ -93,6 +93,10 @@ pub struct Deployment {
 }
 
 /// The verdict on a deployment.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): it is the provider contract, and a new
+/// kind of verdict must fail the build of every consumer (the pipeline decides a rollback on
+/// each one) instead of falling into a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
 pub enum Verdict {
@@ -139,45 +143,147 @@ pub struct WaitProgress {
 /// Where progress events go.
 pub type ProgressSink<'a> = &'a (dyn Fn(&WaitProgress) + Send + Sync);
 
+/// The cause of a [`ProviderError`], shared so that errors stay cheap to clone.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Errors of a provider operation (not a verdict: a deploy that failed its health checks is a
-/// `Verdict::Failed`, not an error).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// `Verdict::Failed`, not an error). Each kind keeps the error that caused it, when there is
+/// one ([`std::error::Error::source`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderError {
     /// The configuration or request is unusable (bad chart path, unknown service). Nothing
     /// was changed.
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong, and the fix.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Credentials were refused (401/403).
-    #[error("access denied: {0}")]
-    Unauthorized(String),
+    #[error("access denied: {message}")]
+    Unauthorized {
+        /// Who refused what.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// What was asked for does not exist (404): a revision, a service, a release.
-    #[error("not found: {0}")]
-    NotFound(String),
+    #[error("not found: {message}")]
+    NotFound {
+        /// What was not found.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A temporary failure (5xx, 429, a connection error) that outlasted the retries.
-    #[error("temporarily unavailable: {0}")]
-    Unavailable(String),
+    #[error("temporarily unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Anything else the platform answered.
-    #[error("{0}")]
-    Platform(String),
+    #[error("{message}")]
+    Platform {
+        /// What the platform said.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 impl ProviderError {
+    /// An unusable configuration or request.
+    pub fn invalid(message: impl Into<String>) -> ProviderError {
+        ProviderError::Invalid {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Refused credentials.
+    pub fn unauthorized(message: impl Into<String>) -> ProviderError {
+        ProviderError::Unauthorized {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Something that does not exist.
+    pub fn not_found(message: impl Into<String>) -> ProviderError {
+        ProviderError::NotFound {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A temporary failure.
+    pub fn unavailable(message: impl Into<String>) -> ProviderError {
+        ProviderError::Unavailable {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Anything else the platform answered.
+    pub fn platform(message: impl Into<String>) -> ProviderError {
+        ProviderError::Platform {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same error, keeping `cause` as its source.
+    #[must_use]
+    pub fn caused_by(
+        mut self,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> ProviderError {
+        let slot = match &mut self {
+            ProviderError::Invalid { source, .. }
+            | ProviderError::Unauthorized { source, .. }
+            | ProviderError::NotFound { source, .. }
+            | ProviderError::Unavailable { source, .. }
+            | ProviderError::Platform { source, .. } => source,
+        };
+        *slot = Some(std::sync::Arc::new(cause));
+        self
+    }
+
+    /// The message, without the kind's prefix.
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::Invalid { message, .. }
+            | ProviderError::Unauthorized { message, .. }
+            | ProviderError::NotFound { message, .. }
+            | ProviderError::Unavailable { message, .. }
+            | ProviderError::Platform { message, .. } => message,
+        }
+    }
+
     /// Classifies an HTTP status from a platform API: 401/403 unauthorised, 404 not found,
     /// 400/409/422 invalid, 408/429/5xx unavailable (retryable), others platform errors.
     pub fn from_status(status: u16, message: impl Into<String>) -> ProviderError {
-        let message = message.into();
         match status {
-            401 | 403 => ProviderError::Unauthorized(message),
-            404 => ProviderError::NotFound(message),
-            400 | 409 | 422 => ProviderError::Invalid(message),
-            408 | 429 | 500..=599 => ProviderError::Unavailable(message),
-            _ => ProviderError::Platform(message),
+            401 | 403 => ProviderError::unauthorized(message),
+            404 => ProviderError::not_found(message),
+            400 | 409 | 422 => ProviderError::invalid(message),
+            408 | 429 | 500..=599 => ProviderError::unavailable(message),
+            _ => ProviderError::platform(message),
         }
     }
 
     /// Whether trying again later can help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ProviderError::Unavailable(_))
+        matches!(self, ProviderError::Unavailable { .. })
     }
 }
 
@@ -232,12 +338,34 @@ pub trait MigrationJob: Send + Sync {
     fn describe(&self) -> String;
 
     /// Runs it to completion within `timeout`. `Ok` carries the last lines of its output;
-    /// `Err((cancelled, why))`: it failed, timed out or was interrupted, and was stopped.
+    /// `Err`: it failed, timed out or was interrupted, and was stopped.
     async fn run(
         &self,
         timeout: Duration,
         cancel: &CancellationToken,
-    ) -> Result<String, (bool, String)>;
+    ) -> Result<String, MigrationError>;
+}
+
+/// Why a migration did not complete. It was stopped in every case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// It could not start, exited with an error, or its Job failed: what it said last.
+    #[error("{0}")]
+    Failed(String),
+    /// It was still running at its timeout, and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
+    /// The run was interrupted, and the migration stopped.
+    #[error("{0}")]
+    Interrupted(String),
+}
+
+impl MigrationError {
+    /// Whether the run was interrupted (the deploy ends `aborted`, not `failed`).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, MigrationError::Interrupted(_))
+    }
 }
 
 /// The newest revision before `current` that was healthy (`deployed` or `superseded`): the
@@ -348,15 +476,15 @@ mod tests {
     fn statuses_classify_into_errors() {
         assert!(matches!(
             ProviderError::from_status(403, "x"),
-            ProviderError::Unauthorized(_)
+            ProviderError::Unauthorized { .. }
         ));
         assert!(matches!(
             ProviderError::from_status(404, "x"),
-            ProviderError::NotFound(_)
+            ProviderError::NotFound { .. }
         ));
         assert!(matches!(
             ProviderError::from_status(422, "x"),
-            ProviderError::Invalid(_)
+            ProviderError::Invalid { .. }
         ));
         assert!(ProviderError::from_status(503, "x").is_retryable());
         assert!(ProviderError::from_status(429, "x").is_retryable());

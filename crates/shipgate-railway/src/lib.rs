@@ -35,6 +35,7 @@ pub use status::{Phase, phase};
 
 /// Errors talking to Railway. Messages never contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RailwayError {
     /// The configuration cannot work (names that match nothing or several things, a
     /// GitHub-sourced service, both token kinds). Nothing was changed.
@@ -98,18 +99,18 @@ pub enum RailwayError {
 
 impl From<RailwayError> for ProviderError {
     fn from(err: RailwayError) -> Self {
-        let message = err.to_string();
-        match err {
-            RailwayError::Invalid(_) => ProviderError::Invalid(message),
+        let kind: fn(String) -> ProviderError = match &err {
+            RailwayError::Invalid(_) => ProviderError::invalid,
             RailwayError::NotAuthorized { .. } | RailwayError::TwoFactorRequired { .. } => {
-                ProviderError::Unauthorized(message)
+                ProviderError::unauthorized
             }
-            RailwayError::NotFound { .. } => ProviderError::NotFound(message),
+            RailwayError::NotFound { .. } => ProviderError::not_found,
             RailwayError::RateLimited { .. } | RailwayError::Unavailable { .. } => {
-                ProviderError::Unavailable(message)
+                ProviderError::unavailable
             }
-            RailwayError::Graphql { .. } => ProviderError::Platform(message),
-        }
+            RailwayError::Graphql { .. } => ProviderError::platform,
+        };
+        kind(err.to_string()).caused_by(err)
     }
 }
 
@@ -883,7 +884,7 @@ impl Provider for RailwayProvider {
 
     async fn deploy(&self, request: &DeployRequest) -> Result<Deployment, ProviderError> {
         let image = request.images.get(&self.service).ok_or_else(|| {
-            ProviderError::Invalid(format!(
+            ProviderError::invalid(format!(
                 "the deploy names no image for service `{}`",
                 self.service
             ))
@@ -964,7 +965,7 @@ impl Provider for RailwayProvider {
     async fn rollback(&self, to: &RevisionId) -> Result<Deployment, ProviderError> {
         let target = self.deployment(&to.0).await?;
         if matches!(target.phase(), Phase::Failed(_)) && !status::was_live(&target.status) {
-            return Err(ProviderError::Invalid(format!(
+            return Err(ProviderError::invalid(format!(
                 "Railway deployment {to} ended {}; roll back to one that was live",
                 target.status
             )));
@@ -972,7 +973,7 @@ impl Provider for RailwayProvider {
         let image = target.image();
         if !target.can_rollback {
             let image = image.ok_or_else(|| {
-                ProviderError::Invalid(format!(
+                ProviderError::invalid(format!(
                     "Railway deployment {to} cannot be rolled back (its image is past the plan's retention) and its image is unknown"
                 ))
             })?;
@@ -1014,7 +1015,7 @@ impl Provider for RailwayProvider {
                 });
             }
             if Instant::now() >= deadline {
-                return Err(ProviderError::Platform(format!(
+                return Err(ProviderError::platform(format!(
                     "Railway accepted the rollback to {to} but no new deployment appeared within 60 s"
                 )));
             }

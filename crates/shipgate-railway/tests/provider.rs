@@ -241,7 +241,7 @@ async fn an_unpinned_image_is_refused_before_anything_changes() {
         .deploy(&request("api", "ghcr.io/acme/api:latest"))
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Invalid(_)), "{err}");
+    assert!(matches!(err, ProviderError::Invalid { .. }), "{err}");
     assert!(!fake.calls().iter().any(|(op, _)| op == "SetImage"));
     // A request without this service's image is a usage error too.
     let err = provider

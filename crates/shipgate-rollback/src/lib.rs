@@ -11,6 +11,7 @@
 //! publish-images.yml run #812; skipped def5678 (publish-images.yml run #811): image
 //! ghcr.io/acme/api:def5678 missing in its registry".
 
+mod error;
 mod registry;
 mod sources;
 
@@ -22,6 +23,7 @@ use shipgate_core::{ImageRef, ServiceName};
 pub use shipgate_ledger::GateVerdict;
 use shipgate_provider::{Revision, RevisionId, RevisionStatus};
 
+pub use error::{BoxError, RollbackError};
 pub use registry::{Existence, ImageCheck, OciRegistry, RegistryLogin};
 pub use sources::{ImagesFor, LedgerSource, LedgerVerdicts, ProviderSource, WorkflowSource};
 
@@ -46,7 +48,7 @@ pub trait CandidateSource: Send + Sync {
     /// `ledger`, `github-workflow`, `provider`.
     fn name(&self) -> &'static str;
     /// Candidates, newest first; `failing` is the commit or tag being rolled back from.
-    async fn candidates(&self, failing: &str) -> Result<Vec<Candidate>, String>;
+    async fn candidates(&self, failing: &str) -> Result<Vec<Candidate>, RollbackError>;
 }
 
 /// The gate verdicts on record (the ledger's): the evidence behind "verified good".
@@ -54,7 +56,7 @@ pub trait CandidateSource: Send + Sync {
 #[async_trait]
 pub trait GateRecord: Send + Sync {
     /// The most recent verdict on `image` for each target that ran it.
-    async fn verdicts(&self, image: &ImageRef) -> Result<Vec<GateVerdict>, String>;
+    async fn verdicts(&self, image: &ImageRef) -> Result<Vec<GateVerdict>, RollbackError>;
 }
 
 /// What the record says of a release.
@@ -78,7 +80,7 @@ pub async fn verify_release<'a>(
     record: &dyn GateRecord,
     target: Option<&str>,
     images: impl IntoIterator<Item = &'a ImageRef>,
-) -> Result<Verification, String> {
+) -> Result<Verification, RollbackError> {
     let mut unrecorded = None;
     for image in images {
         let verdicts = record.verdicts(image).await?;
@@ -302,7 +304,7 @@ pub async fn registry_presence<'a>(
         let presence = match check.exists(image).await {
             Ok(Existence::Exists(_)) => Presence::Present,
             Ok(Existence::Missing) => Presence::Missing,
-            Err(e) => Presence::Unanswered(e),
+            Err(e) => Presence::Unanswered(e.to_string()),
         };
         let missing = presence == Presence::Missing;
         answers.push((image, presence));
@@ -395,7 +397,7 @@ impl Resolver {
         candidate: &Candidate,
         failing: &str,
         record: Option<&dyn GateRecord>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, RollbackError> {
         if candidate.images.is_empty() {
             return Ok(Some("no images recorded".into()));
         }
@@ -564,7 +566,7 @@ mod tests {
         record
             .expect_verdicts()
             .times(1)
-            .returning(|_| Err("database is locked".into()));
+            .returning(|_| Err(RollbackError::registry("database is locked")));
         let history = vec![revision("2", "v2", RevisionStatus::Superseded)];
         let choice = choose_revision(&history, "fly", Some(&record), None).await;
         assert_eq!(choice.chosen.unwrap().id.0, "2");

@@ -10,6 +10,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
 use shipgate_core::{ImageRef, Redactor, Secret};
 use shipgate_http::{RetryPolicy, send_with_retry};
 
+use crate::RollbackError;
+
 /// What the registry said about an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Existence {
@@ -23,7 +25,7 @@ pub enum Existence {
 #[async_trait]
 pub trait ImageCheck: Send + Sync {
     /// Whether `image` exists; an error says why the registry could not tell.
-    async fn exists(&self, image: &ImageRef) -> Result<Existence, String>;
+    async fn exists(&self, image: &ImageRef) -> Result<Existence, RollbackError>;
 }
 
 /// Credentials for one registry host.
@@ -50,12 +52,18 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, applicati
 
 impl OciRegistry {
     /// A client with `logins` for private registries; others are asked anonymously.
-    pub fn new(logins: Vec<RegistryLogin>, redactor: Redactor) -> Result<OciRegistry, String> {
+    pub fn new(
+        logins: Vec<RegistryLogin>,
+        redactor: Redactor,
+    ) -> Result<OciRegistry, RollbackError> {
         for login in &logins {
             redactor.add(&login.password);
         }
         let http = shipgate_http::build_client(&shipgate_http::ClientOptions::default())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| RollbackError::Registry {
+                message: format!("cannot set up the registry client: {e}"),
+                source: Some(Box::new(e)),
+            })?;
         Ok(OciRegistry {
             http,
             logins,
@@ -185,7 +193,16 @@ fn parse_challenge(challenge: &str) -> Vec<(String, String)> {
 
 #[async_trait]
 impl ImageCheck for OciRegistry {
-    async fn exists(&self, image: &ImageRef) -> Result<Existence, String> {
+    async fn exists(&self, image: &ImageRef) -> Result<Existence, RollbackError> {
+        self.ask(image)
+            .await
+            .map_err(|e| RollbackError::registry(self.redactor.redact(&e)))
+    }
+}
+
+impl OciRegistry {
+    /// The manifest HEAD, with the token flow; an error in words (masked by the caller).
+    async fn ask(&self, image: &ImageRef) -> Result<Existence, String> {
         let (host, base) = Self::base(image);
         let repository = image.repository().to_owned();
         let repository = if host == "docker.io" && !repository.contains('/') {
@@ -233,7 +250,6 @@ impl ImageCheck for OciRegistry {
             )),
             _ => Err(format!("registry {host} answered {status} for {image}")),
         }
-        .map_err(|e: String| self.redactor.redact(&e).into_owned())
     }
 }
 

@@ -10,11 +10,14 @@ use shipgate_github::{GithubClient, GithubError};
 use shipgate_ledger::Ledger;
 use shipgate_provider::{Provider, RevisionStatus};
 
-use crate::{Candidate, CandidateSource, GateRecord, GateVerdict};
+use crate::{Candidate, CandidateSource, GateRecord, GateVerdict, RollbackError};
 
 /// Maps a commit SHA (or tag) to the images built from it.
-pub type ImagesFor =
-    Box<dyn Fn(&str) -> Result<BTreeMap<ServiceName, ImageRef>, String> + Send + Sync>;
+pub type ImagesFor = Box<
+    dyn Fn(&str) -> Result<BTreeMap<ServiceName, ImageRef>, shipgate_core::ImageRefError>
+        + Send
+        + Sync,
+>;
 
 /// The previous successful runs of a publish workflow (seed 000's `publish-images.yml`) on a
 /// branch, newest first by run number; each run's `head_sha` names the images.
@@ -47,7 +50,7 @@ impl CandidateSource for WorkflowSource {
         "github-workflow"
     }
 
-    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, String> {
+    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, RollbackError> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let (repository, workflow) = (&self.repository, &self.workflow);
         // A wrong file name is a configuration error, not "no candidates".
@@ -56,10 +59,13 @@ impl CandidateSource for WorkflowSource {
             .get(&format!("repos/{repository}/actions/workflows/{workflow}"), deadline)
             .await
             .map_err(|e| match e {
-                GithubError::NotFound { .. } => format!(
-                    "workflow `{workflow}` does not exist in {repository}; set [rollback] workflow to a file under .github/workflows"
+                GithubError::NotFound { .. } => RollbackError::source_caused(
+                    format!(
+                        "workflow `{workflow}` does not exist in {repository}; set [rollback] workflow to a file under .github/workflows"
+                    ),
+                    e,
                 ),
-                other => other.to_string(),
+                other => RollbackError::Github(other),
             })?;
         let mut path = format!(
             "repos/{repository}/actions/workflows/{workflow}/runs?status=success&exclude_pull_requests=true&per_page=50"
@@ -68,13 +74,9 @@ impl CandidateSource for WorkflowSource {
             let branch: String = url::form_urlencoded::byte_serialize(branch.as_bytes()).collect();
             path.push_str(&format!("&branch={branch}"));
         }
-        let (page, _): (serde_json::Value, _) = self
-            .client
-            .get(&path, deadline)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (page, _): (serde_json::Value, _) = self.client.get(&path, deadline).await?;
         let mut runs: Vec<WorkflowRun> = serde_json::from_value(page["workflow_runs"].clone())
-            .map_err(|e| format!("unexpected workflow runs: {e}"))?;
+            .map_err(|e| RollbackError::source_caused(format!("unexpected workflow runs: {e}"), e))?;
         // Re-check the conclusion client-side and order by run number ourselves.
         runs.retain(|r| {
             r.conclusion.as_deref() == Some("success") && r.event.as_deref() != Some("pull_request")
@@ -113,12 +115,11 @@ impl CandidateSource for LedgerSource {
         "ledger"
     }
 
-    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, String> {
+    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, RollbackError> {
         let good = self
             .ledger
             .good_releases(&self.app, &self.environment, 20)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(good
             .into_iter()
             .map(|(run, images)| Candidate {
@@ -146,11 +147,11 @@ pub struct LedgerVerdicts {
 
 #[async_trait]
 impl GateRecord for LedgerVerdicts {
-    async fn verdicts(&self, image: &ImageRef) -> Result<Vec<GateVerdict>, String> {
+    async fn verdicts(&self, image: &ImageRef) -> Result<Vec<GateVerdict>, RollbackError> {
         self.ledger
             .gate_verdicts(&self.app, &self.environment, &image.to_string())
             .await
-            .map_err(|e| e.to_string())
+            .map_err(RollbackError::from)
     }
 }
 
@@ -168,8 +169,8 @@ impl CandidateSource for ProviderSource {
         "provider"
     }
 
-    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, String> {
-        let history = self.provider.history().await.map_err(|e| e.to_string())?;
+    async fn candidates(&self, _failing: &str) -> Result<Vec<Candidate>, RollbackError> {
+        let history = self.provider.history().await?;
         Ok(history
             .into_iter()
             .filter(|r| {

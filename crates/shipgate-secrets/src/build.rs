@@ -30,6 +30,7 @@ pub struct BuildContext<'a> {
 
 /// A source that cannot be built. Names the source and what is missing; never a value.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// A dotenv source in a production-like environment, or an unreadable dotenv file.
     #[error("secret source `{source_name}`: {error}")]

@@ -120,6 +120,7 @@ pub struct DotenvSource {
 
 /// Why a dotenv source cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DotenvSourceError {
     /// Production-like environments take secrets injected at run time only (seed 002).
     #[error("refusing dotenv file {} in production-like environment {environment}: production secrets are injected at run time, never read from .env files", path.display())]

@@ -56,6 +56,7 @@ pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// Errors before any check runs.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The HTTP client could not be built.
     #[error(transparent)]
