@@ -48,9 +48,7 @@ impl Composition {
                         images: Box::new(move |sha: &str| {
                             images
                                 .iter()
-                                .map(|(s, i)| {
-                                    Ok((s.clone(), i.with_tag(sha)?))
-                                })
+                                .map(|(s, i)| Ok((s.clone(), i.with_tag(sha)?)))
                                 .collect()
                         }),
                     }));

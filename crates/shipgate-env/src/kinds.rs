@@ -366,12 +366,14 @@ mod tests {
         assert!(check(VarKind::Integer, "5", &bounded).is_ok());
         assert!(
             check(VarKind::Integer, "11", &bounded)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("maximum 10")
         );
         assert!(
             check(VarKind::Integer, "0", &bounded)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("minimum 1")
         );
         assert!(!ok(VarKind::Integer, "5.5"));
@@ -388,7 +390,9 @@ mod tests {
             ..Default::default()
         };
         assert!(check(VarKind::Enum, "a", &options).is_ok());
-        let err = check(VarKind::Enum, "secret-c", &options).unwrap_err().to_string();
+        let err = check(VarKind::Enum, "secret-c", &options)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "is not one of: a, b");
     }
 
@@ -398,7 +402,8 @@ mod tests {
         assert!(ok(VarKind::Base64, "aGVsbG8gd29ybGQ"));
         assert!(
             check(VarKind::Base64, "not*base64", &KindOptions::default())
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("invalid character at position 4")
         );
     }
@@ -413,7 +418,8 @@ mod tests {
         broken[40] ^= 1;
         assert!(
             check(VarKind::Ed25519Key, &b64(&broken), &KindOptions::default())
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("does not match")
         );
         assert!(
@@ -422,7 +428,8 @@ mod tests {
                 &b64(&[1u8; 31]),
                 &KindOptions::default()
             )
-            .unwrap_err().to_string()
+            .unwrap_err()
+            .to_string()
             .contains("decodes to 31 bytes")
         );
     }
@@ -439,14 +446,16 @@ mod tests {
         assert_eq!(check_kubeconfig(&wrapped, None), Ok(()));
         assert!(
             check_kubeconfig(KUBECONFIG, Some("staging"))
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("no context `staging`")
         );
         // Without a current context (and none configured), even a single context is unused.
         let no_current = KUBECONFIG.replace("current-context: prod\n", "");
         assert!(
             check_kubeconfig(&no_current, None)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("sets no current-context")
         );
         assert_eq!(check_kubeconfig(&no_current, Some("prod")), Ok(()));
@@ -467,13 +476,15 @@ mod tests {
         let bad_server = KUBECONFIG.replace("https://k8s.example.com:6443", "not a url");
         assert!(
             check_kubeconfig(&bad_server, None)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("server URL")
         );
         let bad_ctx = KUBECONFIG.replace("cluster: prod\n    user", "cluster: nope\n    user");
         assert!(
             check_kubeconfig(&bad_ctx, None)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("unknown cluster `nope`")
         );
     }
@@ -487,7 +498,8 @@ mod tests {
         assert!(check(VarKind::ImageRef, "ghcr.io/a/b:3f2c1a9", &strict).is_ok());
         assert!(
             check(VarKind::ImageRef, "ghcr.io/a/b:latest", &strict)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("not pinned")
         );
         assert!(
@@ -500,7 +512,8 @@ mod tests {
         );
         assert!(
             check(VarKind::ImageRef, "ghcr.io/A/b:1", &strict)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("uppercase")
         );
         let tag = KindOptions {
@@ -511,11 +524,14 @@ mod tests {
         assert!(check(VarKind::ImageRef, "3f2c1a9", &tag).is_ok());
         assert!(
             check(VarKind::ImageRef, "latest", &tag)
-                .unwrap_err().to_string()
+                .unwrap_err()
+                .to_string()
                 .contains("not pinned")
         );
         // The rule, never the value (it may be a secret pasted into the wrong variable).
-        let err = check(VarKind::ImageRef, "bad tag", &tag).unwrap_err().to_string();
+        let err = check(VarKind::ImageRef, "bad tag", &tag)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("its tag is invalid") && !err.contains("bad tag"),
             "{err}"

@@ -582,7 +582,7 @@ impl FlyProvider {
         launch: bool,
         min_secrets_version: Option<u64>,
         deadline: Instant,
-        progress: ProgressSink<'_>,
+        progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<(), MachineFailure> {
         let id = before.id.as_str();
@@ -628,7 +628,7 @@ impl FlyProvider {
                 if left.is_zero() {
                     return Err(self.failure(id, format!("machine {id} did not start version {new_version} before the deadline")).await);
                 }
-                progress(&WaitProgress {
+                progress.report(&WaitProgress {
                     waiting_for: format!(
                         "{}: machine {id} starting {wanted_image}",
                         self.settings.service
@@ -695,7 +695,7 @@ impl FlyProvider {
         &self,
         id: &str,
         deadline: Instant,
-        progress: ProgressSink<'_>,
+        progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<(), MachineFailure> {
         loop {
@@ -739,7 +739,7 @@ impl FlyProvider {
                 failure.diagnostics.extend(outputs);
                 return Err(failure);
             }
-            progress(&WaitProgress {
+            progress.report(&WaitProgress {
                 waiting_for: format!("{}: machine {id} checks: {waiting}", self.settings.service),
                 remaining: left,
             });
@@ -888,12 +888,12 @@ impl Provider for FlyProvider {
         Ok(deployment)
     }
 
-    async fn wait(
-        &self,
-        deployment: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        deployment: &'a Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let rollout = self
             .rollouts
@@ -955,7 +955,7 @@ impl FlyProvider {
         ids: &[String],
         leases: &Leases,
         deadline: Instant,
-        progress: ProgressSink<'_>,
+        progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Verdict {
         let batches: Vec<Vec<String>> = match self.settings.strategy {

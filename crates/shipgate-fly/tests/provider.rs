@@ -64,7 +64,7 @@ async fn deploy_and_wait(provider: &FlyProvider, img: &str, timeout: Duration) -
         .wait(
             &deployment,
             Instant::now() + timeout,
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await

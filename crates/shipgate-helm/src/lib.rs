@@ -25,11 +25,11 @@
 //! };
 //! let cancel = CancellationToken::new();
 //! let deployment = helm.deploy(&request).await?;
-//! let verdict = helm.wait(&deployment, Instant::now() + Duration::from_secs(600), &|_| {}, &cancel).await?;
+//! let verdict = helm.wait(&deployment, Instant::now() + Duration::from_secs(600), &|_: &shipgate_provider::WaitProgress| {}, &cancel).await?;
 //! if verdict != Verdict::Healthy {
 //!     if let Some(good) = previous_good(&helm.history().await?, &deployment.revision) {
 //!         let back = helm.rollback(&good.id).await?;
-//!         helm.wait(&back, Instant::now() + Duration::from_secs(600), &|_| {}, &cancel).await?;
+//!         helm.wait(&back, Instant::now() + Duration::from_secs(600), &|_: &shipgate_provider::WaitProgress| {}, &cancel).await?;
 //!     }
 //! }
 //! # Ok(()) }
@@ -462,7 +462,7 @@ impl HelmProvider {
         &self,
         deployment: &Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
+        progress: &dyn ProgressSink,
         cancel: &CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let Some(client) = &self.kube else {
@@ -699,12 +699,12 @@ impl Provider for HelmProvider {
         })
     }
 
-    async fn wait(
-        &self,
-        deployment: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        deployment: &'a Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let Some(mut running) = self.running.lock().await.remove(&deployment.revision.0) else {
             return Err(ProviderError::not_found(format!(
@@ -719,7 +719,7 @@ impl Provider for HelmProvider {
                 result = &mut running.task => break Some(result),
                 () = tokio::time::sleep(remaining.min(tick)) => {
                     if Instant::now() >= deadline { break None; }
-                    progress(&WaitProgress {
+                    progress.report(&WaitProgress {
                         waiting_for: format!("helm upgrade of {} (revision {}) with --wait", self.settings.release, deployment.revision),
                         remaining: deadline.saturating_duration_since(Instant::now()),
                     });

@@ -97,7 +97,7 @@ async fn wait(
         .wait(
             deployment,
             Instant::now() + within,
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await

@@ -105,7 +105,7 @@ async fn wait(provider: &HelmProvider, deployment: &shipgate_provider::Deploymen
         .wait(
             deployment,
             Instant::now() + Duration::from_secs(60),
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await

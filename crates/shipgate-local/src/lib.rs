@@ -150,9 +150,7 @@ impl LocalProvider {
         options: LocalOptions,
     ) -> Result<LocalProvider, ProviderError> {
         if config.services.is_empty() {
-            return Err(ProviderError::invalid(
-                "[targets.local] has no services",
-            ));
+            return Err(ProviderError::invalid("[targets.local] has no services"));
         }
         for (name, service) in &config.services {
             if service.command.is_empty() {
@@ -547,12 +545,12 @@ impl Provider for LocalProvider {
         self.launch(request).await
     }
 
-    async fn wait(
-        &self,
-        deployment: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        deployment: &'a Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let number = Self::number(&deployment.revision)?;
         let processes = {

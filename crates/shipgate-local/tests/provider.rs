@@ -76,7 +76,7 @@ async fn deploy_and_wait(provider: &LocalProvider, tag: &str) -> Result<Verdict,
         .wait(
             &deployment,
             Instant::now() + Duration::from_secs(10),
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await

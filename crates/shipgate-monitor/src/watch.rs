@@ -63,6 +63,7 @@ pub struct Inspection {
 }
 
 /// A source of [`Inspection`]s (the deploy targets' providers).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait Inspect: Send + Sync {
     /// What runs in `environment` and its recent logs; errors become lines of the result.

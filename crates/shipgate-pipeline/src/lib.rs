@@ -5,6 +5,8 @@
 //! The pipeline never prints: it reports progress lines to a callback and returns a
 //! [`Summary`] (versioned JSON) that the caller always writes, whatever happened.
 
+#[cfg(test)]
+mod decisions;
 mod event;
 mod summary;
 
@@ -535,22 +537,58 @@ async fn watch(
 ) -> Verdict {
     let throttle = Throttle::new(events);
     let progress = |p: &shipgate_provider::WaitProgress| throttle.report(&target.name, label, p);
-    match target
-        .provider
-        .wait(
-            deployment,
-            Instant::now() + target.timeout,
-            &progress,
-            cancel,
-        )
-        .await
-    {
-        Ok(verdict) => verdict,
-        Err(err) => Verdict::Failed {
+    let grace = wait_grace(target.timeout);
+    let wait = target.provider.wait(
+        deployment,
+        Instant::now() + target.timeout,
+        &progress,
+        cancel,
+    );
+    // A provider must answer by its deadline; one that does not is a timed-out verdict, not a
+    // run that hangs.
+    match tokio::time::timeout(target.timeout + grace, wait).await {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(err)) => Verdict::Failed {
             reason: err.to_string(),
             diagnostics: Vec::new(),
         },
+        Err(_) => Verdict::TimedOut {
+            waiting_for: format!(
+                "an answer from {} (none within its {} s timeout and {} s more)",
+                target.name,
+                target.timeout.as_secs(),
+                grace.as_secs()
+            ),
+            diagnostics: Vec::new(),
+        },
     }
+}
+
+/// How long past its deadline a provider's wait may take to answer before the pipeline stops
+/// waiting for it: a tenth of the timeout, between 1 s and 30 s.
+fn wait_grace(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+/// Runs a provider call that is safe to repeat (reading what runs or its history, going back to
+/// a revision) again when it fails with a retryable error (an outage, a rate limit): 3 attempts
+/// in all, 0.5 s then 1 s apart with jitter. Other errors are returned at once.
+async fn retrying<T, F, Fut>(call: F) -> Result<T, shipgate_provider::ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, shipgate_provider::ProviderError>>,
+{
+    use backon::Retryable;
+    call.retry(
+        backon::ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(2)
+            .with_jitter(),
+    )
+    .sleep(tokio::time::sleep)
+    .when(shipgate_provider::ProviderError::is_retryable)
+    .await
 }
 
 /// Deploys every target, gates, rolls back; returns the outcome and its one-line message.
@@ -1009,11 +1047,12 @@ async fn rollback(
         app: plan.app.clone(),
         environment: plan.environment.clone(),
     };
-    for (index, deployment) in live {
+    // Last deployed, first rolled back: the targets unwind in the reverse of deploy order.
+    for (index, deployment) in live.iter().rev() {
         let target = &plan.targets[*index];
         let current = &deployment.request.images;
         let step_started = now_ms();
-        let history = match target.provider.history().await {
+        let history = match retrying(|| target.provider.history()).await {
             Ok(history) => history,
             Err(err) => {
                 return give_up(
@@ -1057,7 +1096,7 @@ async fn rollback(
             target: target.name.clone(),
             revision: good.id.to_string(),
         });
-        let back = match target.provider.rollback(&good.id).await {
+        let back = match retrying(|| target.provider.rollback(&good.id)).await {
             Ok(back) => back,
             Err(err) => {
                 return give_up(
@@ -1194,9 +1233,7 @@ pub(crate) type LiveNow = Result<BTreeMap<ServiceName, ImageRef>, String>;
 
 /// Asks `target` what it runs now.
 async fn read_back(target: &Target) -> LiveNow {
-    target
-        .provider
-        .current()
+    retrying(|| target.provider.current())
         .await
         .map(|running| running.into_iter().map(|r| (r.service, r.image)).collect())
         .map_err(|e| e.to_string())

@@ -47,12 +47,12 @@ impl Provider for Stuck {
             request: request.clone(),
         })
     }
-    async fn wait(
-        &self,
-        _: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        _: &'a Deployment,
         _: Instant,
-        _: ProgressSink<'_>,
-        _: &CancellationToken,
+        _: &'a (dyn ProgressSink + 'a),
+        _: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         Ok(Verdict::Healthy)
     }

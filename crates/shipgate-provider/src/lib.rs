@@ -141,7 +141,17 @@ pub struct WaitProgress {
 }
 
 /// Where progress events go.
-pub type ProgressSink<'a> = &'a (dyn Fn(&WaitProgress) + Send + Sync);
+pub trait ProgressSink: Send + Sync {
+    /// Reports one step of progress.
+    fn report(&self, progress: &WaitProgress);
+}
+
+/// Any `Fn(&WaitProgress)` closure is a progress sink.
+impl<F: Fn(&WaitProgress) + Send + Sync> ProgressSink for F {
+    fn report(&self, progress: &WaitProgress) {
+        self(progress);
+    }
+}
 
 /// The cause of a [`ProviderError`], shared so that errors stay cheap to clone.
 pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
@@ -288,6 +298,9 @@ impl ProviderError {
 }
 
 /// A deploy target.
+// mockall needs the explicit trait-object lifetime of `wait`'s progress sink, and repeats it
+// in parentheses the compiler then calls unnecessary.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock, allow(unused_parens))]
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     /// `local`, `helm`, `railway`, `fly`.
@@ -312,12 +325,12 @@ pub trait Provider: Send + Sync {
 
     /// Waits for the verdict on `deployment` until `deadline`, reporting progress. On
     /// cancellation it stops waiting without leaving the target mid-operation.
-    async fn wait(
-        &self,
-        deployment: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        deployment: &'a Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError>;
 
     /// Revisions, newest first.
@@ -332,6 +345,7 @@ pub trait Provider: Send + Sync {
 
 /// A database migration that runs on the platform rather than on the deploy runner (a
 /// Kubernetes Job), started once before the rollout.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait MigrationJob: Send + Sync {
     /// What runs (`Kubernetes Job shop-migrate-… in namespace shop`).
@@ -400,7 +414,7 @@ pub async fn wait_until<T, F, Fut>(
     deadline: Instant,
     interval: Duration,
     max_interval: Duration,
-    progress: ProgressSink<'_>,
+    progress: &dyn ProgressSink,
     cancel: &CancellationToken,
     mut check: F,
 ) -> Result<Option<T>, String>
@@ -419,7 +433,7 @@ where
             return Err(waiting_for);
         }
         let remaining = deadline - now;
-        progress(&WaitProgress {
+        progress.report(&WaitProgress {
             waiting_for: waiting_for.clone(),
             remaining,
         });

@@ -892,12 +892,12 @@ impl Provider for RailwayProvider {
         Ok(self.deploy_image(image, &request.description).await?)
     }
 
-    async fn wait(
-        &self,
-        deployment: &Deployment,
+    async fn wait<'a>(
+        &'a self,
+        deployment: &'a Deployment,
         deadline: Instant,
-        progress: ProgressSink<'_>,
-        cancel: &CancellationToken,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
         let id = deployment.revision.0.as_str();
         let expected = deployment.request.images.get(&self.service);

@@ -67,7 +67,7 @@ async fn deploy_and_wait(provider: &RailwayProvider, img: &str, timeout: Duratio
         .wait(
             &deployment,
             Instant::now() + timeout,
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await
@@ -304,7 +304,7 @@ async fn needs_approval_stops_the_wait_and_a_timeout_cancels_the_deployment() {
         .wait(
             &deployment,
             Instant::now() + Duration::from_millis(300),
-            &|p| seen.lock().unwrap().push(p.waiting_for.clone()),
+            &|p: &shipgate_provider::WaitProgress| seen.lock().unwrap().push(p.waiting_for.clone()),
             &CancellationToken::new(),
         )
         .await
@@ -464,7 +464,7 @@ async fn a_crash_that_replaced_the_live_deployment_reads_back_empty_and_rolls_ba
         .wait(
             &back,
             Instant::now() + Duration::from_secs(5),
-            &|_| {},
+            &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await

@@ -43,6 +43,7 @@ pub struct Candidate {
 }
 
 /// A source of candidates, newest first.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CandidateSource: Send + Sync {
     /// `ledger`, `github-workflow`, `provider`.
@@ -52,7 +53,7 @@ pub trait CandidateSource: Send + Sync {
 }
 
 /// The gate verdicts on record (the ledger's): the evidence behind "verified good".
-#[cfg_attr(test, mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait GateRecord: Send + Sync {
     /// The most recent verdict on `image` for each target that ran it.

@@ -22,6 +22,7 @@ pub enum Existence {
 }
 
 /// Checks images.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ImageCheck: Send + Sync {
     /// Whether `image` exists; an error says why the registry could not tell.
@@ -59,10 +60,12 @@ impl OciRegistry {
         for login in &logins {
             redactor.add(&login.password);
         }
-        let http = shipgate_http::build_client(&shipgate_http::ClientOptions::default())
-            .map_err(|e| RollbackError::Registry {
-                message: format!("cannot set up the registry client: {e}"),
-                source: Some(Box::new(e)),
+        let http =
+            shipgate_http::build_client(&shipgate_http::ClientOptions::default()).map_err(|e| {
+                RollbackError::Registry {
+                    message: format!("cannot set up the registry client: {e}"),
+                    source: Some(Box::new(e)),
+                }
             })?;
         Ok(OciRegistry {
             http,

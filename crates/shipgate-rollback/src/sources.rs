@@ -76,7 +76,9 @@ impl CandidateSource for WorkflowSource {
         }
         let (page, _): (serde_json::Value, _) = self.client.get(&path, deadline).await?;
         let mut runs: Vec<WorkflowRun> = serde_json::from_value(page["workflow_runs"].clone())
-            .map_err(|e| RollbackError::source_caused(format!("unexpected workflow runs: {e}"), e))?;
+            .map_err(|e| {
+                RollbackError::source_caused(format!("unexpected workflow runs: {e}"), e)
+            })?;
         // Re-check the conclusion client-side and order by run number ourselves.
         runs.retain(|r| {
             r.conclusion.as_deref() == Some("success") && r.event.as_deref() != Some("pull_request")

@@ -225,7 +225,7 @@ impl SecretSource for AwsSecretsManagerSource {
         "aws-secrets-manager"
     }
 
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
         tracing::debug!(secret_id = %self.secret_id, "reading AWS Secrets Manager secret");
         let contents = match self.contents.get_or_init(|| self.fetch()).await {
             Ok(contents) => contents,

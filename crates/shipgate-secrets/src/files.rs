@@ -40,7 +40,7 @@ impl SecretSource for EnvSource {
         "env"
     }
 
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
         match self.values.get(field.unwrap_or(key)) {
             Some(value) => Lookup::Found(value.clone()),
             None => Lookup::Missing,
@@ -80,7 +80,7 @@ impl SecretSource for DirSource {
         "dir"
     }
 
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
         let file_name = field.unwrap_or(key);
         if file_name.contains('/') || file_name.contains('\\') || file_name.starts_with('.') {
             return Lookup::Failed(format!("`{file_name}` is not a plain file name"));
@@ -171,7 +171,7 @@ impl SecretSource for DotenvSource {
         "dotenv"
     }
 
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
         match self.values.get(field.unwrap_or(key)) {
             Some(value) => Lookup::Found(value.clone()),
             None => Lookup::Missing,

@@ -162,7 +162,7 @@ mod imp {
             "kubernetes"
         }
 
-        async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+        async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
             tracing::debug!(namespace = %self.namespace, secret = %self.secret, "reading Kubernetes Secret");
             match self.values.get_or_init(|| self.fetch()).await {
                 Ok(values) => match values.get(field.unwrap_or(key)) {

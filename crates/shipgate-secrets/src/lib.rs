@@ -57,6 +57,7 @@ pub enum Lookup {
 }
 
 /// A place secrets come from.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait::async_trait]
 pub trait SecretSource: Send + Sync {
     /// The name used in reports and `[secrets.keys]` overrides.
@@ -67,7 +68,7 @@ pub trait SecretSource: Send + Sync {
 
     /// Looks up `key`; `field` is the name inside the source when it differs from the key
     /// (`[secrets.keys.KEY] field = "…"`).
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup;
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup;
 }
 
 /// The resolver's answer for one key.
@@ -322,7 +323,7 @@ mod tests {
         fn kind(&self) -> &'static str {
             "fixed"
         }
-        async fn lookup(&self, _key: &str, _field: Option<&str>) -> Lookup {
+        async fn lookup<'a>(&'a self, _key: &'a str, _field: Option<&'a str>) -> Lookup {
             self.1.clone()
         }
     }

@@ -163,7 +163,7 @@ impl SecretSource for VaultSource {
         "vault"
     }
 
-    async fn lookup(&self, key: &str, field: Option<&str>) -> Lookup {
+    async fn lookup<'a>(&'a self, key: &'a str, field: Option<&'a str>) -> Lookup {
         tracing::debug!(url = %self.url, "reading Vault KV v2 secret");
         match self.fields.get_or_init(|| self.read()).await {
             Ok(fields) => match fields.get(field.unwrap_or(key)) {
