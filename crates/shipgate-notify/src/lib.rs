@@ -346,6 +346,26 @@ impl Notifier {
 mod tests {
     use super::*;
 
+    /// The webhook body and the Slack text are contracts with receivers: pinned.
+    #[test]
+    fn the_webhook_payload_and_the_slack_text_are_pinned() {
+        let notification = Notification {
+            schema_version: 1,
+            event: "deploy".into(),
+            run_id: "20261123T101500Z-4f2a1c".into(),
+            app: "shop".into(),
+            environment: "production".into(),
+            image_tag: "3f2c1a9".into(),
+            outcome: "rolled_back".into(),
+            exit_code: 3,
+            message: "3f2c1a9 failed and was rolled back".into(),
+            rollback_reasons: vec!["smoke gate failed: 1 critical check(s) failed: orders".into()],
+            run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
+        };
+        insta::assert_json_snapshot!("webhook_payload", notification);
+        insta::assert_snapshot!("slack_text", notification.slack_text());
+    }
+
     #[test]
     fn signatures_verify_and_tampering_is_caught() {
         let key = Secret::new("whsec-test-key");
