@@ -5,6 +5,9 @@
 //! `docs/exit-codes.md`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// The commands' doc comments are their `--help` text, where `[smoke]` is a TOML section, not
+// an intra-doc link.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 /// Prints a line for people on stdout, as [`for_people`] makes it.
 macro_rules! say {

@@ -10,7 +10,7 @@
 //!
 //! Shared machinery lives here too: [`wait_until`] (polling with a deadline, backoff, progress
 //! and cancellation), [`ProviderError`] with its retry classification, and, behind the
-//! `conformance` feature, the suite every adapter runs ([`conformance::run`]).
+//! `conformance` feature, the suite every adapter runs (`conformance::run`).
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
