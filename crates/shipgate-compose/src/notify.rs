@@ -51,7 +51,7 @@ impl Composition {
     pub fn notification(&self, summary: &Summary) -> Notification {
         Notification {
             schema_version: 1,
-            event: "deploy".into(),
+            event: shipgate_core::NotificationEvent::Deploy.as_str().into(),
             run_id: summary.run_id.clone(),
             app: summary.app.clone(),
             environment: summary.environment.clone(),

@@ -18,6 +18,7 @@ mod redact;
 mod secret;
 mod service;
 mod text;
+mod vocabulary;
 
 pub use duration::{DurationError, HumanDuration, MAX_DURATION};
 pub use environment::{
@@ -28,3 +29,7 @@ pub use redact::{MIN_REDACTED_LEN, Redactor, redact_credentials, redact_userinfo
 pub use secret::{REDACTED, Redacted, Secret};
 pub use service::{ServiceName, ServiceNameError};
 pub use text::{EXCERPT_CHARS, excerpt, one_line, printable, quote_outside, shorten_quoted};
+pub use vocabulary::{
+    AlertState, DeploymentKind, DeploymentVerdict, MonitorNotice, NotificationEvent, Outcome,
+    StepResult, UnknownWord,
+};

@@ -7,7 +7,9 @@
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Ledger, LedgerError};
+use shipgate_core::{DeploymentKind, Outcome};
+
+use crate::{Ledger, LedgerError, words};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -49,13 +51,15 @@ pub struct DeliveryAggregates {
 /// 1 for a succeeded run whose commit time is known (it counts toward the lead time), else 0;
 /// over `runs` aliased `t` (`""` or `"r."`).
 fn lead_runs(t: &str) -> String {
-    format!("CASE WHEN {t}outcome = 'succeeded' AND {t}commit_ms IS NOT NULL THEN 1 ELSE 0 END")
+    let succeeded = words::quoted(Outcome::Succeeded.as_str());
+    format!("CASE WHEN {t}outcome = {succeeded} AND {t}commit_ms IS NOT NULL THEN 1 ELSE 0 END")
 }
 
 /// Such a run's lead time, from the commit to the end of the run, else 0.
 fn lead_time(t: &str) -> String {
+    let succeeded = words::quoted(Outcome::Succeeded.as_str());
     format!(
-        "CASE WHEN {t}outcome = 'succeeded' AND {t}commit_ms IS NOT NULL THEN {t}finished_ms - {t}commit_ms ELSE 0 END"
+        "CASE WHEN {t}outcome = {succeeded} AND {t}commit_ms IS NOT NULL THEN {t}finished_ms - {t}commit_ms ELSE 0 END"
     )
 }
 
@@ -80,11 +84,12 @@ impl Ledger {
             lead_runs(""),
             lead_time("")
         );
+        let deploy = words::quoted(DeploymentKind::Deploy.as_str());
         let services = format!(
             "INSERT INTO delivery_rollup (app, environment, service, day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms) \
          SELECT DISTINCT r.app, r.environment, d.service, r.started_ms - r.started_ms % {DAY_MS}, r.outcome, 1, \
          r.finished_ms - r.started_ms, 0, 0, 0, 0 FROM runs r JOIN deployments d ON d.run_id = r.id \
-         WHERE r.id = $1 AND d.kind = 'deploy'{ADD}"
+         WHERE r.id = $1 AND d.kind = {deploy}{ADD}"
         );
         for statement in [run, services] {
             // Built from constants; the run id is bound.
@@ -94,10 +99,11 @@ impl Ledger {
                 .await
                 .map_err(self.db("count a run in the delivery rollup"))?;
         }
-        let restoring = sqlx::query(
+        let restoring = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT app, environment, started_ms, finished_ms FROM runs WHERE id = $1 \
-         AND outcome IN ('succeeded', 'rolled_back')",
-        )
+         AND outcome IN ({})",
+            words::outcomes(Outcome::leaves_good_release_live)
+        )))
         .bind(run_id)
         .fetch_optional(&mut **tx)
         .await
@@ -110,11 +116,12 @@ impl Ledger {
         let started_ms: i64 = restoring.try_get(2).map_err(self.db("restore failures"))?;
         let finished_ms: i64 = restoring.try_get(3).map_err(self.db("restore failures"))?;
         // The partial index runs_unrestored holds exactly these candidates.
-        let waiting = sqlx::query(
+        let waiting = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, started_ms, outcome FROM runs WHERE app = $1 AND environment = $2 \
-         AND restored_ms IS NULL AND outcome IN ('rollback_failed', 'unhealthy') \
+         AND restored_ms IS NULL AND outcome IN ({}) \
          AND started_ms <= $3 AND id <> $4 AND finished_ms IS NOT NULL",
-        )
+            words::outcomes(Outcome::awaits_restore)
+        )))
         .bind(&app)
         .bind(&environment)
         .bind(started_ms)
@@ -153,6 +160,7 @@ impl Ledger {
 fn raw_counts() -> String {
     let window = "r.started_ms >= $1 AND r.started_ms <= $2 AND r.finished_ms IS NOT NULL AND r.outcome IS NOT NULL";
     let (lead_runs, lead_time) = (lead_runs("r."), lead_time("r."));
+    let deploy = words::quoted(DeploymentKind::Deploy.as_str());
     format!(
         "SELECT r.app, r.environment, '', r.outcome, COUNT(*), CAST(SUM(r.finished_ms - r.started_ms) AS BIGINT), \
          CAST(SUM(CASE WHEN r.restored_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
@@ -164,7 +172,7 @@ fn raw_counts() -> String {
          CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM (\
          SELECT DISTINCT r.id AS id, r.app AS app, r.environment AS environment, d.service AS service, \
          r.outcome AS outcome, r.finished_ms - r.started_ms AS duration_ms \
-         FROM runs r JOIN deployments d ON d.run_id = r.id WHERE d.kind = 'deploy' AND {window}) per_run \
+         FROM runs r JOIN deployments d ON d.run_id = r.id WHERE d.kind = {deploy} AND {window}) per_run \
          GROUP BY app, environment, service, outcome"
     )
 }

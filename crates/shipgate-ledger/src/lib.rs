@@ -15,11 +15,12 @@
 mod delivery;
 mod lock;
 mod monitor;
+mod words;
 
 use std::path::Path;
 
 use serde::Serialize;
-use shipgate_core::redact_credentials;
+use shipgate_core::{DeploymentKind, DeploymentVerdict, Outcome, redact_credentials};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -259,18 +260,18 @@ impl GateVerdict {
     /// run that ended `rolled_back` (its smoke after the rollback passed, or was off). A run
     /// that was interrupted, left unhealthy, failed or is still running verified nothing.
     pub fn passed(&self) -> bool {
-        let outcome = self.outcome.as_deref();
-        self.verdict == "healthy"
-            && match self.kind.as_str() {
-                "deploy" => outcome == Some("succeeded"),
-                "rollback" => outcome == Some("rolled_back"),
-                _ => false,
+        let outcome = self.outcome.as_deref().and_then(Outcome::parse);
+        DeploymentVerdict::parse(&self.verdict) == Some(DeploymentVerdict::Healthy)
+            && match DeploymentKind::parse(&self.kind) {
+                Some(DeploymentKind::Deploy) => outcome == Some(Outcome::Succeeded),
+                Some(DeploymentKind::Rollback) => outcome == Some(Outcome::RolledBack),
+                None => false,
             }
     }
 
     /// `deployed healthy in run R, which ended rolled_back`, for reason chains.
     pub fn describe(&self) -> String {
-        let action = if self.kind == "rollback" {
+        let action = if DeploymentKind::parse(&self.kind) == Some(DeploymentKind::Rollback) {
             "rolled back to"
         } else {
             "deployed"
@@ -736,11 +737,12 @@ impl Ledger {
         environment: &str,
         limit: i64,
     ) -> Result<Vec<(RunRecord, Vec<(String, String)>)>, LedgerError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
-             FROM runs WHERE app = $1 AND environment = $2 AND outcome = 'succeeded' \
+             FROM runs WHERE app = $1 AND environment = $2 AND outcome = {} \
              ORDER BY started_ms DESC, id DESC LIMIT $3",
-        )
+            words::quoted(Outcome::Succeeded.as_str())
+        )))
         .bind(app)
         .bind(environment)
         .bind(limit)
@@ -750,9 +752,11 @@ impl Ledger {
         let mut out = Vec::new();
         for row in &rows {
             let run = run_from_row(row).map_err(self.db("read run"))?;
-            let images = sqlx::query(
-                "SELECT service, to_image FROM deployments WHERE run_id = $1 AND kind = 'deploy' AND verdict = 'healthy' ORDER BY position",
-            )
+            let images = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT service, to_image FROM deployments WHERE run_id = $1 AND kind = {} AND verdict = {} ORDER BY position",
+                words::quoted(DeploymentKind::Deploy.as_str()),
+                words::quoted(DeploymentVerdict::Healthy.as_str())
+            )))
             .bind(&run.id)
             .fetch_all(&self.pool)
             .await
@@ -780,12 +784,13 @@ impl Ledger {
         environment: &str,
         image: &str,
     ) -> Result<Vec<GateVerdict>, LedgerError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT d.target, d.run_id, d.kind, d.verdict, r.outcome FROM deployments d \
              JOIN runs r ON r.id = d.run_id \
-             WHERE r.app = $1 AND r.environment = $2 AND d.to_image = $3 AND d.verdict <> 'cancelled' \
+             WHERE r.app = $1 AND r.environment = $2 AND d.to_image = $3 AND d.verdict <> {} \
              ORDER BY r.started_ms DESC, d.run_id DESC, d.position DESC",
-        )
+            words::quoted(DeploymentVerdict::Cancelled.as_str())
+        )))
         .bind(app)
         .bind(environment)
         .bind(image)
@@ -821,10 +826,11 @@ impl Ledger {
         image_tag: &str,
         commit_ms: Option<i64>,
     ) -> Result<Option<String>, LedgerError> {
-        let live = sqlx::query(
+        let live = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, image_tag, started_ms, commit_ms FROM runs WHERE app = $1 AND environment = $2 \
-             AND outcome = 'succeeded' ORDER BY started_ms DESC, id DESC LIMIT 1",
-        )
+             AND outcome = {} ORDER BY started_ms DESC, id DESC LIMIT 1",
+            words::quoted(Outcome::Succeeded.as_str())
+        )))
         .bind(app)
         .bind(environment)
         .fetch_optional(&self.pool)
@@ -848,10 +854,11 @@ impl Ledger {
                 )
             }));
         }
-        let earlier = sqlx::query(
+        let earlier = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM runs WHERE app = $1 AND environment = $2 AND image_tag = $3 \
-             AND outcome = 'succeeded' AND started_ms < $4 ORDER BY started_ms DESC LIMIT 1",
-        )
+             AND outcome = {} AND started_ms < $4 ORDER BY started_ms DESC LIMIT 1",
+            words::quoted(Outcome::Succeeded.as_str())
+        )))
         .bind(app)
         .bind(environment)
         .bind(image_tag)
@@ -1047,7 +1054,8 @@ impl Ledger {
         let mut ids = Vec::new();
         for row in rows {
             let id: String = row.try_get(0).map_err(self.db("recover runs"))?;
-            self.finish_run(&id, "aborted", now_ms, None).await?;
+            self.finish_run(&id, Outcome::Aborted.as_str(), now_ms, None)
+                .await?;
             ids.push(id);
         }
         Ok(ids)

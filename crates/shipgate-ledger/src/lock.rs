@@ -13,6 +13,8 @@ use serde::Serialize;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use shipgate_core::Outcome;
+
 use crate::{Ledger, LedgerError};
 
 /// Who asks for the lock.
@@ -297,12 +299,13 @@ impl Ledger {
                 "queued behind it",
             )));
         }
-        let finished = sqlx::query(
+        let finished = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, image_tag FROM runs WHERE app = $1 AND environment = $2 AND id <> $3 \
              AND started_ms > $4 AND finished_ms IS NOT NULL \
-             AND outcome NOT IN ('lock_timeout', 'superseded') \
+             AND outcome IN ({}) \
              ORDER BY started_ms DESC LIMIT 1",
-        )
+            crate::words::outcomes(Outcome::is_attempt)
+        )))
         .bind(&request.app)
         .bind(&request.environment)
         .bind(&request.run_id)

@@ -124,13 +124,14 @@ impl Ledger {
             let id = target_id(app, environment, name);
             sqlx::query(
                 "INSERT INTO monitor_targets (id, app, environment, name, retired, state, streak, next_due_ms, checks, failures) \
-                 VALUES ($1, $2, $3, $4, 0, 'healthy', 0, 0, 0, 0) \
+                 VALUES ($1, $2, $3, $4, 0, $5, 0, 0, 0, 0) \
                  ON CONFLICT (id) DO UPDATE SET retired = 0",
             )
             .bind(&id)
             .bind(app)
             .bind(environment)
             .bind(name)
+            .bind(shipgate_core::AlertState::Healthy.as_str())
             .execute(self.pool())
             .await
             .map_err(self.db("register monitor targets"))?;

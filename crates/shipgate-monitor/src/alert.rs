@@ -17,66 +17,7 @@
 //! While `alerting`, every failure is [`Action::StillFailing`]; the caller decides whether a
 //! comment is due (at most one per period).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::Serialize;
-
-/// Where a target stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    /// Passing.
-    Healthy,
-    /// Failing, not yet for `open_after` checks in a row: no alert.
-    Failing,
-    /// Failed `open_after` times in a row: the alert is open.
-    Alerting,
-    /// Passing again, not yet `resolve_after` times in a row: the alert stays open.
-    Recovering,
-}
-
-impl AlertState {
-    /// Every state, in lifecycle order.
-    pub const ALL: [AlertState; 4] = [
-        AlertState::Healthy,
-        AlertState::Failing,
-        AlertState::Alerting,
-        AlertState::Recovering,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Healthy => "healthy",
-            AlertState::Failing => "failing",
-            AlertState::Alerting => "alerting",
-            AlertState::Recovering => "recovering",
-        }
-    }
-
-    /// An alert is open in this state.
-    pub fn alert_open(self) -> bool {
-        matches!(self, AlertState::Alerting | AlertState::Recovering)
-    }
-}
-
-impl fmt::Display for AlertState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AlertState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<AlertState, String> {
-        AlertState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown alert state `{s}`"))
-    }
-}
+pub use shipgate_core::AlertState;
 
 /// How many results in a row change the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,7 +169,7 @@ mod tests {
 
     #[test]
     fn states_round_trip_through_their_names() {
-        for state in AlertState::ALL {
+        for &state in AlertState::ALL {
             assert_eq!(state.as_str().parse::<AlertState>(), Ok(state));
         }
         assert!("paging".parse::<AlertState>().is_err());

@@ -182,7 +182,7 @@ impl Metrics {
                             target: id.clone(),
                             state: state.as_str().to_owned(),
                         })
-                        .set(i64::from(state == current));
+                        .set(i64::from(*state == current));
                 }
                 exported.insert(id, current);
             }

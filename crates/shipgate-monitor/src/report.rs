@@ -19,6 +19,7 @@
 //!   mean over `succeeded` runs whose commit time is known (`Ledger::record_commit_time`; the
 //!   CLI reads it from the GitHub event); unknown (`None`) when no run has one.
 
+use shipgate_core::Outcome;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -100,10 +101,6 @@ struct Sums {
     lead_runs: u64,
 }
 
-fn is_change_failure(outcome: &str) -> bool {
-    matches!(outcome, "rolled_back" | "rollback_failed" | "unhealthy")
-}
-
 /// Builds the report for the window `[since_ms, until_ms]` from the ledger's aggregates.
 pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) -> Report {
     let days = ((until_ms - since_ms).max(1) as f64 / DAY_MS).max(1.0 / 24.0);
@@ -112,9 +109,10 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
     // failures and the runs with a lead time they are over.
     let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for row in &aggregates.outcomes {
-        if row.outcome == "lock_timeout" || row.outcome == "superseded" {
+        // The words come from the ledger; one this version does not know is not counted.
+        let Some(outcome) = Outcome::parse(&row.outcome).filter(|o| o.is_attempt()) else {
             continue;
-        }
+        };
         let key = (row.app.clone(), row.environment.clone());
         let figures = groups
             .entry(key.clone())
@@ -125,8 +123,8 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
             });
         let (runs, succeeded, failed) = (
             count(row.runs),
-            row.outcome == "succeeded",
-            is_change_failure(&row.outcome),
+            outcome == Outcome::Succeeded,
+            outcome.is_change_failure(),
         );
         if let Some(service) = &row.service {
             let service = figures.services.entry(service.clone()).or_default();
@@ -142,19 +140,15 @@ pub fn compute(aggregates: &DeliveryAggregates, since_ms: i64, until_ms: i64) ->
         sum.duration_ms += row.duration_ms as f64;
         sum.lead_time_ms += row.lead_time_ms as f64;
         sum.lead_runs += count(row.lead_runs);
-        match row.outcome.as_str() {
+        if outcome == Outcome::RolledBack {
             // A rollback restored service by the end of its own run.
-            "rolled_back" => {
-                sum.restore_ms += row.duration_ms as f64;
-                sum.restored += runs;
-            }
+            sum.restore_ms += row.duration_ms as f64;
+            sum.restored += runs;
+        } else if outcome.awaits_restore() {
             // Any other change failure when a later run left a good release live.
-            "rollback_failed" | "unhealthy" => {
-                sum.restore_ms += row.restore_ms as f64;
-                sum.restored += count(row.restored);
-                figures.unrestored_failures += runs.saturating_sub(count(row.restored));
-            }
-            _ => {}
+            sum.restore_ms += row.restore_ms as f64;
+            sum.restored += count(row.restored);
+            figures.unrestored_failures += runs.saturating_sub(count(row.restored));
         }
     }
     let environments = groups

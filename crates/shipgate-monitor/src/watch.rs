@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use shipgate_core::Redactor;
+use shipgate_core::{MonitorNotice, NotificationEvent, Redactor};
 use shipgate_github::{GithubClient, GithubError};
 use shipgate_ledger::{
     Ledger, LedgerError, MonitorEvent, MonitorRecord, MonitorTargetRow, RunRecord, now_ms,
@@ -593,7 +593,7 @@ impl Monitor {
             Some(Action::Open) => {
                 record.alert_opened_ms = Some(checked_ms);
                 self.open_alert(target, &row, &mut record, &failures).await;
-                self.notify(target, &row.id, "alerting", &failures, &record)
+                self.notify(target, &row.id, MonitorNotice::Alerting, &failures, &record)
                     .await;
             }
             Some(Action::StillFailing) if record.issue_number.is_none() => {
@@ -602,7 +602,7 @@ impl Monitor {
             Some(Action::StillFailing) => self.comment(target, &row, &mut record, &failures).await,
             Some(Action::Resolve) => {
                 self.resolve(&row, &mut record).await;
-                self.notify(target, &row.id, "recovered", &[], &record)
+                self.notify(target, &row.id, MonitorNotice::Recovered, &[], &record)
                     .await;
                 record.alert_opened_ms = None;
             }
@@ -834,7 +834,7 @@ impl Monitor {
         &self,
         target: &WatchTarget,
         id: &str,
-        outcome: &str,
+        outcome: MonitorNotice,
         failures: &[String],
         record: &MonitorRecord,
     ) {
@@ -842,7 +842,7 @@ impl Monitor {
             return;
         };
         let last = self.last_run(&target.environment).await;
-        let message = if outcome == "alerting" {
+        let message = if outcome == MonitorNotice::Alerting {
             format!(
                 "{} is failing: {} check(s) in a row",
                 target.name, record.streak
@@ -852,13 +852,13 @@ impl Monitor {
         };
         let notification = Notification {
             schema_version: 1,
-            event: "monitor".into(),
+            event: NotificationEvent::Monitor.as_str().into(),
             run_id: format!("monitor:{id}:{}", record.checked_ms),
             app: self.options.app.clone(),
             environment: target.environment.clone(),
             image_tag: last.map_or_else(|| "unknown".to_owned(), |run| run.image_tag),
-            outcome: outcome.into(),
-            exit_code: u8::from(outcome == "alerting"),
+            outcome: outcome.as_str().into(),
+            exit_code: u8::from(outcome == MonitorNotice::Alerting),
             message,
             rollback_reasons: failures.to_vec(),
             run_url: record.issue_url.clone(),

@@ -12,6 +12,7 @@
 //! constant time, and rejects timestamps older than a few minutes ([`verify`] does exactly
 //! this).
 
+use shipgate_core::{MonitorNotice, Outcome};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -73,7 +74,7 @@ impl Channel {
 pub struct Notification {
     /// Body version.
     pub schema_version: u32,
-    /// `deploy`.
+    /// What it is about: a [`shipgate_core::NotificationEvent`] word (`deploy`, `monitor`).
     pub event: String,
     /// The run.
     pub run_id: String,
@@ -83,7 +84,8 @@ pub struct Notification {
     pub environment: String,
     /// The image tag deployed.
     pub image_tag: String,
-    /// `succeeded`, `rolled_back`, …
+    /// An [`Outcome`] word for a deploy (`succeeded`, `rolled_back`, …), a [`MonitorNotice`]
+    /// word for the monitor (`alerting`, `recovered`).
     pub outcome: String,
     /// The exit code.
     pub exit_code: u8,
@@ -99,10 +101,14 @@ pub struct Notification {
 
 impl Notification {
     fn slack_text(&self) -> String {
-        let icon = match self.outcome.as_str() {
-            "succeeded" | "recovered" => ":white_check_mark:",
-            "rolled_back" => ":leftwards_arrow_with_hook:",
-            _ => ":rotating_light:",
+        let good = self.outcome == Outcome::Succeeded.as_str()
+            || self.outcome == MonitorNotice::Recovered.as_str();
+        let icon = if good {
+            ":white_check_mark:"
+        } else if self.outcome == Outcome::RolledBack.as_str() {
+            ":leftwards_arrow_with_hook:"
+        } else {
+            ":rotating_light:"
         };
         let mut text = format!(
             "{icon} *{}* `{}` → {}: *{}* — {}",

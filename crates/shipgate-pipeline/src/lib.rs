@@ -13,7 +13,7 @@ mod summary;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use shipgate_core::{ImageRef, ServiceName};
+use shipgate_core::{DeploymentKind, DeploymentVerdict, ImageRef, ServiceName, StepResult};
 use shipgate_ledger::{
     DeploymentRecord, Ledger, LedgerError, LockRequest, NewRun, StepRecord, now_ms,
 };
@@ -190,7 +190,7 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
-    async fn step(&mut self, name: &str, started: i64, outcome: &str, detail: String) {
+    async fn step(&mut self, name: &str, started: i64, outcome: StepResult, detail: String) {
         let detail = self.redactor.redact(&detail).into_owned();
         let finished = now_ms();
         let step = StepRecord {
@@ -198,7 +198,7 @@ impl Recorder<'_> {
             name: name.to_owned(),
             started_ms: started,
             finished_ms: finished,
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             detail: detail.clone(),
         };
         if let Err(err) = self.ledger.record_step(&self.run_id, &step).await {
@@ -208,7 +208,7 @@ impl Recorder<'_> {
         }
         self.summary.steps.push(StepSummary {
             name: name.to_owned(),
-            outcome: outcome.to_owned(),
+            outcome: outcome.as_str().to_owned(),
             duration_ms: finished - started,
             detail,
         });
@@ -217,10 +217,10 @@ impl Recorder<'_> {
     async fn deployment(
         &mut self,
         target: &str,
-        kind: &str,
+        kind: DeploymentKind,
         from: &BTreeMap<ServiceName, ImageRef>,
         deployment: &Deployment,
-        verdict: &str,
+        verdict: DeploymentVerdict,
     ) {
         for (service, image) in &deployment.request.images {
             let record = DeploymentRecord {
@@ -230,8 +230,8 @@ impl Recorder<'_> {
                 from_image: from.get(service).map(ToString::to_string),
                 to_image: image.to_string(),
                 revision: deployment.revision.to_string(),
-                kind: kind.to_owned(),
-                verdict: verdict.to_owned(),
+                kind: kind.as_str().to_owned(),
+                verdict: verdict.as_str().to_owned(),
             };
             if let Err(err) = self.ledger.record_deployment(&record).await {
                 (self.events)(&PipelineEvent::Warning {
@@ -242,21 +242,21 @@ impl Recorder<'_> {
     }
 }
 
-fn verdict_word(verdict: &Verdict) -> &'static str {
+fn verdict_word(verdict: &Verdict) -> DeploymentVerdict {
     match verdict {
-        Verdict::Healthy => "healthy",
-        Verdict::Failed { .. } => "failed",
-        Verdict::TimedOut { .. } => "timed_out",
-        Verdict::Cancelled => "cancelled",
+        Verdict::Healthy => DeploymentVerdict::Healthy,
+        Verdict::Failed { .. } => DeploymentVerdict::Failed,
+        Verdict::TimedOut { .. } => DeploymentVerdict::TimedOut,
+        Verdict::Cancelled => DeploymentVerdict::Cancelled,
     }
 }
 
 fn verdict_detail(verdict: &Verdict) -> String {
     match verdict {
-        Verdict::Healthy => "healthy".to_owned(),
+        Verdict::Healthy => DeploymentVerdict::Healthy.as_str().to_owned(),
         Verdict::Failed { reason, .. } => reason.clone(),
         Verdict::TimedOut { waiting_for, .. } => format!("timed out waiting for {waiting_for}"),
-        Verdict::Cancelled => "cancelled".to_owned(),
+        Verdict::Cancelled => DeploymentVerdict::Cancelled.as_str().to_owned(),
     }
 }
 
@@ -389,12 +389,14 @@ pub async fn run(
         notes.join("; ")
     };
     for check in &plan.preflight {
-        let outcome = if check.passed { "ok" } else { "failed" };
+        let outcome = StepResult::from_passed(check.passed);
         recorder
             .step(&check.name, check.started_ms, outcome, check.detail.clone())
             .await;
     }
-    recorder.step("lock", lock_started, "ok", lock_detail).await;
+    recorder
+        .step("lock", lock_started, StepResult::Ok, lock_detail)
+        .await;
 
     // Keep the lock alive while the run lasts.
     let heartbeat_stop = CancellationToken::new();
@@ -487,11 +489,16 @@ async fn ended_without_lock(
         steps.push((
             check.name.clone(),
             check.started_ms,
-            if check.passed { "ok" } else { "failed" },
+            StepResult::from_passed(check.passed),
             check.detail.clone(),
         ));
     }
-    steps.push(("lock".to_owned(), lock_started, "failed", err.to_string()));
+    steps.push((
+        "lock".to_owned(),
+        lock_started,
+        StepResult::Failed,
+        err.to_string(),
+    ));
     let finished = now_ms();
     let mut records = Vec::new();
     for (seq, (name, started_ms, step_outcome, detail)) in steps.into_iter().enumerate() {
@@ -501,12 +508,12 @@ async fn ended_without_lock(
             name: name.clone(),
             started_ms,
             finished_ms: finished,
-            outcome: step_outcome.to_owned(),
+            outcome: step_outcome.as_str().to_owned(),
             detail: detail.clone(),
         });
         summary.steps.push(StepSummary {
             name,
-            outcome: step_outcome.to_owned(),
+            outcome: step_outcome.as_str().to_owned(),
             duration_ms: finished - started_ms,
             detail,
         });
@@ -626,7 +633,7 @@ async fn deploy_and_gate(
         {
             Ok(None) => {}
             Ok(Some(why)) => {
-                rec.step("release order", started, "failed", why.clone())
+                rec.step("release order", started, StepResult::Failed, why.clone())
                     .await;
                 return (
                     Outcome::Superseded,
@@ -664,7 +671,7 @@ async fn deploy_and_gate(
                 rec.step(
                     "ci-gate",
                     started,
-                    "ok",
+                    StepResult::Ok,
                     format!("{} required check(s) passed for {short}", names.len()),
                 )
                 .await;
@@ -689,8 +696,13 @@ async fn deploy_and_gate(
                 })
             }
             Ok(shipgate_github::GateOutcome::Cancelled) => {
-                rec.step("ci-gate", started, "failed", "interrupted".to_owned())
-                    .await;
+                rec.step(
+                    "ci-gate",
+                    started,
+                    StepResult::Failed,
+                    "interrupted".to_owned(),
+                )
+                .await;
                 return (
                     Outcome::Aborted,
                     "interrupted during the CI gate; nothing was deployed".to_owned(),
@@ -699,7 +711,8 @@ async fn deploy_and_gate(
             Err(err) => Some(format!("the CI gate could not read GitHub: {err}")),
         };
         if let Some(why) = failure {
-            rec.step("ci-gate", started, "failed", why.clone()).await;
+            rec.step("ci-gate", started, StepResult::Failed, why.clone())
+                .await;
             return (Outcome::Failed, format!("{why}; nothing was deployed"));
         }
     }
@@ -711,10 +724,11 @@ async fn deploy_and_gate(
             .map_or_else(|| migration.argv.join(" "), |job| job.describe());
         (rec.events)(&PipelineEvent::Migrating { what: what.clone() });
         match migrate(migration, cancel).await {
-            Ok(tail) => rec.step("migrate", started, "ok", tail).await,
+            Ok(tail) => rec.step("migrate", started, StepResult::Ok, tail).await,
             Err(err) => {
                 let (cancelled, why) = (err.is_interrupted(), err.to_string());
-                rec.step("migrate", started, "failed", why.clone()).await;
+                rec.step("migrate", started, StepResult::Failed, why.clone())
+                    .await;
                 let message = format!(
                     "the migration failed ({}); nothing was deployed",
                     rec.redactor.redact(&why)
@@ -740,7 +754,7 @@ async fn deploy_and_gate(
                 rec.step(
                     &format!("deploy {}", target.name),
                     step_started,
-                    "failed",
+                    StepResult::Failed,
                     err.to_string(),
                 )
                 .await;
@@ -763,7 +777,7 @@ async fn deploy_and_gate(
                 rec.step(
                     &format!("recover {}", target.name),
                     step_started,
-                    "ok",
+                    StepResult::Ok,
                     notes.join("; "),
                 )
                 .await;
@@ -772,7 +786,7 @@ async fn deploy_and_gate(
                 rec.step(
                     &format!("recover {}", target.name),
                     step_started,
-                    "failed",
+                    StepResult::Failed,
                     err.to_string(),
                 )
                 .await;
@@ -797,7 +811,7 @@ async fn deploy_and_gate(
                 rec.step(
                     &format!("deploy {}", target.name),
                     step_started,
-                    "failed",
+                    StepResult::Failed,
                     err.to_string(),
                 )
                 .await;
@@ -813,7 +827,7 @@ async fn deploy_and_gate(
         let verdict = watch(target, &deployment, "waiting", events, cancel).await;
         rec.deployment(
             &target.name,
-            "deploy",
+            DeploymentKind::Deploy,
             &from,
             &deployment,
             verdict_word(&verdict),
@@ -828,11 +842,7 @@ async fn deploy_and_gate(
         rec.step(
             &format!("deploy {}", target.name),
             step_started,
-            if verdict == Verdict::Healthy {
-                "ok"
-            } else {
-                "failed"
-            },
+            StepResult::from_passed(verdict == Verdict::Healthy),
             verdict_detail(&verdict),
         )
         .await;
@@ -909,7 +919,7 @@ async fn deploy_and_gate(
     let report = match report {
         Ok(report) => report,
         Err(err) => {
-            rec.step("smoke", smoke_started, "failed", err.to_string())
+            rec.step("smoke", smoke_started, StepResult::Failed, err.to_string())
                 .await;
             return decide_after_gate(
                 plan,
@@ -926,7 +936,7 @@ async fn deploy_and_gate(
     rec.step(
         "smoke",
         smoke_started,
-        if report.passed { "ok" } else { "failed" },
+        StepResult::from_passed(report.passed),
         gate_detail,
     )
     .await;
@@ -1014,7 +1024,7 @@ async fn give_up(
     rec.step(
         &format!("rollback {}", target.name),
         started,
-        "failed",
+        StepResult::Failed,
         detail,
     )
     .await;
@@ -1121,13 +1131,13 @@ async fn rollback(
         let what = describe_live(&seen, current.keys());
         rec.deployment(
             &target.name,
-            "rollback",
+            DeploymentKind::Rollback,
             current,
             &back,
             if restored {
                 verdict_word(&verdict)
             } else if verdict == Verdict::Healthy {
-                "failed"
+                DeploymentVerdict::Failed
             } else {
                 verdict_word(&verdict)
             },
@@ -1149,7 +1159,7 @@ async fn rollback(
         rec.step(
             &format!("rollback {}", target.name),
             step_started,
-            if restored { "ok" } else { "failed" },
+            StepResult::from_passed(restored),
             detail.clone(),
         )
         .await;
@@ -1190,7 +1200,7 @@ async fn rollback(
         rec.step(
             "smoke after rollback",
             started,
-            if passed { "ok" } else { "failed" },
+            StepResult::from_passed(passed),
             detail,
         )
         .await;

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use shipgate_core::{ImageRef, ServiceName, exit_code};
+pub use shipgate_core::Outcome;
+use shipgate_core::{DeploymentVerdict, ImageRef, ServiceName};
 use shipgate_provider::{Deployment, Verdict};
 use shipgate_smoke::SmokeReport;
 
@@ -12,80 +13,6 @@ use crate::Plan;
 
 /// The JSON schema version of [`Summary`].
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// How a run ended. Exactly one per run; each is one exit code.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Live and (when gated) passed the smoke gate. Exit 0.
-    Succeeded,
-    /// Stopped before anything live changed (or a new release never became healthy and the
-    /// previous one still serves). Exit 1.
-    #[default]
-    Failed,
-    /// The new release failed; the previous one is back and passed its smoke. Exit 3.
-    RolledBack,
-    /// The new release failed and so did the rollback: production may be broken. Exit 4.
-    RollbackFailed,
-    /// The gate failed and rollback is disabled: the unhealthy release is live. Exit 5.
-    Unhealthy,
-    /// Interrupted (SIGINT/SIGTERM). Exit 130.
-    Aborted,
-    /// The deploy lock was not obtained before `[ledger] lock_timeout`; nothing changed.
-    /// Exit 6.
-    LockTimeout,
-    /// A newer deploy of the same app and environment queued behind this one or finished while
-    /// it waited, or the release is older than the live one; nothing changed. Exit 7.
-    Superseded,
-}
-
-impl Outcome {
-    /// `succeeded`, `failed`, `rolled_back`, `rollback_failed`, `unhealthy`, `aborted`,
-    /// `lock_timeout`, `superseded`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-            Outcome::RolledBack => "rolled_back",
-            Outcome::RollbackFailed => "rollback_failed",
-            Outcome::Unhealthy => "unhealthy",
-            Outcome::Aborted => "aborted",
-            Outcome::LockTimeout => "lock_timeout",
-            Outcome::Superseded => "superseded",
-        }
-    }
-
-    /// The outcome named by [`Outcome::as_str`], if any.
-    pub fn parse(name: &str) -> Option<Outcome> {
-        [
-            Outcome::Succeeded,
-            Outcome::Failed,
-            Outcome::RolledBack,
-            Outcome::RollbackFailed,
-            Outcome::Unhealthy,
-            Outcome::Aborted,
-            Outcome::LockTimeout,
-            Outcome::Superseded,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == name)
-    }
-
-    /// The documented exit code.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Succeeded => exit_code::OK,
-            Outcome::Failed => exit_code::CHECK_FAILED,
-            Outcome::RolledBack => exit_code::ROLLED_BACK,
-            Outcome::RollbackFailed => exit_code::ROLLBACK_FAILED,
-            Outcome::Unhealthy => exit_code::UNHEALTHY,
-            Outcome::Aborted => exit_code::ABORTED,
-            Outcome::LockTimeout => exit_code::LOCK_TIMEOUT,
-            Outcome::Superseded => exit_code::SUPERSEDED,
-        }
-    }
-}
 
 /// One step with its timing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,25 +87,29 @@ impl TargetSummary {
         verdict: &Verdict,
     ) -> TargetSummary {
         let (word, reason, diagnostics) = match verdict {
-            Verdict::Healthy => ("healthy", None, Vec::new()),
+            Verdict::Healthy => (DeploymentVerdict::Healthy, None, Vec::new()),
             Verdict::Failed {
                 reason,
                 diagnostics,
-            } => ("failed", Some(reason.clone()), diagnostics.clone()),
+            } => (
+                DeploymentVerdict::Failed,
+                Some(reason.clone()),
+                diagnostics.clone(),
+            ),
             Verdict::TimedOut {
                 waiting_for,
                 diagnostics,
             } => (
-                "timed_out",
+                DeploymentVerdict::TimedOut,
                 Some(format!("waiting for {waiting_for}")),
                 diagnostics.clone(),
             ),
-            Verdict::Cancelled => ("cancelled", None, Vec::new()),
+            Verdict::Cancelled => (DeploymentVerdict::Cancelled, None, Vec::new()),
         };
         TargetSummary {
             target: target.to_owned(),
             revision: deployment.revision.to_string(),
-            verdict: word.to_owned(),
+            verdict: word.as_str().to_owned(),
             reason,
             diagnostics,
             services: deployment
