@@ -446,6 +446,19 @@ impl Ledger {
                 redact_credentials(url).into_owned(),
             ));
         };
+        let built = match backend {
+            Backend::Sqlite => cfg!(feature = "sqlite"),
+            Backend::Postgres => cfg!(feature = "postgres"),
+        };
+        if !built {
+            let feature = match backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
+            };
+            return Err(refused(format!(
+                "this build of shipgate-ledger has no `{feature}` feature; build it with that feature to use this ledger"
+            )));
+        }
         if backend == Backend::Sqlite {
             // One connection first, outside the pool: a file SQLite cannot read fails here at
             // once, where the pool would retry it until its acquire timeout.

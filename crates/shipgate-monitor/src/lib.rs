@@ -10,6 +10,7 @@
 //! The crate never prints: the monitor reports what happens through an event callback.
 
 pub mod alert;
+#[cfg(feature = "server")]
 pub mod http;
 pub mod metrics;
 pub mod report;

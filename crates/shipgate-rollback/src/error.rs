@@ -12,6 +12,7 @@ pub enum RollbackError {
     #[error(transparent)]
     Ledger(#[from] shipgate_ledger::LedgerError),
     /// GitHub could not be read.
+    #[cfg(feature = "github")]
     #[error(transparent)]
     Github(#[from] shipgate_github::GithubError),
     /// A provider could not say its history.

@@ -11,9 +11,13 @@
 //! publish-images.yml run #812; skipped def5678 (publish-images.yml run #811): image
 //! ghcr.io/acme/api:def5678 missing in its registry".
 
+mod check;
 mod error;
+#[cfg(feature = "registry")]
 mod registry;
 mod sources;
+#[cfg(feature = "github")]
+mod workflow;
 
 use std::collections::BTreeMap;
 
@@ -23,9 +27,13 @@ use shipgate_core::{ImageRef, ServiceName};
 pub use shipgate_ledger::GateVerdict;
 use shipgate_provider::{Revision, RevisionId, RevisionStatus};
 
+pub use check::{Existence, ImageCheck};
 pub use error::{BoxError, RollbackError};
-pub use registry::{Existence, ImageCheck, OciRegistry, RegistryLogin};
-pub use sources::{ImagesFor, LedgerSource, LedgerVerdicts, ProviderSource, WorkflowSource};
+#[cfg(feature = "registry")]
+pub use registry::{OciRegistry, RegistryLogin};
+pub use sources::{LedgerSource, LedgerVerdicts, ProviderSource};
+#[cfg(feature = "github")]
+pub use workflow::{ImagesFor, WorkflowSource};
 
 /// A release that could be rolled back to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
