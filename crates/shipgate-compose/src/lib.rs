@@ -261,3 +261,8 @@ impl Composition {
         Ok(shipgate_ledger::Ledger::open(&self.config.ledger.url).await?)
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -328,3 +328,8 @@ impl Provider for TomlFile {
         Ok(figment::Profile::Default.collect(values))
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

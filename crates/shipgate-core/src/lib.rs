@@ -33,3 +33,8 @@ pub use vocabulary::{
     AlertState, DeploymentKind, DeploymentVerdict, MonitorNotice, NotificationEvent, Outcome,
     StepResult, UnknownWord,
 };
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

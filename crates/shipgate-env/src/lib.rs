@@ -906,3 +906,8 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
         variables,
     })
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1238,3 +1238,8 @@ mod tests {
         assert_eq!(ulid_time("not-a-ulid"), UNIX_EPOCH);
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

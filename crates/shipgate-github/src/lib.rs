@@ -15,3 +15,8 @@ pub use repo::{
     CreatedIssue, DeploymentState, Issue, NewDeployment, PullRequest, STATUS_DESCRIPTION_MAX,
     StatusUpdate, Sticky, truncate,
 };
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -876,3 +876,8 @@ mod tests {
         assert!(value_at(&v, "api.image.repo").is_none());
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

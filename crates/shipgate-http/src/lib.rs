@@ -563,3 +563,8 @@ mod tests {
         assert_eq!(next_wait(s(1), None, s(60)), s(1));
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

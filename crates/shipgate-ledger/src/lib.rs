@@ -438,7 +438,11 @@ impl Ledger {
             if path != ":memory:" {
                 check_sqlite_file(Path::new(path)).map_err(refused)?;
             }
-            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            if path == ":memory:" {
+                (Backend::Sqlite, "sqlite::memory:".to_owned())
+            } else {
+                (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else {
@@ -472,8 +476,12 @@ impl Ledger {
             let _ = probe.close().await;
             read.map_err(|e| refused(driver_reason(&e)))?;
         }
+        // An in-memory database lives as long as its one connection: never recycle it.
+        let in_memory = connect_url == "sqlite::memory:";
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 5 })
+            .idle_timeout((!in_memory).then_some(std::time::Duration::from_secs(600)))
+            .max_lifetime((!in_memory).then_some(std::time::Duration::from_secs(1800)))
             .acquire_timeout(std::time::Duration::from_secs(5))
             // Per-connection settings go on every connection the pool opens (it replaces
             // idle ones): wait up to 30 s for another process's write instead of failing with
@@ -1120,3 +1128,8 @@ mod tests {
         );
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -723,3 +723,8 @@ impl Provider for LocalProvider {
         Ok(lines)
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

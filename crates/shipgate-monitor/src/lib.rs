@@ -16,3 +16,8 @@ pub mod metrics;
 pub mod report;
 pub mod schedule;
 pub mod watch;
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

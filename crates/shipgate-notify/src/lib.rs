@@ -407,3 +407,8 @@ mod tests {
         assert_eq!(backoff(9), Duration::from_secs(3600));
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

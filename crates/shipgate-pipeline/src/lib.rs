@@ -1379,3 +1379,8 @@ fn target_names(plan: &Plan) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

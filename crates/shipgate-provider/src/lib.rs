@@ -557,3 +557,8 @@ mod tests {
         assert_eq!(cancelled, Ok(None));
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1027,3 +1027,8 @@ impl Provider for RailwayProvider {
         Ok(self.logs(&deployment.revision.0).await?)
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

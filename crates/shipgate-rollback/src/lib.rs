@@ -591,3 +591,8 @@ mod tests {
         assert!(!is_failing(&candidate("1a2b3c4", "1a2b3c4"), full));
     }
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -23,3 +23,8 @@ pub use builder::{CheckBuilder, SpecBuilder};
 pub use engine::{BODY_CAP, Progress, ProgressFn, RunError, SmokeRunner};
 pub use report::{AssertReport, CheckOutcome, CheckReport, SCHEMA_VERSION, SmokeReport, Summary};
 pub use spec::{Spec, SpecError, SpecOptions, SpecProblem, compile};
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

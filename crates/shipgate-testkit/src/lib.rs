@@ -281,3 +281,8 @@ pub fn workspace_binary(package: &str, bin: &str) -> std::path::PathBuf {
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }
+
+/// The README's examples, compiled (and run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
