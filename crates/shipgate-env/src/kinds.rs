@@ -149,6 +149,12 @@ fn check_ed25519(value: &str) -> Result<(), String> {
     let bytes = decode_base64(value)?;
     match bytes.len() {
         32 => Ok(()),
+        #[cfg(not(feature = "ed25519"))]
+        64 => Err(
+            "is a 64-byte Ed25519 keypair, which this build cannot verify (it has no `ed25519` feature)"
+                .to_owned(),
+        ),
+        #[cfg(feature = "ed25519")]
         64 => {
             let mut keypair = [0u8; 64];
             keypair.copy_from_slice(&bytes);
@@ -408,6 +414,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "ed25519")]
     #[test]
     fn ed25519_seed_and_keypair() {
         let seed = [7u8; 32];

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use shipgate_core::{one_line, printable};
+use shipgate_core::one_line;
 
 use crate::engine::ms;
 use crate::spec::Check;
@@ -246,9 +246,11 @@ impl SmokeReport {
     }
 
     /// JUnit XML: one test suite, one test case per check; non-critical failures are
-    /// reported as failures too, with "non-critical" in the message.
+    /// reported as failures too, with "non-critical" in the message. (Feature `junit`.)
+    #[cfg(feature = "junit")]
     pub fn to_junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        use shipgate_core::printable;
         let mut report = Report::new("shipgate smoke");
         let mut suite = TestSuite::new(self.base_url.clone());
         for check in &self.checks {
