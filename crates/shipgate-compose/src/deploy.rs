@@ -451,7 +451,42 @@ fn job_name(app: &str, run_id: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use shipgate_provider::{MockProvider, ProviderError};
+
+    /// A dry run whose target cannot read its history says the rollback candidate is
+    /// unknown, and why; it never reports "none" as if none qualified.
+    #[tokio::test]
+    async fn a_history_that_cannot_be_read_makes_the_candidate_unknown_not_none() {
+        let mut provider = MockProvider::new();
+        provider.expect_plan().returning(|_| Ok(Vec::new()));
+        provider
+            .expect_history()
+            .returning(|| Err(ProviderError::unavailable("503 from the API server")));
+        provider.expect_current().returning(|| Ok(Vec::new()));
+        let target = Target {
+            name: "helm".into(),
+            provider: Box::new(provider),
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let request = DeployRequest {
+            images: BTreeMap::new(),
+            description: "dry run".into(),
+        };
+        let plan = plan_target(&target, &request, None, None, None)
+            .await
+            .unwrap();
+        assert!(plan.rollback_candidate.is_none());
+        assert!(!plan.rollback_candidate_known);
+        assert!(
+            plan.rollback_reasons
+                .iter()
+                .any(|r| r.contains("cannot read history") && r.contains("503")),
+            "{:?}",
+            plan.rollback_reasons
+        );
+    }
 
     #[test]
     fn job_names_are_dns_labels() {
