@@ -319,7 +319,7 @@ impl HelmProvider {
             "json".to_owned(),
         ];
         match self.helm(args).await {
-            Ok(out) => parse_history(&out.stdout).map_err(ProviderError::platform),
+            Ok(out) => parse_history(&out.stdout).map_err(from_helm),
             Err(HelmError::NotFound(_)) => Ok(Vec::new()),
             Err(err) => Err(from_helm(err)),
         }
