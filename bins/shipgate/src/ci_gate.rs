@@ -74,7 +74,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
     let Some(sha) = args
         .sha
         .clone()
-        .or_else(|| vars.get("GITHUB_SHA").cloned())
+        .or_else(|| composition.actions().sha.clone())
         .filter(|s| !s.is_empty())
     else {
         return Err(Failure::usage("no commit: pass --sha, or set GITHUB_SHA"));

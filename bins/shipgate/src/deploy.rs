@@ -213,8 +213,9 @@ fn write_github_outputs(
     path: &Path,
     vars: &BTreeMap<String, String>,
 ) -> Result<(), String> {
-    let append = |var: &str, text: &str| -> Result<(), String> {
-        if let Some(file) = vars.get(var).filter(|v| !v.is_empty()) {
+    let actions = shipgate_compose::ActionsContext::from_vars(vars);
+    let append = |var: &str, file: Option<&Path>, text: &str| -> Result<(), String> {
+        if let Some(file) = file {
             use std::io::Write;
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
@@ -226,7 +227,11 @@ fn write_github_outputs(
         }
         Ok(())
     };
-    append("GITHUB_STEP_SUMMARY", &summary.to_markdown())?;
+    append(
+        "GITHUB_STEP_SUMMARY",
+        actions.step_summary.as_deref(),
+        &summary.to_markdown(),
+    )?;
     // The tag the rollback went back to (its commit SHA for SHA-tagged images), if any.
     let rollback_tag = summary
         .rollback
@@ -239,6 +244,7 @@ fn write_github_outputs(
         .unwrap_or_default();
     append(
         "GITHUB_OUTPUT",
+        actions.output.as_deref(),
         &format!(
             "outcome={}\nimage_tag={}\nrollback_tag={rollback_tag}\nrun_id={}\nsummary={}\n",
             summary.outcome.as_str(),

@@ -221,7 +221,7 @@ fn for_people(text: &str) -> String {
 /// (`::add-mask::VALUE` on stdout, before anything could print it), so the runner masks it in
 /// every later line of the job, child processes' output included.
 fn mask_secrets_in_actions(vars: &BTreeMap<String, String>) {
-    if vars.get("GITHUB_ACTIONS").map(String::as_str) == Some("true") {
+    if shipgate_compose::ActionsContext::from_vars(vars).in_actions {
         log_redactor().observe(|secret| {
             for line in secret.expose().lines().filter(|l| !l.trim().is_empty()) {
                 println!("::add-mask::{line}");
@@ -252,7 +252,7 @@ fn init_logging(vars: &BTreeMap<String, String>) {
 /// `::warning`) so that the outcome shows on the run's page; the message is redacted and
 /// escaped as the workflow-command syntax requires.
 fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: &str) {
-    if vars.get("GITHUB_ACTIONS").map(String::as_str) != Some("true") {
+    if !shipgate_compose::ActionsContext::from_vars(vars).in_actions {
         return;
     }
     let escape = |s: &str| {

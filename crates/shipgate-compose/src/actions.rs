@@ -23,6 +23,10 @@ pub struct ActionsContext {
     pub sha: Option<String>,
     /// `GITHUB_EVENT_PATH`: the JSON payload of the event that started the workflow.
     pub event_path: Option<PathBuf>,
+    /// `GITHUB_STEP_SUMMARY`: the file whose markdown the run's page shows.
+    pub step_summary: Option<PathBuf>,
+    /// `GITHUB_OUTPUT`: the file of the step's outputs (`name=value` lines).
+    pub output: Option<PathBuf>,
 }
 
 impl ActionsContext {
@@ -38,6 +42,8 @@ impl ActionsContext {
             run_id: get("GITHUB_RUN_ID"),
             sha: get("GITHUB_SHA"),
             event_path: get("GITHUB_EVENT_PATH").map(PathBuf::from),
+            step_summary: get("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            output: get("GITHUB_OUTPUT").map(PathBuf::from),
         }
     }
 

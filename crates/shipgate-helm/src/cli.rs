@@ -164,9 +164,8 @@ pub struct HistoryEntry {
 
 /// Parses `helm history -o json`.
 pub fn parse_history(json: &str) -> Result<Vec<HistoryEntry>, HelmError> {
-    serde_json::from_str(json).map_err(|e| {
-        HelmError::Failed(format!("unexpected `helm history -o json` output: {e}"))
-    })
+    serde_json::from_str(json)
+        .map_err(|e| HelmError::Failed(format!("unexpected `helm history -o json` output: {e}")))
 }
 
 /// Parses `major.minor` from `v3.19.0` / `v4.1.4+g05fa379`.

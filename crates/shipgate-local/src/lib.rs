@@ -139,7 +139,7 @@ impl std::fmt::Debug for LocalProvider {
 }
 
 fn io(context: &str, err: std::io::Error) -> ProviderError {
-    ProviderError::platform(format!("{context}: {err}"))
+    ProviderError::platform(format!("{context}: {err}")).caused_by(err)
 }
 
 impl LocalProvider {
