@@ -460,3 +460,154 @@ async fn a_wait_that_never_answers_is_a_timed_out_verdict_and_is_rolled_back() {
     assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
     assert_eq!(platform.running(), "v1");
 }
+
+// The ledger seam (`RunLedger`, mocked): what a run does when its record cannot be kept.
+
+fn ledger_down(operation: &'static str) -> shipgate_ledger::LedgerError {
+    shipgate_ledger::LedgerError::Database {
+        database: "SQLite file /var/lib/shipgate/ledger.db".into(),
+        operation,
+        message: "disk I/O error".into(),
+    }
+}
+
+/// A mocked ledger that records everything; tests replace single expectations first (mockall
+/// uses the first expectation that matches).
+fn recording_ledger(mock: &mut crate::MockRunLedger) {
+    mock.expect_acquire_lock()
+        .returning(|_, _, _, _| Ok(Vec::new()));
+    mock.expect_abandon_dead_runs()
+        .returning(|_, _, _| Ok(Vec::new()));
+    mock.expect_start_run().returning(|_| Ok(()));
+    mock.expect_record_commit_time().returning(|_, _| Ok(()));
+    mock.expect_record_step().returning(|_, _| Ok(()));
+    mock.expect_record_deployment().returning(|_| Ok(()));
+    mock.expect_newer_live_release()
+        .returning(|_, _, _, _| Ok(None));
+    mock.expect_finish_run().returning(|_, _, _| Ok(None));
+    mock.expect_release_lock().returning(|_, _, _| Ok(true));
+    mock.expect_record_run_without_lock()
+        .returning(|_, _, _, _| Ok(()));
+    mock.expect_handle().returning(|| {
+        let mut heartbeat = crate::MockRunLedger::new();
+        heartbeat
+            .expect_renew_lock()
+            .returning(|_, _, _, _| Ok(true));
+        Arc::new(heartbeat)
+    });
+}
+
+async fn run_on(
+    plan: &Plan,
+    ledger: &dyn crate::RunLedger,
+) -> (Result<Summary, crate::PipelineError>, Vec<PipelineEvent>) {
+    let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let events = |e: &PipelineEvent| seen.lock().unwrap().push(e.clone());
+    let result = crate::run(
+        plan,
+        ledger,
+        &mut runner,
+        &events,
+        &CancellationToken::new(),
+    )
+    .await;
+    (result, seen.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_be_recorded_stops_before_anything_changes() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("helm", &log);
+    let mut ledger = crate::MockRunLedger::new();
+    ledger
+        .expect_start_run()
+        .returning(|_| Err(ledger_down("record run")));
+    recording_ledger(&mut ledger);
+    let plan = plan(vec![target(
+        "helm",
+        provider(&platform, Behaviour::healthy_unless("never")),
+    )]);
+    let (result, _) = run_on(&plan, &ledger).await;
+    assert!(
+        matches!(result, Err(crate::PipelineError::Ledger(_))),
+        "{result:?}"
+    );
+    // Nothing was deployed anywhere.
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(platform.running(), "v1");
+}
+
+#[tokio::test]
+async fn a_ledger_failing_mid_run_is_a_warning_and_the_release_still_goes_out_gated() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("helm", &log);
+    let mut ledger = crate::MockRunLedger::new();
+    ledger
+        .expect_record_step()
+        .returning(|_, _| Err(ledger_down("record step")));
+    ledger
+        .expect_record_deployment()
+        .returning(|_| Err(ledger_down("record deployment")));
+    recording_ledger(&mut ledger);
+    let plan = plan(vec![target(
+        "helm",
+        provider(&platform, Behaviour::healthy_unless("never")),
+    )]);
+    let (result, events) = run_on(&plan, &ledger).await;
+    let summary = result.unwrap();
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            PipelineEvent::Warning { message } if message.contains("disk I/O error")
+        )),
+        "{events:?}"
+    );
+    // The summary still holds every step, though the ledger could not.
+    assert!(summary.steps.iter().any(|s| s.name == "deploy helm"));
+    assert_eq!(platform.running(), "v2");
+}
+
+#[tokio::test]
+async fn a_lock_not_obtained_in_time_changes_nothing_and_is_recorded_as_such() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("helm", &log);
+    let mut ledger = crate::MockRunLedger::new();
+    ledger.expect_acquire_lock().returning(|request, _, _, _| {
+        Err(shipgate_ledger::LedgerError::LockTimeout {
+            app: request.app.clone(),
+            environment: request.environment.clone(),
+            holder: Box::new(shipgate_ledger::LockHolder {
+                run_id: "other-run".into(),
+                owner: "ci".into(),
+                host: "runner-7".into(),
+                pid: 42,
+                reason: "deploy v9".into(),
+                acquired_ms: 0,
+                expires_ms: i64::MAX,
+            }),
+            waited_s: 30,
+        })
+    });
+    ledger
+        .expect_record_run_without_lock()
+        .times(1)
+        .returning(|_, _, outcome, _| {
+            assert_eq!(outcome, Outcome::LockTimeout);
+            Ok(())
+        });
+    recording_ledger(&mut ledger);
+    let plan = plan(vec![target(
+        "helm",
+        provider(&platform, Behaviour::healthy_unless("never")),
+    )]);
+    let (result, _) = run_on(&plan, &ledger).await;
+    let summary = result.unwrap();
+    assert_eq!(
+        (summary.outcome, summary.exit_code),
+        (Outcome::LockTimeout, 6)
+    );
+    assert!(log.lock().unwrap().is_empty(), "nothing was deployed");
+    assert_eq!(platform.running(), "v1");
+}

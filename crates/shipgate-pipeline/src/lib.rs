@@ -8,21 +8,23 @@
 #[cfg(test)]
 mod decisions;
 mod event;
+mod record;
 mod summary;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use shipgate_core::{DeploymentKind, DeploymentVerdict, ImageRef, ServiceName, StepResult};
-use shipgate_ledger::{
-    DeploymentRecord, Ledger, LedgerError, LockRequest, NewRun, StepRecord, now_ms,
-};
+use shipgate_ledger::{DeploymentRecord, LedgerError, LockRequest, NewRun, StepRecord, now_ms};
 use shipgate_provider::{DeployRequest, Deployment, MigrationError, Provider, Verdict};
 use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
 
 pub use event::{Events, PipelineEvent};
+#[cfg(any(test, feature = "mock"))]
+pub use record::MockRunLedger;
+pub use record::{LockProgress, RunLedger};
 pub use summary::{
     Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Summary, TargetSummary,
 };
@@ -183,7 +185,7 @@ struct Recorder<'a> {
     /// When the failure that may lead to a rollback was known (the failing smoke report or
     /// verdict): the start of the "time to first rollback action" measure.
     failed_at: Option<Instant>,
-    ledger: &'a Ledger,
+    ledger: &'a dyn RunLedger,
     run_id: String,
     summary: Summary,
     events: Events<'a>,
@@ -275,7 +277,7 @@ pub enum PipelineError {
 /// ledger row.
 pub async fn run(
     plan: &Plan,
-    ledger: &Ledger,
+    ledger: &dyn RunLedger,
     runner: &mut SmokeRunner,
     events: Events<'_>,
     cancel: &CancellationToken,
@@ -402,7 +404,7 @@ pub async fn run(
     let heartbeat_stop = CancellationToken::new();
     let lock_lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let heartbeat = {
-        let (ledger, stop, ttl) = (ledger.clone(), heartbeat_stop.clone(), plan.lock_ttl);
+        let (ledger, stop, ttl) = (ledger.handle(), heartbeat_stop.clone(), plan.lock_ttl);
         let lost = lock_lost.clone();
         let (app, environment, run_id) = (
             plan.app.clone(),
@@ -431,7 +433,7 @@ pub async fn run(
     let _ = heartbeat.await;
     let mut summary = recorder.summary;
     match ledger
-        .finish_run(&plan.run_id, summary.outcome.as_str(), now_ms(), None)
+        .finish_run(&plan.run_id, summary.outcome, now_ms())
         .await
     {
         Ok(None) => {}
@@ -475,7 +477,7 @@ pub async fn run(
 #[allow(clippy::too_many_arguments)]
 async fn ended_without_lock(
     plan: &Plan,
-    ledger: &Ledger,
+    ledger: &dyn RunLedger,
     mut summary: Summary,
     run: &NewRun,
     lock_started: i64,
@@ -523,7 +525,7 @@ async fn ended_without_lock(
     summary.message = format!("{err}; nothing was deployed");
     summary.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     if let Err(err) = ledger
-        .record_run_without_lock(run, &records, outcome.as_str(), finished)
+        .record_run_without_lock(run, &records, outcome, finished)
         .await
     {
         events(&PipelineEvent::Warning {
@@ -1052,11 +1054,7 @@ async fn rollback(
     let decided = rec.failed_at.unwrap_or_else(Instant::now);
     let mut rollback = RollbackSummary::declined(Vec::new());
     rollback.performed = true;
-    let record = shipgate_rollback::LedgerVerdicts {
-        ledger: rec.ledger.clone(),
-        app: plan.app.clone(),
-        environment: plan.environment.clone(),
-    };
+    let record = rec.ledger.gate_record(&plan.app, &plan.environment);
     // Last deployed, first rolled back: the targets unwind in the reverse of deploy order.
     for (index, deployment) in live.iter().rev() {
         let target = &plan.targets[*index];
@@ -1081,7 +1079,7 @@ async fn rollback(
         let choice = shipgate_rollback::choose_revision(
             shipgate_rollback::rollback_candidates(&history, Some(&deployment.revision), None),
             &target.name,
-            Some(&record),
+            Some(record.as_ref()),
             plan.image_check.as_deref(),
         )
         .await;
