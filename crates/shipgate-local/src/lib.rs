@@ -53,7 +53,7 @@ use shipgate_config::{LocalService, LocalTarget};
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
-    Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
+    Revision, RevisionId, RevisionStatus, Running, StageOutcome, Staged, Verdict, wait_until,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -116,6 +116,10 @@ struct State {
     routers: BTreeMap<ServiceName, u32>,
     /// Oldest first.
     revisions: Vec<StoredRevision>,
+    /// What served each service before the last switch, still running until that release is
+    /// promoted (a staged release can go back to it at once).
+    #[serde(default)]
+    previous: BTreeMap<ServiceName, Process>,
 }
 
 /// The local provider.
@@ -498,6 +502,145 @@ impl LocalProvider {
         }
         Ok(diagnostics)
     }
+
+    /// Waits until every process of revision `number` answers its health path and has stayed
+    /// healthy for a while. `None`: healthy. Otherwise the revision failed (its processes are
+    /// stopped) and the verdict says why; what served before never stopped.
+    async fn await_healthy(
+        &self,
+        number: u64,
+        deadline: Instant,
+        progress: &dyn ProgressSink,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Verdict>, ProviderError> {
+        let processes = {
+            let mut state = self.load()?;
+            Self::revision_mut(&mut state, number)?.processes.clone()
+        };
+        // Healthy since when (all services at once); reset by any failing check.
+        let healthy_since: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+        let outcome = wait_until(
+            deadline,
+            Duration::from_millis(100),
+            Duration::from_millis(250),
+            progress,
+            cancel,
+            || async {
+                let mut waiting = Vec::new();
+                for (name, process) in &processes {
+                    if let Some(status) = self.exit_status(process.pid).await {
+                        return Poll::Ready(Err(format!(
+                            "`{name}` {status} before becoming healthy"
+                        )));
+                    }
+                    if let Err(why) = self.healthy(&self.services[name], process.port).await {
+                        waiting.push(format!("{name}: {why}"));
+                    }
+                }
+                let mut since = healthy_since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !waiting.is_empty() {
+                    *since = None;
+                    return Poll::Waiting(waiting.join("; "));
+                }
+                let first = *since.get_or_insert_with(Instant::now);
+                if first.elapsed() >= STABLE_FOR {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Waiting(format!(
+                        "healthy, staying up for {}s before traffic moves",
+                        STABLE_FOR.as_secs()
+                    ))
+                }
+            },
+        )
+        .await;
+        Ok(match outcome {
+            Ok(Some(Ok(()))) => None,
+            Ok(Some(Err(reason))) => {
+                let diagnostics = self.fail(number).await?;
+                Some(Verdict::Failed {
+                    reason,
+                    diagnostics,
+                })
+            }
+            Ok(None) => {
+                self.fail(number).await?;
+                Some(Verdict::Cancelled)
+            }
+            Err(waiting_for) => {
+                let diagnostics = self.fail(number).await?;
+                Some(Verdict::TimedOut {
+                    waiting_for,
+                    diagnostics,
+                })
+            }
+        })
+    }
+
+    /// Points every service's router at revision `number`'s processes (new connections move
+    /// at once). What served before keeps running, recorded as `previous` until
+    /// [`LocalProvider::retire_previous`] or an abort. `Some(verdict)`: a router could not
+    /// start; traffic stayed where it was and the revision failed.
+    async fn switch(&self, number: u64) -> Result<Option<Verdict>, ProviderError> {
+        let mut state = self.load()?;
+        let processes = Self::revision_mut(&mut state, number)?.processes.clone();
+        for (name, process) in &processes {
+            std::fs::create_dir_all(self.state_dir.join(name.as_str()))
+                .map_err(|e| io("cannot create the service directory", e))?;
+            let backend = self.backend_file(name);
+            let tmp = backend.with_extension("tmp");
+            std::fs::write(&tmp, process.port.to_string())
+                .map_err(|e| io("cannot switch traffic", e))?;
+            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic", e))?;
+            if let Err(err) = self.ensure_router(&mut state, name).await {
+                // Traffic stays with what served before, if anything did.
+                if let Some(old) = state.live.get(name) {
+                    std::fs::write(&backend, old.port.to_string())
+                        .map_err(|e| io("cannot switch traffic back", e))?;
+                }
+                self.save(&state)?;
+                let diagnostics = self.fail(number).await?;
+                return Ok(Some(Verdict::Failed {
+                    reason: err.to_string(),
+                    diagnostics,
+                }));
+            }
+            if let Some(old) = state.live.insert(name.clone(), process.clone())
+                && old.revision != number
+            {
+                state.previous.insert(name.clone(), old);
+            }
+        }
+        Self::revision_mut(&mut state, number)?.status = RevisionStatus::Deployed;
+        self.save(&state)?;
+        Ok(None)
+    }
+
+    /// Stops what the last switch replaced, and marks the revisions no longer live
+    /// superseded.
+    async fn retire_previous(&self) -> Result<(), ProviderError> {
+        let mut state = self.load()?;
+        let replaced: Vec<Process> = std::mem::take(&mut state.previous).into_values().collect();
+        for revision in &mut state.revisions {
+            if revision.status == RevisionStatus::Deployed
+                && !state.live.values().any(|p| p.revision == revision.number)
+            {
+                revision.status = RevisionStatus::Superseded;
+            }
+        }
+        self.save(&state)?;
+        for old in replaced {
+            tracing::info!(
+                pid = old.pid,
+                revision = old.revision,
+                "stopping replaced process"
+            );
+            self.stop(old.pid).await;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -552,119 +695,18 @@ impl Provider for LocalProvider {
         progress: &'a (dyn ProgressSink + 'a),
         cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
+        // Rolling, for the local provider: stage, switch every user at once, promote.
         let number = Self::number(&deployment.revision)?;
-        let processes = {
-            let mut state = self.load()?;
-            Self::revision_mut(&mut state, number)?.processes.clone()
-        };
-        // Healthy since when (all services at once); reset by any failing check.
-        let healthy_since: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-        let outcome = wait_until(
-            deadline,
-            Duration::from_millis(100),
-            Duration::from_millis(250),
-            progress,
-            cancel,
-            || async {
-                let mut waiting = Vec::new();
-                for (name, process) in &processes {
-                    if let Some(status) = self.exit_status(process.pid).await {
-                        return Poll::Ready(Err(format!(
-                            "`{name}` {status} before becoming healthy"
-                        )));
-                    }
-                    if let Err(why) = self.healthy(&self.services[name], process.port).await {
-                        waiting.push(format!("{name}: {why}"));
-                    }
-                }
-                let mut since = healthy_since
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if !waiting.is_empty() {
-                    *since = None;
-                    return Poll::Waiting(waiting.join("; "));
-                }
-                let first = *since.get_or_insert_with(Instant::now);
-                if first.elapsed() >= STABLE_FOR {
-                    Poll::Ready(Ok(()))
-                } else {
-                    Poll::Waiting(format!(
-                        "healthy, staying up for {}s before traffic moves",
-                        STABLE_FOR.as_secs()
-                    ))
-                }
-            },
-        )
-        .await;
-
-        match outcome {
-            Ok(Some(Ok(()))) => {}
-            Ok(Some(Err(reason))) => {
-                let diagnostics = self.fail(number).await?;
-                return Ok(Verdict::Failed {
-                    reason,
-                    diagnostics,
-                });
-            }
-            Ok(None) => {
-                self.fail(number).await?;
-                return Ok(Verdict::Cancelled);
-            }
-            Err(waiting_for) => {
-                let diagnostics = self.fail(number).await?;
-                return Ok(Verdict::TimedOut {
-                    waiting_for,
-                    diagnostics,
-                });
-            }
+        if let Some(verdict) = self
+            .await_healthy(number, deadline, progress, cancel)
+            .await?
+        {
+            return Ok(verdict);
         }
-
-        // Every new process is healthy: switch traffic, then stop what it replaces.
-        let mut state = self.load()?;
-        let mut replaced = Vec::new();
-        for (name, process) in &processes {
-            std::fs::create_dir_all(self.state_dir.join(name.as_str()))
-                .map_err(|e| io("cannot create the service directory", e))?;
-            let backend = self.backend_file(name);
-            let tmp = backend.with_extension("tmp");
-            std::fs::write(&tmp, process.port.to_string())
-                .map_err(|e| io("cannot switch traffic", e))?;
-            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic", e))?;
-            if let Err(err) = self.ensure_router(&mut state, name).await {
-                // Traffic stays with what served before, if anything did.
-                if let Some(old) = state.live.get(name) {
-                    std::fs::write(&backend, old.port.to_string())
-                        .map_err(|e| io("cannot switch traffic back", e))?;
-                }
-                self.save(&state)?;
-                let diagnostics = self.fail(number).await?;
-                return Ok(Verdict::Failed {
-                    reason: err.to_string(),
-                    diagnostics,
-                });
-            }
-            if let Some(old) = state.live.insert(name.clone(), process.clone()) {
-                replaced.push(old);
-            }
+        if let Some(verdict) = self.switch(number).await? {
+            return Ok(verdict);
         }
-        for revision in &mut state.revisions {
-            if revision.number == number {
-                revision.status = RevisionStatus::Deployed;
-            } else if revision.status == RevisionStatus::Deployed
-                && !state.live.values().any(|p| p.revision == revision.number)
-            {
-                revision.status = RevisionStatus::Superseded;
-            }
-        }
-        self.save(&state)?;
-        for old in replaced {
-            tracing::info!(
-                pid = old.pid,
-                revision = old.revision,
-                "stopping replaced process"
-            );
-            self.stop(old.pid).await;
-        }
+        self.retire_previous().await?;
         Ok(Verdict::Healthy)
     }
 
@@ -702,6 +744,101 @@ impl Provider for LocalProvider {
             description: format!("rollback to revision {number}"),
         };
         self.launch(&request).await
+    }
+
+    fn can_stage(&self) -> bool {
+        true
+    }
+
+    /// Starts the release on fresh ports beside the live one; its endpoints are those ports
+    /// (the stable ports keep serving the live release).
+    async fn stage<'a>(
+        &'a self,
+        request: &'a DeployRequest,
+        deadline: Instant,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
+    ) -> Result<StageOutcome, ProviderError> {
+        let deployment = self.launch(request).await?;
+        let number = Self::number(&deployment.revision)?;
+        if let Some(verdict) = self
+            .await_healthy(number, deadline, progress, cancel)
+            .await?
+        {
+            return Ok(StageOutcome::NotHealthy(deployment, verdict));
+        }
+        let mut state = self.load()?;
+        let endpoints = Self::revision_mut(&mut state, number)?
+            .processes
+            .iter()
+            .map(|(name, p)| (name.clone(), format!("http://127.0.0.1:{}", p.port)))
+            .collect();
+        Ok(StageOutcome::Staged(Staged {
+            deployment,
+            endpoints,
+        }))
+    }
+
+    /// All traffic at once: the router forwards each new connection to one backend, so a
+    /// share below 100 is refused.
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+        if percent != 100 {
+            return Err(ProviderError::invalid(format!(
+                "the local router moves all traffic at once; it cannot send {percent}% to the staged release"
+            )));
+        }
+        let number = Self::number(&staged.revision)?;
+        match self.switch(number).await? {
+            None => Ok(()),
+            Some(verdict) => Err(ProviderError::platform(format!(
+                "traffic could not move to revision {number}: {verdict:?}"
+            ))),
+        }
+    }
+
+    /// Traffic back to what served before (its processes never stopped), then the staged
+    /// processes are stopped and the revision marked failed.
+    async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        let number = Self::number(&staged.revision)?;
+        let mut state = self.load()?;
+        let previous = std::mem::take(&mut state.previous);
+        let mut orphans = Vec::new();
+        for (name, old) in &previous {
+            if state.live.get(name).is_none_or(|p| p.revision != number) {
+                // Left by a run that died between a switch and its promotion: serves nobody.
+                orphans.push(old.pid);
+                continue;
+            }
+            let backend = self.backend_file(name);
+            let tmp = backend.with_extension("tmp");
+            std::fs::write(&tmp, old.port.to_string())
+                .map_err(|e| io("cannot switch traffic back", e))?;
+            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic back", e))?;
+            state.live.insert(name.clone(), old.clone());
+        }
+        let live: Vec<u64> = state.live.values().map(|p| p.revision).collect();
+        for revision in &mut state.revisions {
+            if live.contains(&revision.number) {
+                revision.status = RevisionStatus::Deployed;
+            }
+        }
+        self.save(&state)?;
+        self.fail(number).await?;
+        for pid in orphans {
+            self.stop(pid).await;
+        }
+        Ok(())
+    }
+
+    async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        let number = Self::number(&staged.revision)?;
+        let state = self.load()?;
+        if !state.live.values().any(|p| p.revision == number) {
+            return Err(ProviderError::invalid(format!(
+                "revision {number} takes no traffic yet; shift it to 100% before promoting it"
+            )));
+        }
+        self.retire_previous().await
     }
 
     async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {

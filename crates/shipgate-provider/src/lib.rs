@@ -341,6 +341,80 @@ pub trait Provider: Send + Sync {
 
     /// Recent logs or events of a deployment, for a failure report.
     async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError>;
+
+    // A staged release (blue-green, canary): the new release runs beside the live one and is
+    // tested before any user request reaches it; traffic then moves to it, or goes back at
+    // once. The order is `stage` → (test it) → `shift` (up to 100 percent) → `promote`;
+    // `abort` may come at any point after `stage` and puts every user back on the release
+    // that served before, without restarting it. A provider that cannot stage keeps the
+    // defaults: `can_stage` is false and the operations refuse.
+
+    /// Whether this provider can stage a release.
+    fn can_stage(&self) -> bool {
+        false
+    }
+
+    /// Starts `request` beside the live release and waits until `deadline` for it to be
+    /// healthy, reporting progress. It takes no user traffic.
+    async fn stage<'a>(
+        &'a self,
+        request: &'a DeployRequest,
+        deadline: Instant,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
+    ) -> Result<StageOutcome, ProviderError> {
+        let _ = (request, deadline, progress, cancel);
+        Err(cannot_stage(self.kind()))
+    }
+
+    /// Moves `percent` (1 to 100) of new user traffic to the staged release; the release that
+    /// served before keeps running. A provider that cannot split traffic refuses anything but
+    /// 100 with [`ProviderError::Invalid`].
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+        let _ = (staged, percent);
+        Err(cannot_stage(self.kind()))
+    }
+
+    /// Puts all traffic back on the release that served before, at once, and removes the
+    /// staged one. Safe to call in any state after `stage`.
+    async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        let _ = staged;
+        Err(cannot_stage(self.kind()))
+    }
+
+    /// Makes the staged release the live one for good (after `shift` to 100): the release
+    /// that served before is stopped.
+    async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        let _ = staged;
+        Err(cannot_stage(self.kind()))
+    }
+}
+
+/// The refusal of a provider that cannot stage a release.
+fn cannot_stage(kind: &str) -> ProviderError {
+    ProviderError::invalid(format!(
+        "the {kind} provider cannot stage a release beside the live one; use the rolling strategy"
+    ))
+}
+
+/// A release running beside the live one, healthy, taking no user traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    /// The staged deployment (its revision).
+    pub deployment: Deployment,
+    /// Where each service of the staged release answers, for testing it before traffic moves
+    /// (a base URL such as `http://127.0.0.1:41873`).
+    pub endpoints: BTreeMap<ServiceName, String>,
+}
+
+/// What staging a release came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageOutcome {
+    /// It runs beside the live release and is healthy.
+    Staged(Staged),
+    /// It never became healthy (the [`Verdict`] says why); it was removed, and the live
+    /// release never stopped serving.
+    NotHealthy(Deployment, Verdict),
 }
 
 /// A database migration that runs on the platform rather than on the deploy runner (a

@@ -1,0 +1,130 @@
+//! The local provider's staged release with real processes: the staged release answers on
+//! its own port while users keep the live one; `shift` moves them, `abort` brings them back
+//! to the very same old process (never restarted), `promote` retires it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{StopOnDrop, deploy, deploy_and_wait, free_port, get, options, target};
+use shipgate_local::LocalProvider;
+use shipgate_provider::{Provider, RevisionStatus, StageOutcome, Staged, Verdict, WaitProgress};
+use tokio_util::sync::CancellationToken;
+
+async fn stage(provider: &LocalProvider, tag: &str) -> StageOutcome {
+    provider
+        .stage(
+            &deploy(tag),
+            Instant::now() + Duration::from_secs(10),
+            &|_: &WaitProgress| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+}
+
+fn staged(outcome: StageOutcome) -> Staged {
+    match outcome {
+        StageOutcome::Staged(staged) => staged,
+        other => panic!("not staged: {other:?}"),
+    }
+}
+
+/// The revision serving the stable port, as the provider reads it back.
+async fn live_revision(provider: &LocalProvider) -> String {
+    provider.current().await.unwrap()[0].revision.0.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staged_release_is_reachable_beside_the_live_one_and_an_abort_keeps_the_old_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = target(dir.path(), port);
+    let _stop = StopOnDrop(config.clone());
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    assert!(provider.can_stage());
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
+    let v1_revision = live_revision(&provider).await;
+
+    // Staged: v2 answers on its own endpoint; users on the stable port still get v1.
+    let staged = staged(stage(&provider, "v2").await);
+    let endpoint = &staged.endpoints[&"api".parse().unwrap()];
+    let staged_port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(staged_port, port);
+    assert_eq!(get(staged_port, "/version").await.as_deref(), Some("v2"));
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+
+    // Shifted: users get v2; v1 still runs.
+    provider.shift(&staged.deployment, 100).await.unwrap();
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v2"));
+    // Aborted: users are back on v1 at once, and it is the same revision (never restarted);
+    // the staged process is gone.
+    provider.abort(&staged.deployment).await.unwrap();
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+    assert_eq!(live_revision(&provider).await, v1_revision);
+    assert_eq!(get(staged_port, "/version").await, None);
+    let history = provider.history().await.unwrap();
+    assert_eq!(history[0].status, RevisionStatus::Failed);
+    assert_eq!(history[1].status, RevisionStatus::Deployed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_release_retires_the_old_one_and_partial_shares_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = target(dir.path(), port);
+    let _stop = StopOnDrop(config.clone());
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
+
+    let staged = staged(stage(&provider, "v2").await);
+    // Promoting what takes no traffic yet is refused; so is a share the router cannot split.
+    assert!(provider.promote(&staged.deployment).await.is_err());
+    let refused = provider.shift(&staged.deployment, 10).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("all traffic at once"),
+        "{refused}"
+    );
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+
+    provider.shift(&staged.deployment, 100).await.unwrap();
+    provider.promote(&staged.deployment).await.unwrap();
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v2"));
+    let history = provider.history().await.unwrap();
+    assert_eq!(
+        (history[0].status, history[1].status),
+        (RevisionStatus::Deployed, RevisionStatus::Superseded)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_never_becomes_healthy_is_removed_without_touching_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = target(dir.path(), port);
+    let _stop = StopOnDrop(config.clone());
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
+
+    // The demo service's `unhealthy` versions fail /healthz.
+    match stage(&provider, "v2-unhealthy").await {
+        StageOutcome::NotHealthy(_, Verdict::Failed { .. } | Verdict::TimedOut { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+    assert_eq!(
+        provider.history().await.unwrap()[0].status,
+        RevisionStatus::Failed
+    );
+}
