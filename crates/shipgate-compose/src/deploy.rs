@@ -138,6 +138,12 @@ impl Composition {
             lock_ttl: config.ledger.lock_ttl.as_duration(),
             commit_ms: self.actions().commit_time_ms(&release.tag),
             allow_older: options.allow_older,
+            strategy: match config.deploy.strategy {
+                shipgate_config::DeployStrategy::Rolling => shipgate_pipeline::Strategy::Rolling,
+                shipgate_config::DeployStrategy::Bluegreen => {
+                    shipgate_pipeline::Strategy::Bluegreen
+                }
+            },
         })
     }
 

@@ -27,6 +27,9 @@ pub struct Config {
     /// Deploy targets; each is off unless enabled.
     #[serde(default)]
     pub targets: TargetsConfig,
+    /// How a release reaches users.
+    #[serde(default)]
+    pub deploy: DeployConfig,
     /// Rules for `shipgate check-env`.
     #[serde(default)]
     pub env: EnvConfig,
@@ -923,6 +926,29 @@ pub struct MigrateJobConfig {
 
 fn default_migrate_timeout() -> HumanDuration {
     HumanDuration::from_secs(600)
+}
+
+/// `[deploy]`: how a release reaches users.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    /// `rolling` (default): the release goes live, then the smoke gate runs. `bluegreen`: the
+    /// release is staged beside the live one and smoke-tested before any user request reaches
+    /// it; then all traffic moves, the gate runs again, and a failure moves traffic back to
+    /// the old release at once. Targets that cannot stage deploy rolling (the summary says so).
+    #[serde(default)]
+    pub strategy: DeployStrategy,
+}
+
+/// A deploy strategy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployStrategy {
+    /// Live first, then gated.
+    #[default]
+    Rolling,
+    /// Staged and gated before traffic, then switched at once.
+    Bluegreen,
 }
 
 /// `[rollback]`. Seed name: `ENABLE_AUTO_ROLLBACK`.

@@ -113,6 +113,7 @@ fn main() {
             lock_ttl: Duration::from_secs(60),
             commit_ms: None,
             allow_older: false,
+            strategy: shipgate_pipeline::Strategy::Rolling,
         };
         let cancel = CancellationToken::new();
         shipgate_pipeline::run(&plan("v1"), &ledger, &mut runner, &quiet, &cancel)

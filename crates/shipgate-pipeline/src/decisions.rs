@@ -206,6 +206,7 @@ fn plan(targets: Vec<Target>) -> Plan {
         lock_ttl: Duration::from_secs(60),
         commit_ms: None,
         allow_older: true,
+        strategy: crate::Strategy::Rolling,
     }
 }
 
@@ -610,4 +611,25 @@ async fn a_lock_not_obtained_in_time_changes_nothing_and_is_recorded_as_such() {
     );
     assert!(log.lock().unwrap().is_empty(), "nothing was deployed");
     assert_eq!(platform.running(), "v1");
+}
+
+#[tokio::test]
+async fn bluegreen_on_a_target_that_cannot_stage_deploys_rolling_and_says_so() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("railway:api", &log);
+    let mut mock = provider(&platform, Behaviour::healthy_unless("never"));
+    mock.expect_can_stage().return_const(false);
+    let mut plan = plan(vec![target("railway:api", mock)]);
+    plan.strategy = crate::Strategy::Bluegreen;
+    let (summary, events) = run(&plan, &CancellationToken::new()).await;
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(summary.strategy, crate::Strategy::Rolling);
+    let note = summary.strategy_note.as_deref().unwrap();
+    assert!(note.contains("railway:api cannot stage"), "{note}");
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PipelineEvent::Warning { .. }))
+    );
+    assert_eq!(platform.running(), "v2");
 }

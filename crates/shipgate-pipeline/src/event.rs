@@ -115,6 +115,26 @@ pub enum PipelineEvent {
         /// What it runs, as read back.
         read_back: String,
     },
+    /// A staged release (blue-green) took all new user traffic; the previous release still
+    /// runs until the post-traffic gate passes.
+    Switched {
+        /// The target.
+        target: String,
+        /// The revision now serving.
+        revision: String,
+    },
+    /// A staged release is being aborted: traffic goes back to the previous release.
+    Aborting {
+        /// The target.
+        target: String,
+    },
+    /// Traffic is back on the previous release (never stopped); what runs was read back.
+    Aborted {
+        /// The target.
+        target: String,
+        /// What it runs, as read back.
+        read_back: String,
+    },
     /// A problem that does not change the outcome (a ledger write, a report to GitHub).
     Warning {
         /// What went wrong.
@@ -189,6 +209,18 @@ impl std::fmt::Display for PipelineEvent {
             } => write!(
                 f,
                 "{target}: rolled back to revision {revision}; read back: {read_back}"
+            ),
+            PipelineEvent::Switched { target, revision } => write!(
+                f,
+                "{target}: all new traffic on revision {revision}; the previous release still runs"
+            ),
+            PipelineEvent::Aborting { target } => write!(
+                f,
+                "{target}: aborting: traffic back to the previous release (it never stopped)"
+            ),
+            PipelineEvent::Aborted { target, read_back } => write!(
+                f,
+                "{target}: traffic is back on the previous release; read back: {read_back}"
             ),
             PipelineEvent::Warning { message } => write!(f, "warning: {message}"),
         }

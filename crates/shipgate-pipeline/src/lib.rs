@@ -5,6 +5,7 @@
 //! The pipeline never prints: it reports progress lines to a callback and returns a
 //! [`Summary`] (versioned JSON) that the caller always writes, whatever happened.
 
+mod bluegreen;
 #[cfg(test)]
 mod decisions;
 mod event;
@@ -26,7 +27,8 @@ pub use event::{Events, PipelineEvent};
 pub use record::MockRunLedger;
 pub use record::{LockProgress, RunLedger};
 pub use summary::{
-    Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Summary, TargetSummary,
+    Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Strategy, Summary,
+    TargetSummary,
 };
 
 /// A provider with the name of its target (`local`, `helm`, …).
@@ -134,6 +136,9 @@ pub struct Plan {
     /// Deploy even when the release is older than the live one (see
     /// `Ledger::newer_live_release`); otherwise such a run ends [`Outcome::Superseded`].
     pub allow_older: bool,
+    /// How the release reaches users. `Bluegreen` needs every target to be able to stage
+    /// ([`Provider::can_stage`]); otherwise the run deploys rolling and says why.
+    pub strategy: Strategy,
 }
 
 impl std::fmt::Debug for Plan {
@@ -745,6 +750,27 @@ async fn deploy_and_gate(
                 );
             }
         }
+    }
+    rec.summary.strategy = Strategy::Rolling;
+    if plan.strategy == Strategy::Bluegreen {
+        let cannot: Vec<&str> = plan
+            .targets
+            .iter()
+            .filter(|t| !t.provider.can_stage())
+            .map(|t| t.name.as_str())
+            .collect();
+        if cannot.is_empty() {
+            rec.summary.strategy = Strategy::Bluegreen;
+            return bluegreen::deploy(plan, rec, runner, &request, cancel).await;
+        }
+        let note = format!(
+            "bluegreen was asked for, but {} cannot stage a release: deployed rolling",
+            cannot.join(", ")
+        );
+        (rec.events)(&PipelineEvent::Warning {
+            message: note.clone(),
+        });
+        rec.summary.strategy_note = Some(note);
     }
     let mut live: Vec<(usize, Deployment)> = Vec::new();
     for (index, target) in plan.targets.iter().enumerate() {

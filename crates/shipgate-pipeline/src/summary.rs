@@ -195,6 +195,29 @@ pub struct Summary {
     /// The rollback decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RollbackSummary>,
+    /// How the release reached users: `rolling` or `bluegreen`.
+    pub strategy: Strategy,
+    /// Why the strategy that ran is not the one asked for (a target that cannot stage).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy_note: Option<String>,
+    /// With `bluegreen`: the smoke gate run against the staged release before any user
+    /// request reached it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke_before_traffic: Option<SmokeReport>,
+}
+
+/// How a release reaches users.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Live first, then the smoke gate; a failure rolls back.
+    #[default]
+    Rolling,
+    /// Staged beside the live release and smoke-tested before any user request reaches it,
+    /// then switched at once, then gated again; a failure moves traffic back to the old
+    /// release at once, without restarting it.
+    Bluegreen,
 }
 
 impl Summary {

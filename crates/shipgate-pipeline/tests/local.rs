@@ -126,6 +126,7 @@ impl World {
             lock_ttl: Duration::from_secs(30),
             commit_ms: None,
             allow_older: false,
+            strategy: shipgate_pipeline::Strategy::Rolling,
         }
     }
 
@@ -742,5 +743,92 @@ async fn a_run_whose_lock_was_taken_over_reports_what_the_ledger_recorded() {
             .contains("this run ended succeeded, but another run took its deploy lock as stale"),
         "{}",
         summary.message
+    );
+}
+
+// Blue-green with the local provider's real processes: the release is staged on its own
+// port, tested there, and only then takes traffic.
+
+fn bluegreen(mut plan: Plan) -> Plan {
+    plan.strategy = shipgate_pipeline::Strategy::Bluegreen;
+    plan
+}
+
+fn step_names(summary: &Summary) -> Vec<&str> {
+    summary.steps.iter().map(|s| s.name.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bluegreen_catches_a_release_failing_its_smoke_spec_before_any_user_request() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    let cancel = CancellationToken::new();
+    let caught = world
+        .run_plan(bluegreen(world.plan("v2-broken", true)), &cancel)
+        .await;
+    assert_eq!(
+        (caught.outcome, caught.exit_code),
+        (Outcome::RolledBack, 3),
+        "{}",
+        caught.message
+    );
+    assert_eq!(caught.strategy, shipgate_pipeline::Strategy::Bluegreen);
+    // Staged, tested on its own port, aborted: traffic never moved (no switch step).
+    assert_eq!(
+        step_names(&caught),
+        ["lock", "stage local", "smoke before traffic", "abort local"]
+    );
+    let before = caught.smoke_before_traffic.as_ref().unwrap();
+    assert!(!before.passed);
+    assert!(
+        !before.base_url.contains(&format!(":{}/", world.port)),
+        "the pre-traffic gate ran on the staged port, not the users' one: {}",
+        before.base_url
+    );
+    assert!(
+        caught.message.contains("no user request reached it"),
+        "{}",
+        caught.message
+    );
+    // What serves users, read back from the stable port: v1, which never stopped.
+    assert_eq!(world.live_version().await, "v1");
+    let rollback = caught.rollback.as_ref().unwrap();
+    assert_eq!(
+        rollback.targets[0].read_back.as_ref().unwrap()["api"],
+        "demo/api:v1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bluegreen_puts_a_good_release_live_after_both_gates_and_retires_the_old_one() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    let summary = world
+        .run_plan(bluegreen(world.plan("v2", true)), &CancellationToken::new())
+        .await;
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(
+        step_names(&summary),
+        [
+            "lock",
+            "stage local",
+            "smoke before traffic",
+            "switch local",
+            "smoke",
+            "promote local"
+        ]
+    );
+    assert!(summary.smoke_before_traffic.as_ref().unwrap().passed);
+    assert!(summary.smoke.as_ref().unwrap().passed);
+    assert_eq!(world.live_version().await, "v2");
+    let history = shipgate_provider::Provider::history(&world.provider())
+        .await
+        .unwrap();
+    assert_eq!(
+        (history[0].status, history[1].status),
+        (
+            shipgate_provider::RevisionStatus::Deployed,
+            shipgate_provider::RevisionStatus::Superseded
+        )
     );
 }

@@ -69,6 +69,22 @@ impl Spec {
         &self.base_url
     }
 
+    /// The same checks against another origin (scheme, host and port of `origin`), the base
+    /// URL's path kept: a staged release's own endpoint, tested before it takes traffic.
+    /// `None` when `origin` is not an absolute http(s) URL.
+    pub fn at_origin(&self, origin: &str) -> Option<Spec> {
+        let origin = Url::parse(origin).ok()?;
+        if !matches!(origin.scheme(), "http" | "https") || origin.host_str().is_none() {
+            return None;
+        }
+        let mut base_url = origin;
+        base_url.set_path(self.base_url.path());
+        Some(Spec {
+            base_url,
+            ..self.clone()
+        })
+    }
+
     /// The number of checks.
     pub fn len(&self) -> usize {
         self.checks.len()

@@ -38,5 +38,6 @@ pub(crate) fn plan(
         lock_ttl: Duration::from_secs(30),
         commit_ms: None,
         allow_older: false,
+        strategy: shipgate_pipeline::Strategy::Rolling,
     }
 }
