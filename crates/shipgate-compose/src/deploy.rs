@@ -74,6 +74,44 @@ impl Composition {
         }
     }
 
+    /// The canary of `[deploy]` (steps, pause) and `[analysis]` (thresholds, the Prometheus
+    /// query when configured).
+    pub fn canary(&self) -> Result<shipgate_pipeline::Canary, ComposeError> {
+        let config = self.config();
+        let analysis = &config.analysis;
+        let metric = match &analysis.prometheus {
+            Some(prometheus) => {
+                let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default())
+                    .map_err(|e| ComposeError::setup_caused(e.to_string(), e))?;
+                let query = shipgate_pipeline::PrometheusQuery::new(
+                    client,
+                    &prometheus.url,
+                    prometheus.query.clone(),
+                    prometheus.max,
+                    prometheus.timeout.as_duration(),
+                )
+                .map_err(|e| {
+                    ComposeError::setup(format!(
+                        "[analysis.prometheus] url `{}` is not a URL: {e}",
+                        shipgate_core::redact_userinfo(&prometheus.url)
+                    ))
+                })?;
+                Some(Box::new(query) as Box<dyn shipgate_pipeline::MetricQuery>)
+            }
+            None => None,
+        };
+        Ok(shipgate_pipeline::Canary {
+            steps: config.deploy.steps.clone(),
+            pause: config.deploy.pause.as_duration(),
+            analysis: shipgate_pipeline::Analysis {
+                max_error_percent: analysis.max_error_percent,
+                max_p95: analysis.max_p95.map(|d| d.as_duration()),
+                min_requests: analysis.min_requests,
+                metric,
+            },
+        })
+    }
+
     /// The registry check; GHCR is asked with GITHUB_TOKEN (it accepts the workflow's token
     /// for pulls of the repository's packages), other registries anonymously.
     pub async fn registry_check(&self) -> Result<Box<dyn ImageCheck>, ComposeError> {
@@ -143,7 +181,9 @@ impl Composition {
                 shipgate_config::DeployStrategy::Bluegreen => {
                     shipgate_pipeline::Strategy::Bluegreen
                 }
+                shipgate_config::DeployStrategy::Canary => shipgate_pipeline::Strategy::Canary,
             },
+            canary: self.canary()?,
         })
     }
 

@@ -65,6 +65,12 @@ impl Composition {
                 .map(|r| r.reasons.clone())
                 .unwrap_or_default(),
             run_url: self.actions().run_url(),
+            strategy: Some(summary.strategy.word().to_owned()),
+            steps: summary
+                .canary
+                .iter()
+                .map(|step| format!("canary at {}%: {}", step.percent, step.describe()))
+                .collect(),
         }
     }
 }

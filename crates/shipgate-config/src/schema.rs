@@ -30,6 +30,9 @@ pub struct Config {
     /// How a release reaches users.
     #[serde(default)]
     pub deploy: DeployConfig,
+    /// What a canary step must show to go on.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// Rules for `shipgate check-env`.
     #[serde(default)]
     pub env: EnvConfig,
@@ -929,15 +932,43 @@ fn default_migrate_timeout() -> HumanDuration {
 }
 
 /// `[deploy]`: how a release reaches users.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployConfig {
     /// `rolling` (default): the release goes live, then the smoke gate runs. `bluegreen`: the
     /// release is staged beside the live one and smoke-tested before any user request reaches
     /// it; then all traffic moves, the gate runs again, and a failure moves traffic back to
-    /// the old release at once. Targets that cannot stage deploy rolling (the summary says so).
+    /// the old release at once. `canary`: staged and smoke-tested the same way, then traffic
+    /// moves in `steps`, with an analysis after each `pause`; any failed analysis moves
+    /// traffic back at once. Targets that cannot stage deploy rolling (the summary says so).
     #[serde(default)]
     pub strategy: DeployStrategy,
+    /// Canary: the share of user traffic (percent) at each step, increasing, each 1 to 100.
+    /// After the last step, traffic moves to 100 % if it is not there yet. Default
+    /// `[10, 50, 100]`.
+    #[serde(default = "default_canary_steps")]
+    pub steps: Vec<u8>,
+    /// Canary: how long each step runs before its analysis. Default 30s.
+    #[serde(default = "default_canary_pause")]
+    pub pause: HumanDuration,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            strategy: DeployStrategy::default(),
+            steps: default_canary_steps(),
+            pause: default_canary_pause(),
+        }
+    }
+}
+
+fn default_canary_steps() -> Vec<u8> {
+    vec![10, 50, 100]
+}
+
+fn default_canary_pause() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 /// A deploy strategy.
@@ -949,6 +980,67 @@ pub enum DeployStrategy {
     Rolling,
     /// Staged and gated before traffic, then switched at once.
     Bluegreen,
+    /// Staged and gated before traffic, then moved in steps with an analysis after each.
+    Canary,
+}
+
+/// `[analysis]`: what a canary step must show to go on. Every source that is configured must
+/// pass; user traffic counts only where the platform observes it (the local router).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// The most user requests (percent) the canary may fail (5xx or no answer) during a step.
+    /// Default 1.
+    #[serde(default = "default_max_error_percent")]
+    pub max_error_percent: f64,
+    /// The slowest 95th-percentile latency of the canary's user requests during a step
+    /// (e.g. `500ms`). Unset: latency is reported, not judged.
+    pub max_p95: Option<HumanDuration>,
+    /// Fewer user requests than this on the canary during a step: the traffic check cannot
+    /// judge, and says so (the smoke and Prometheus checks still decide). Default 20.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+    /// A Prometheus query judged after each step.
+    pub prometheus: Option<PrometheusAnalysis>,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            max_error_percent: default_max_error_percent(),
+            max_p95: None,
+            min_requests: default_min_requests(),
+            prometheus: None,
+        }
+    }
+}
+
+fn default_max_error_percent() -> f64 {
+    1.0
+}
+
+fn default_min_requests() -> u64 {
+    20
+}
+
+/// `[analysis.prometheus]`: an instant query whose value must not exceed `max`. No value or
+/// an error fails the step (closed).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusAnalysis {
+    /// The server's base URL (`http://prometheus:9090`).
+    pub url: String,
+    /// A PromQL expression giving one number (the first sample of a vector is used).
+    pub query: String,
+    /// The largest value that passes.
+    pub max: f64,
+    /// Timeout of the query, retries included. Default 10s.
+    #[serde(default = "default_prometheus_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_prometheus_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
 }
 
 /// `[rollback]`. Seed name: `ENABLE_AUTO_ROLLBACK`.

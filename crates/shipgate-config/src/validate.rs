@@ -190,6 +190,8 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
         );
     }
 
+    validate_canary(&mut p, config);
+
     // Durations that guard safety: a lock or lease that expires while its holder still works
     // lets a second deploy (or update) run beside the first.
     for (key, value, min, why) in [
@@ -355,6 +357,60 @@ fn check_http_url(p: &mut Problems<'_>, key: &str, raw: &str) {
             format!("`{raw}` is not a URL: {err}"),
             "write it like `https://api.example.com`",
         ),
+    }
+}
+
+/// `[deploy] steps` and `[analysis]`: a step list that can run, thresholds that mean
+/// something.
+fn validate_canary(p: &mut Problems<'_>, config: &crate::Config) {
+    let steps = &config.deploy.steps;
+    if steps.is_empty() {
+        p.add(
+            "deploy.steps",
+            "the canary step list is empty",
+            "give the traffic shares in percent, increasing, e.g. `[10, 50, 100]`",
+        );
+    }
+    if let Some(&bad) = steps.iter().find(|&&s| s == 0 || s > 100) {
+        p.add(
+            "deploy.steps",
+            format!("a canary step of {bad}% is not a share of traffic"),
+            "each step is 1 to 100 (percent), e.g. `[10, 50, 100]`",
+        );
+    } else if let Some(pair) = steps.windows(2).find(|w| w[1] <= w[0]) {
+        p.add(
+            "deploy.steps",
+            format!(
+                "the canary steps must increase: {}% comes after {}%",
+                pair[1], pair[0]
+            ),
+            "list the shares from smallest to largest, e.g. `[10, 50, 100]`",
+        );
+    }
+    let analysis = &config.analysis;
+    if !(0.0..=100.0).contains(&analysis.max_error_percent) {
+        p.add(
+            "analysis.max_error_percent",
+            format!("{} is not a percentage", analysis.max_error_percent),
+            "give 0 to 100, e.g. `1` for at most 1 % of requests failing",
+        );
+    }
+    if let Some(prometheus) = &analysis.prometheus {
+        check_http_url(p, "analysis.prometheus.url", &prometheus.url);
+        if prometheus.query.trim().is_empty() {
+            p.add(
+                "analysis.prometheus.query",
+                "the Prometheus query is empty",
+                "give a PromQL expression that yields one number, e.g. an error ratio",
+            );
+        }
+        if !prometheus.max.is_finite() {
+            p.add(
+                "analysis.prometheus.max",
+                "the largest passing value must be a number",
+                "give the threshold the query's value must not exceed",
+            );
+        }
     }
 }
 

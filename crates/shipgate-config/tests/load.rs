@@ -374,3 +374,57 @@ fn paths_written_in_the_file_are_relative_to_the_file_and_variables_to_the_curre
         Some(PathBuf::from("from-cwd.sample"))
     );
 }
+
+#[test]
+fn canary_steps_that_cannot_run_are_located_errors() {
+    for (steps, says) in [
+        ("[]", "the canary step list is empty"),
+        ("[10, 10, 100]", "must increase: 10% comes after 10%"),
+        ("[50, 20]", "must increase: 20% comes after 50%"),
+        (
+            "[10, 150]",
+            "a canary step of 150% is not a share of traffic",
+        ),
+        ("[0, 100]", "a canary step of 0% is not a share of traffic"),
+    ] {
+        let file = write(&format!(
+            "[deploy]\nstrategy = \"canary\"\nsteps = {steps}\n"
+        ));
+        let p = problems(load_with(Some(file.path()), &[]));
+        assert_eq!(p.len(), 1, "{steps}: {p:#?}");
+        assert_eq!(p[0].key.as_deref(), Some("deploy.steps"));
+        assert_eq!(p[0].line, Some(3), "{steps}");
+        assert!(p[0].message.contains(says), "{steps}: {}", p[0].message);
+    }
+    // Over 255 does not even parse as a share.
+    let file = write("[deploy]\nsteps = [10, 300]\n");
+    assert!(load_with(Some(file.path()), &[]).is_err());
+}
+
+#[test]
+fn analysis_thresholds_and_the_prometheus_source_are_checked() {
+    let file = write(
+        "[analysis]\nmax_error_percent = 150\n\
+         [analysis.prometheus]\nurl = \"prometheus:9090\"\nquery = \" \"\nmax = 0.1\n",
+    );
+    let p = problems(load_with(Some(file.path()), &[]));
+    let keys: Vec<_> = p.iter().filter_map(|p| p.key.as_deref()).collect();
+    assert_eq!(
+        keys,
+        [
+            "analysis.max_error_percent",
+            "analysis.prometheus.url",
+            "analysis.prometheus.query"
+        ]
+    );
+    let good = write(
+        "[deploy]\nstrategy = \"canary\"\nsteps = [5, 25]\npause = \"10s\"\n\
+         [analysis]\nmax_p95 = \"250ms\"\n\
+         [analysis.prometheus]\nurl = \"http://prometheus:9090\"\nquery = \"up\"\nmax = 1\n",
+    );
+    let loaded = load_with(Some(good.path()), &[]).unwrap();
+    assert_eq!(loaded.config.deploy.steps, [5, 25]);
+    assert_eq!(loaded.config.deploy.pause.as_duration().as_secs(), 10);
+    let prometheus = loaded.config.analysis.prometheus.as_ref().unwrap();
+    assert_eq!((prometheus.query.as_str(), prometheus.max), ("up", 1.0));
+}

@@ -43,6 +43,7 @@
 //! ```
 
 mod process;
+pub mod routing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -53,9 +54,12 @@ use shipgate_config::{LocalService, LocalTarget};
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
-    Revision, RevisionId, RevisionStatus, Running, StageOutcome, Staged, Verdict, wait_until,
+    Revision, RevisionId, RevisionStatus, Running, StageOutcome, Staged, TrafficObservation,
+    Verdict, wait_until,
 };
 use tokio::sync::Mutex;
+
+use crate::routing::{Route, RouterStats};
 use tokio_util::sync::CancellationToken;
 
 /// The router's executable name; the shipgate binary looks for it beside itself.
@@ -220,6 +224,18 @@ impl LocalProvider {
         self.state_dir.join(service.as_str()).join("backend")
     }
 
+    fn stats_file(&self, service: &ServiceName) -> PathBuf {
+        self.state_dir.join(service.as_str()).join("stats.json")
+    }
+
+    /// Points `service`'s router at `route`, from its next request on.
+    fn set_route(&self, service: &ServiceName, route: &Route) -> Result<(), ProviderError> {
+        std::fs::create_dir_all(self.state_dir.join(service.as_str()))
+            .map_err(|e| io("cannot create the service directory", e))?;
+        routing::write_atomically(&self.backend_file(service), route.render().as_bytes())
+            .map_err(|e| io("cannot move traffic", e))
+    }
+
     fn service(&self, name: &ServiceName) -> Result<&LocalService, ProviderError> {
         self.services.get(name).ok_or_else(|| {
             ProviderError::invalid(format!(
@@ -268,6 +284,8 @@ impl LocalProvider {
             self.backend_file(service).display().to_string(),
             "--ready-file".to_owned(),
             ready.display().to_string(),
+            "--stats-file".to_owned(),
+            self.stats_file(service).display().to_string(),
         ];
         let log = self.state_dir.join(service.as_str()).join("router.log");
         let child = process::spawn_detached(&argv, &[], &log)
@@ -587,18 +605,11 @@ impl LocalProvider {
         let mut state = self.load()?;
         let processes = Self::revision_mut(&mut state, number)?.processes.clone();
         for (name, process) in &processes {
-            std::fs::create_dir_all(self.state_dir.join(name.as_str()))
-                .map_err(|e| io("cannot create the service directory", e))?;
-            let backend = self.backend_file(name);
-            let tmp = backend.with_extension("tmp");
-            std::fs::write(&tmp, process.port.to_string())
-                .map_err(|e| io("cannot switch traffic", e))?;
-            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic", e))?;
+            self.set_route(name, &Route::single(process.port))?;
             if let Err(err) = self.ensure_router(&mut state, name).await {
                 // Traffic stays with what served before, if anything did.
                 if let Some(old) = state.live.get(name) {
-                    std::fs::write(&backend, old.port.to_string())
-                        .map_err(|e| io("cannot switch traffic back", e))?;
+                    self.set_route(name, &Route::single(old.port))?;
                 }
                 self.save(&state)?;
                 let diagnostics = self.fail(number).await?;
@@ -779,25 +790,50 @@ impl Provider for LocalProvider {
         }))
     }
 
-    /// All traffic at once: the router forwards each new connection to one backend, so a
-    /// share below 100 is refused.
+    /// Moves `percent` of requests to the staged release: below 100 the router splits them
+    /// between the live process and the staged one (a canary; nothing stops); at 100 the
+    /// staged release becomes the live one and the old processes keep running until
+    /// [`Provider::promote`] or [`Provider::abort`]. A service that has no live process yet
+    /// sends everything to the staged one.
     async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
-        if percent != 100 {
+        let number = Self::number(&staged.revision)?;
+        if percent == 0 || percent > 100 {
             return Err(ProviderError::invalid(format!(
-                "the local router moves all traffic at once; it cannot send {percent}% to the staged release"
+                "a traffic share is 1 to 100 percent, not {percent}"
             )));
         }
-        let number = Self::number(&staged.revision)?;
-        match self.switch(number).await? {
-            None => Ok(()),
-            Some(verdict) => Err(ProviderError::platform(format!(
-                "traffic could not move to revision {number}: {verdict:?}"
-            ))),
+        if percent == 100 {
+            return match self.switch(number).await? {
+                None => Ok(()),
+                Some(verdict) => Err(ProviderError::platform(format!(
+                    "traffic could not move to revision {number}: {verdict:?}"
+                ))),
+            };
         }
+        let mut state = self.load()?;
+        let processes = Self::revision_mut(&mut state, number)?.processes.clone();
+        for (name, process) in &processes {
+            let route = match state.live.get(name) {
+                Some(live) if live.revision != number && process::alive(live.pid) => {
+                    Route::split(live.port, process.port, percent)
+                }
+                _ => Route::single(process.port),
+            };
+            self.set_route(name, &route)?;
+            if let Err(err) = self.ensure_router(&mut state, name).await {
+                if let Some(live) = state.live.get(name) {
+                    self.set_route(name, &Route::single(live.port))?;
+                }
+                self.save(&state)?;
+                return Err(err);
+            }
+        }
+        self.save(&state)
     }
 
     /// Traffic back to what served before (its processes never stopped), then the staged
-    /// processes are stopped and the revision marked failed.
+    /// processes are stopped and the revision marked failed. Works after a partial shift
+    /// (the live release still takes the rest) and after a full one.
     async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
         let number = Self::number(&staged.revision)?;
         let mut state = self.load()?;
@@ -809,12 +845,21 @@ impl Provider for LocalProvider {
                 orphans.push(old.pid);
                 continue;
             }
-            let backend = self.backend_file(name);
-            let tmp = backend.with_extension("tmp");
-            std::fs::write(&tmp, old.port.to_string())
-                .map_err(|e| io("cannot switch traffic back", e))?;
-            std::fs::rename(&tmp, &backend).map_err(|e| io("cannot switch traffic back", e))?;
             state.live.insert(name.clone(), old.clone());
+        }
+        let services: Vec<ServiceName> = Self::revision_mut(&mut state, number)?
+            .processes
+            .keys()
+            .cloned()
+            .collect();
+        for name in &services {
+            if let Some(live) = state.live.get(name).filter(|p| p.revision != number) {
+                self.set_route(name, &Route::single(live.port))?;
+            } else {
+                // Nothing served before: the service stops answering with its release.
+                state.live.remove(name);
+                let _ = std::fs::remove_file(self.backend_file(name));
+            }
         }
         let live: Vec<u64> = state.live.values().map(|p| p.revision).collect();
         for revision in &mut state.revisions {
@@ -828,6 +873,32 @@ impl Provider for LocalProvider {
             self.stop(pid).await;
         }
         Ok(())
+    }
+
+    /// What each router counted for the staged release's processes and for the ones beside
+    /// them (written by the routers every few tens of milliseconds).
+    async fn observe<'a>(
+        &'a self,
+        staged: &'a Deployment,
+    ) -> Result<Option<TrafficObservation>, ProviderError> {
+        let number = Self::number(&staged.revision)?;
+        let mut state = self.load()?;
+        let processes = Self::revision_mut(&mut state, number)?.processes.clone();
+        let mut observation = TrafficObservation::default();
+        for (name, process) in &processes {
+            let stats = RouterStats::read(&self.stats_file(name))
+                .map_err(|e| io("cannot read the router's counts", e))?;
+            observation.staged.add(&stats.of(process.port));
+            let stable = state
+                .live
+                .get(name)
+                .filter(|p| p.revision != number)
+                .or_else(|| state.previous.get(name));
+            if let Some(stable) = stable {
+                observation.stable.add(&stats.of(stable.port));
+            }
+        }
+        Ok(Some(observation))
     }
 
     async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::{StopOnDrop, deploy, deploy_and_wait, free_port, get, options, target};
 use shipgate_local::LocalProvider;
-use shipgate_provider::{Provider, RevisionStatus, StageOutcome, Staged, Verdict, WaitProgress};
+use shipgate_provider::{
+    Provider, RevisionStatus, StageOutcome, Staged, TrafficObservation, Verdict, WaitProgress,
+};
 use tokio_util::sync::CancellationToken;
 
 async fn stage(provider: &LocalProvider, tag: &str) -> StageOutcome {
@@ -74,7 +76,7 @@ async fn a_staged_release_is_reachable_beside_the_live_one_and_an_abort_keeps_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promoted_release_retires_the_old_one_and_partial_shares_are_refused() {
+async fn a_promoted_release_retires_the_old_one_and_shares_out_of_range_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = target(dir.path(), port);
@@ -86,13 +88,15 @@ async fn a_promoted_release_retires_the_old_one_and_partial_shares_are_refused()
     );
 
     let staged = staged(stage(&provider, "v2").await);
-    // Promoting what takes no traffic yet is refused; so is a share the router cannot split.
+    // Promoting what takes no traffic yet is refused; so is a share that is no share.
     assert!(provider.promote(&staged.deployment).await.is_err());
-    let refused = provider.shift(&staged.deployment, 10).await.unwrap_err();
-    assert!(
-        refused.to_string().contains("all traffic at once"),
-        "{refused}"
-    );
+    for share in [0, 101] {
+        let refused = provider.shift(&staged.deployment, share).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("1 to 100 percent"),
+            "{refused}"
+        );
+    }
     assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
 
     provider.shift(&staged.deployment, 100).await.unwrap();
@@ -103,6 +107,70 @@ async fn a_promoted_release_retires_the_old_one_and_partial_shares_are_refused()
         (history[0].status, history[1].status),
         (RevisionStatus::Deployed, RevisionStatus::Superseded)
     );
+}
+
+/// Waits (up to 10 s) until the routers have written counts for `total` requests.
+async fn observed(provider: &LocalProvider, staged: &Staged, total: u64) -> TrafficObservation {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = provider.observe(&staged.deployment).await.unwrap().unwrap();
+        if seen.staged.requests + seen.stable.requests >= total || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_share_is_exact_counted_per_release_and_an_abort_takes_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = target(dir.path(), port);
+    let _stop = StopOnDrop(config.clone());
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
+    let v1_revision = live_revision(&provider).await;
+    let staged = staged(stage(&provider, "v2-broken").await);
+    let before = observed(&provider, &staged, 0).await;
+    assert_eq!(before.staged.requests, 0);
+
+    // 10 %: of any 100 consecutive user requests, exactly 10 reach the canary.
+    provider.shift(&staged.deployment, 10).await.unwrap();
+    let mut versions = std::collections::BTreeMap::new();
+    for _ in 0..100 {
+        let version = get(port, "/version")
+            .await
+            .unwrap_or_else(|| "failed".into());
+        *versions.entry(version).or_insert(0) += 1;
+    }
+    assert_eq!(
+        versions,
+        [("v1".to_owned(), 90), ("v2-broken".to_owned(), 10)].into()
+    );
+    // The router counted them per release, and the canary's server errors.
+    for _ in 0..100 {
+        get(port, "/api/orders").await;
+    }
+    let step = observed(&provider, &staged, before.stable.requests + 200)
+        .await
+        .since(&before);
+    assert_eq!((step.staged.requests, step.staged.errors), (20, 10));
+    assert_eq!((step.stable.requests, step.stable.errors), (180, 0));
+    assert!(step.staged.p95().is_some());
+    // The live release is still the old one: a share is not a switch.
+    assert_eq!(live_revision(&provider).await, v1_revision);
+
+    // Aborted: every request is back on the same v1 process at once.
+    provider.abort(&staged.deployment).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(get(port, "/version").await.as_deref(), Some("v1"));
+    }
+    assert_eq!(live_revision(&provider).await, v1_revision);
+    let history = provider.history().await.unwrap();
+    assert_eq!(history[0].status, RevisionStatus::Failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

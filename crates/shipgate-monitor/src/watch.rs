@@ -862,6 +862,8 @@ impl Monitor {
             message,
             rollback_reasons: failures.to_vec(),
             run_url: record.issue_url.clone(),
+            strategy: None,
+            steps: Vec::new(),
         };
         if let Err(err) = notifier.enqueue(&self.ledger, &notification).await {
             (self.events)(&MonitorEventKind::Warning(format!(

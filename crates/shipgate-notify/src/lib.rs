@@ -97,6 +97,12 @@ pub struct Notification {
     /// A link to the CI run, when known.
     #[serde(default)]
     pub run_url: Option<String>,
+    /// For a deploy: the strategy that ran (`rolling`, `bluegreen`, `canary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// For a canary: each step, its traffic share and its analysis, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
 }
 
 impl Notification {
@@ -114,6 +120,12 @@ impl Notification {
             "{icon} *{}* `{}` → {}: *{}* — {}",
             self.app, self.image_tag, self.environment, self.outcome, self.message
         );
+        if let Some(strategy) = self.strategy.as_deref().filter(|s| *s != "rolling") {
+            text.push_str(&format!(" ({strategy})"));
+        }
+        for step in &self.steps {
+            text.push_str(&format!("\n• {step}"));
+        }
         for reason in &self.rollback_reasons {
             text.push_str(&format!("\n• {reason}"));
         }
@@ -367,6 +379,8 @@ mod tests {
             message: "3f2c1a9 failed and was rolled back".into(),
             rollback_reasons: vec!["smoke gate failed: 1 critical check(s) failed: orders".into()],
             run_url: Some("https://github.com/acme/shop/actions/runs/42".into()),
+            strategy: None,
+            steps: Vec::new(),
         };
         insta::assert_json_snapshot!("webhook_payload", notification);
         insta::assert_snapshot!("slack_text", notification.slack_text());

@@ -28,6 +28,8 @@ fn notification(outcome: &str) -> Notification {
         message: "smoke gate failed; rolled back to v1".into(),
         rollback_reasons: vec!["local: candidate revision 1".into()],
         run_url: None,
+        strategy: None,
+        steps: Vec::new(),
     }
 }
 

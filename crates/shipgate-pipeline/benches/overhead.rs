@@ -114,6 +114,7 @@ fn main() {
             commit_ms: None,
             allow_older: false,
             strategy: shipgate_pipeline::Strategy::Rolling,
+            canary: shipgate_pipeline::Canary::default(),
         };
         let cancel = CancellationToken::new();
         shipgate_pipeline::run(&plan("v1"), &ledger, &mut runner, &quiet, &cancel)

@@ -207,6 +207,7 @@ fn plan(targets: Vec<Target>) -> Plan {
         commit_ms: None,
         allow_older: true,
         strategy: crate::Strategy::Rolling,
+        canary: crate::Canary::default(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Progress of a run, in the order it happens. Match the variants you care about and show
 /// the rest with their [`Display`](std::fmt::Display) line; new variants may be added.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum PipelineEvent {
     /// The run starts: what goes where.
@@ -123,6 +123,25 @@ pub enum PipelineEvent {
         /// The revision now serving.
         revision: String,
     },
+    /// A canary step: a share of new user traffic moved to the staged release.
+    Shifted {
+        /// The target.
+        target: String,
+        /// The share of traffic on the staged release, in percent.
+        percent: u8,
+    },
+    /// A canary step runs before its analysis (sent when it starts, then about every 10 s).
+    Observing {
+        /// The share of traffic on the staged release, in percent.
+        percent: u8,
+        /// Time left before the analysis.
+        remaining: Duration,
+    },
+    /// A canary step's analysis.
+    Analysed {
+        /// The step's result.
+        step: crate::CanaryStep,
+    },
     /// A staged release is being aborted: traffic goes back to the previous release.
     Aborting {
         /// The target.
@@ -214,6 +233,18 @@ impl std::fmt::Display for PipelineEvent {
                 f,
                 "{target}: all new traffic on revision {revision}; the previous release still runs"
             ),
+            PipelineEvent::Shifted { target, percent } => write!(
+                f,
+                "{target}: {percent}% of new user traffic on the staged release"
+            ),
+            PipelineEvent::Observing { percent, remaining } => write!(
+                f,
+                "canary at {percent}%: analysis in {}s",
+                remaining.as_secs()
+            ),
+            PipelineEvent::Analysed { step } => {
+                write!(f, "canary at {}%: {}", step.percent, step.describe())
+            }
             PipelineEvent::Aborting { target } => write!(
                 f,
                 "{target}: aborting: traffic back to the previous release (it never stopped)"

@@ -5,11 +5,12 @@
 //! The pipeline never prints: it reports progress lines to a callback and returns a
 //! [`Summary`] (versioned JSON) that the caller always writes, whatever happened.
 
-mod bluegreen;
+mod analysis;
 #[cfg(test)]
 mod decisions;
 mod event;
 mod record;
+mod staged;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -22,13 +23,16 @@ use shipgate_rollback::describe_images;
 use shipgate_smoke::{SmokeReport, SmokeRunner, Spec};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(any(test, feature = "mock"))]
+pub use analysis::MockMetricQuery;
+pub use analysis::{Analysis, Canary, MetricError, MetricQuery, PrometheusQuery};
 pub use event::{Events, PipelineEvent};
 #[cfg(any(test, feature = "mock"))]
 pub use record::MockRunLedger;
 pub use record::{LockProgress, RunLedger};
 pub use summary::{
-    Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepSummary, Strategy, Summary,
-    TargetSummary,
+    CanaryStep, Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepMetric, StepSummary,
+    StepTraffic, Strategy, Summary, TargetSummary,
 };
 
 /// A provider with the name of its target (`local`, `helm`, …).
@@ -136,9 +140,11 @@ pub struct Plan {
     /// Deploy even when the release is older than the live one (see
     /// `Ledger::newer_live_release`); otherwise such a run ends [`Outcome::Superseded`].
     pub allow_older: bool,
-    /// How the release reaches users. `Bluegreen` needs every target to be able to stage
-    /// ([`Provider::can_stage`]); otherwise the run deploys rolling and says why.
+    /// How the release reaches users. `Bluegreen` and `Canary` need every target to be able
+    /// to stage ([`Provider::can_stage`]); otherwise the run deploys rolling and says why.
     pub strategy: Strategy,
+    /// With [`Strategy::Canary`]: the steps, the pause and the analysis.
+    pub canary: Canary,
 }
 
 impl std::fmt::Debug for Plan {
@@ -752,7 +758,7 @@ async fn deploy_and_gate(
         }
     }
     rec.summary.strategy = Strategy::Rolling;
-    if plan.strategy == Strategy::Bluegreen {
+    if matches!(plan.strategy, Strategy::Bluegreen | Strategy::Canary) {
         let cannot: Vec<&str> = plan
             .targets
             .iter()
@@ -760,11 +766,12 @@ async fn deploy_and_gate(
             .map(|t| t.name.as_str())
             .collect();
         if cannot.is_empty() {
-            rec.summary.strategy = Strategy::Bluegreen;
-            return bluegreen::deploy(plan, rec, runner, &request, cancel).await;
+            rec.summary.strategy = plan.strategy;
+            return staged::deploy(plan, rec, runner, &request, cancel).await;
         }
         let note = format!(
-            "bluegreen was asked for, but {} cannot stage a release: deployed rolling",
+            "{} was asked for, but {} cannot stage a release: deployed rolling",
+            plan.strategy.word(),
             cannot.join(", ")
         );
         (rec.events)(&PipelineEvent::Warning {

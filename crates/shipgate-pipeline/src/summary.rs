@@ -138,6 +138,10 @@ pub struct RollbackSummary {
     /// Milliseconds from the failing smoke result (or verdict) to the first rollback action.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_action_ms: Option<f64>,
+    /// With a staged release: milliseconds from the failure to every user's traffic back on
+    /// the previous release (every target's abort returned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic_back_ms: Option<f64>,
     /// Each target's rollback.
     pub targets: Vec<TargetSummary>,
     /// The smoke report of the rolled-back release.
@@ -151,6 +155,7 @@ impl RollbackSummary {
             performed: false,
             reasons,
             first_action_ms: None,
+            traffic_back_ms: None,
             targets: Vec::new(),
             smoke: None,
         }
@@ -200,10 +205,101 @@ pub struct Summary {
     /// Why the strategy that ran is not the one asked for (a target that cannot stage).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy_note: Option<String>,
-    /// With `bluegreen`: the smoke gate run against the staged release before any user
-    /// request reached it.
+    /// With `bluegreen` or `canary`: the smoke gate run against the staged release before
+    /// any user request reached it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smoke_before_traffic: Option<SmokeReport>,
+    /// With `canary`: each step that ran, with its traffic share and analysis.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub canary: Vec<CanaryStep>,
+}
+
+/// One canary step: the traffic share it reached and what its analysis saw.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CanaryStep {
+    /// The share of new user traffic on the staged release, in percent.
+    pub percent: u8,
+    /// Whether the analysis passed (every configured source passed).
+    pub passed: bool,
+    /// The smoke spec against the staged release: `Some(passed)`, `None` without a spec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke_passed: Option<bool>,
+    /// User traffic on the staged release during the step, where the platform observes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<StepTraffic>,
+    /// The Prometheus query, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<StepMetric>,
+    /// Why the step failed, or what it could not judge.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl CanaryStep {
+    /// One line: `passed (smoke passed; 40 user requests, 0 failed, p95 ≤ 5 ms)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(passed) = self.smoke_passed {
+            parts.push(format!(
+                "smoke {}",
+                if passed { "passed" } else { "failed" }
+            ));
+        }
+        match &self.traffic {
+            Some(t) => parts.push(format!(
+                "{} user requests, {} failed{}",
+                t.requests,
+                t.errors,
+                t.p95_ms
+                    .map(|ms| format!(", p95 ≤ {ms} ms"))
+                    .unwrap_or_default()
+            )),
+            None => parts.push("user traffic not observed on this platform".to_owned()),
+        }
+        if let Some(metric) = &self.metric {
+            parts.push(match metric.value {
+                Some(value) => format!("{} = {value} (max {})", metric.query, metric.max),
+                None => format!("{}: no value", metric.query),
+            });
+        }
+        parts.extend(self.notes.iter().cloned());
+        format!(
+            "{} ({})",
+            if self.passed { "passed" } else { "failed" },
+            parts.join("; ")
+        )
+    }
+}
+
+/// The user requests a canary step saw on the staged release.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepTraffic {
+    /// Requests to the staged release during the step.
+    pub requests: u64,
+    /// Of those, server errors and requests never answered.
+    pub errors: u64,
+    /// `errors` as a percentage of `requests` (absent without requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_percent: Option<f64>,
+    /// The upper bound of the latency bucket holding the 95th percentile, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<u64>,
+    /// Requests to the previous release during the step, for comparison.
+    pub stable_requests: u64,
+    /// Of those, server errors.
+    pub stable_errors: u64,
+}
+
+/// A metric query's result in a canary step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepMetric {
+    /// The query.
+    pub query: String,
+    /// Its value (absent when it gave none or failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The largest passing value.
+    pub max: f64,
 }
 
 /// How a release reaches users.
@@ -218,6 +314,20 @@ pub enum Strategy {
     /// then switched at once, then gated again; a failure moves traffic back to the old
     /// release at once, without restarting it.
     Bluegreen,
+    /// Staged and smoke-tested like `Bluegreen`, then traffic moves in steps with an
+    /// analysis after each; a failed analysis moves traffic back at once.
+    Canary,
+}
+
+impl Strategy {
+    /// The word in the summary and the configuration: `rolling`, `bluegreen`, `canary`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::Bluegreen => "bluegreen",
+            Strategy::Canary => "canary",
+        }
+    }
 }
 
 impl Summary {
@@ -245,6 +355,16 @@ impl Summary {
             self.outcome.as_str()
         );
         let _ = writeln!(out, "{}\n", self.message);
+        if self.strategy != Strategy::Rolling || self.strategy_note.is_some() {
+            let _ = writeln!(out, "Strategy: **{}**", self.strategy.word());
+            if let Some(note) = &self.strategy_note {
+                let _ = writeln!(out, "({note})");
+            }
+            for step in &self.canary {
+                let _ = writeln!(out, "- canary at {}%: {}", step.percent, step.describe());
+            }
+            out.push('\n');
+        }
         let _ = writeln!(out, "| step | outcome | time | detail |\n|---|---|---|---|");
         for step in &self.steps {
             let _ = writeln!(
@@ -286,6 +406,12 @@ impl Summary {
             );
             for reason in &rollback.reasons {
                 let _ = writeln!(out, "- {reason}");
+            }
+            if let Some(ms) = rollback.traffic_back_ms {
+                let _ = writeln!(
+                    out,
+                    "- every user back on the previous release {ms} ms after the failure"
+                );
             }
         }
         out

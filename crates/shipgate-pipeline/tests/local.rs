@@ -127,6 +127,7 @@ impl World {
             commit_ms: None,
             allow_older: false,
             strategy: shipgate_pipeline::Strategy::Rolling,
+            canary: shipgate_pipeline::Canary::default(),
         }
     }
 
@@ -831,4 +832,243 @@ async fn bluegreen_puts_a_good_release_live_after_both_gates_and_retires_the_old
             shipgate_provider::RevisionStatus::Superseded
         )
     );
+}
+
+// Canary with the local provider's real processes: the router splits user requests between
+// the releases and counts them; each step's analysis reads those counts.
+
+fn canary(
+    mut plan: Plan,
+    steps: &[u8],
+    metric: Option<Box<dyn shipgate_pipeline::MetricQuery>>,
+) -> Plan {
+    plan.strategy = shipgate_pipeline::Strategy::Canary;
+    plan.canary = shipgate_pipeline::Canary {
+        steps: steps.to_vec(),
+        pause: Duration::from_secs(1),
+        analysis: shipgate_pipeline::Analysis {
+            min_requests: 5,
+            metric,
+            ..shipgate_pipeline::Analysis::default()
+        },
+    };
+    plan
+}
+
+/// `count` user requests to the stable port, one after the other; how many failed.
+fn user_traffic(port: u16, count: usize) -> usize {
+    shipgate_testkit::block_on_thread(async move {
+        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+        let mut failed = 0;
+        for _ in 0..count {
+            let ok = client
+                .get(format!("http://127.0.0.1:{port}/api/orders"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            failed += usize::from(!ok);
+        }
+        failed
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_aborts_at_the_first_step_when_users_see_errors_the_smoke_spec_missed() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    // 100 user requests arrive during the first step (sent from the event that starts its
+    // pause, before the pause's timer runs out); 10 reach the canary, which fails 2 of them.
+    let port = world.port;
+    let failed_users = std::sync::Mutex::new(None);
+    let events = |event: &shipgate_pipeline::PipelineEvent| {
+        if let shipgate_pipeline::PipelineEvent::Observing { percent: 10, .. } = event {
+            let mut failed = failed_users.lock().unwrap();
+            if failed.is_none() {
+                *failed = Some(user_traffic(port, 100));
+            }
+        }
+    };
+    let summary = world
+        .run_plan_events(
+            canary(world.plan("v2-flaky", true), &[10, 50, 100], None),
+            &events,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(
+        (summary.outcome, summary.exit_code),
+        (Outcome::RolledBack, 3),
+        "{}",
+        summary.message
+    );
+    assert_eq!(summary.strategy, shipgate_pipeline::Strategy::Canary);
+    assert!(summary.smoke_before_traffic.as_ref().unwrap().passed);
+    assert_eq!(
+        step_names(&summary),
+        [
+            "lock",
+            "stage local",
+            "smoke before traffic",
+            "shift local to 10%",
+            "canary 10%",
+            "abort local"
+        ]
+    );
+    // The analysis saw what users saw: 10 of the 100 requests on the canary, 2 failed; none
+    // on the stable release failed.
+    assert_eq!(*failed_users.lock().unwrap(), Some(2));
+    let step = &summary.canary[0];
+    assert!(!step.passed);
+    let traffic = step.traffic.as_ref().unwrap();
+    assert_eq!(
+        (traffic.requests, traffic.errors),
+        (10, 2),
+        "{}",
+        step.describe()
+    );
+    assert_eq!((traffic.stable_requests, traffic.stable_errors), (90, 0));
+    assert!(
+        summary.message.contains("20.0% of user requests failed"),
+        "{}",
+        summary.message
+    );
+    // Read back from the stable port: every user is on v1 again, the same process.
+    assert_eq!(world.live_version().await, "v1");
+    assert_eq!(user_traffic(port, 20), 0);
+    let rollback = summary.rollback.as_ref().unwrap();
+    assert!(rollback.traffic_back_ms.is_some());
+    assert_eq!(
+        rollback.targets[0].read_back.as_ref().unwrap()["api"],
+        "demo/api:v1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_moves_a_good_release_through_every_step_then_promotes_it() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    let port = world.port;
+    let events = |event: &shipgate_pipeline::PipelineEvent| {
+        if let shipgate_pipeline::PipelineEvent::Observing { percent: 50, .. } = event {
+            assert_eq!(user_traffic(port, 100), 0);
+        }
+    };
+    let summary = world
+        .run_plan_events(
+            canary(world.plan("v2", true), &[50], None),
+            &events,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(
+        step_names(&summary),
+        [
+            "lock",
+            "stage local",
+            "smoke before traffic",
+            "shift local to 50%",
+            "canary 50%",
+            "switch local",
+            "smoke",
+            "promote local"
+        ]
+    );
+    assert_eq!(summary.canary.len(), 1);
+    let traffic = summary.canary[0].traffic.as_ref().unwrap();
+    assert!(summary.canary[0].passed);
+    // Of any 100 consecutive user requests, exactly half went to each release.
+    assert_eq!((traffic.requests, traffic.stable_requests), (50, 50));
+    assert!(
+        summary.message.contains("canary 50% → 100%"),
+        "{}",
+        summary.message
+    );
+    assert_eq!(world.live_version().await, "v2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_canary_step_puts_traffic_back_before_the_run_ends() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    let cancel = CancellationToken::new();
+    let events = |event: &shipgate_pipeline::PipelineEvent| {
+        if let shipgate_pipeline::PipelineEvent::Observing { .. } = event {
+            cancel.cancel();
+        }
+    };
+    let summary = world
+        .run_plan_events(
+            canary(world.plan("v2", true), &[10, 100], None),
+            &events,
+            &cancel,
+        )
+        .await;
+    assert_eq!(
+        (summary.outcome, summary.exit_code),
+        (Outcome::Aborted, 130),
+        "{}",
+        summary.message
+    );
+    assert!(
+        summary
+            .message
+            .contains("interrupted during the canary step at 10%")
+    );
+    assert_eq!(step_names(&summary).last(), Some(&"abort local"));
+    assert_eq!(world.live_version().await, "v1");
+    assert_eq!(user_traffic(world.port, 20), 0);
+}
+
+/// A Prometheus server on loopback that answers every query with `body` and `status`.
+async fn prometheus(status: u16, body: &'static str) -> String {
+    let app = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::get(move || async move {
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_query_without_a_value_fails_the_step_closed() {
+    let world = World::new().await;
+    assert_eq!(world.deploy("v1", true).await.outcome, Outcome::Succeeded);
+    let empty = prometheus(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+    )
+    .await;
+    let query = shipgate_pipeline::PrometheusQuery::new(
+        shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap(),
+        &empty,
+        "sum(rate(http_requests_total{code=~\"5..\"}[1m]))",
+        0.01,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let summary = world
+        .run_plan(
+            canary(world.plan("v2", true), &[25, 100], Some(Box::new(query))),
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
+    let step = &summary.canary[0];
+    assert_eq!(step.percent, 25);
+    assert_eq!(step.metric.as_ref().unwrap().value, None);
+    assert!(
+        summary.message.contains("the query returned no sample"),
+        "{}",
+        summary.message
+    );
+    assert_eq!(world.live_version().await, "v1");
 }

@@ -14,6 +14,9 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod traffic;
+
+pub use traffic::{LATENCY_BOUNDS_MS, TrafficCounts, TrafficObservation};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -387,6 +390,17 @@ pub trait Provider: Send + Sync {
     async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
         let _ = staged;
         Err(cannot_stage(self.kind()))
+    }
+
+    /// The user traffic the staged release and the release beside it have received so far,
+    /// where this provider sees it (the local router counts it). `None`: it cannot observe
+    /// user traffic, and a canary's analysis relies on its other sources.
+    async fn observe<'a>(
+        &'a self,
+        staged: &'a Deployment,
+    ) -> Result<Option<TrafficObservation>, ProviderError> {
+        let _ = staged;
+        Ok(None)
     }
 }
 

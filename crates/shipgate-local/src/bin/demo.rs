@@ -4,7 +4,9 @@
 //! - `/healthz` (liveness) and `/readyz` (readiness, seed 002's pair): 200 `ok`; 503 when the
 //!   version contains `unhealthy`.
 //! - `/api/orders`: 200 JSON `{"orders": [...], "version": …}`; 500 when the version contains
-//!   `broken` (healthy, but failing the critical API path the smoke gate checks).
+//!   `broken` (healthy, but failing the critical API path the smoke gate checks); when it
+//!   contains `flaky`, every fifth request to it fails with 500 (the 5th, the 10th, …): 20 % of
+//!   users see errors while a single smoke check passes.
 //! - `/version`: the version.
 //! - A version containing `crash` exits with status 3 half a second after starting.
 
@@ -44,13 +46,16 @@ async fn main() {
         }
     };
     let orders_version = version.clone();
+    let orders_served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let app = Router::new()
         .route("/healthz", get(health))
         .route("/readyz", get(health))
         .route(
             "/api/orders",
             get(move || async move {
-                if orders_version.contains("broken") {
+                let n = orders_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let flaky_failure = orders_version.contains("flaky") && n.is_multiple_of(5);
+                if orders_version.contains("broken") || flaky_failure {
                     (StatusCode::INTERNAL_SERVER_ERROR, "orders query failed").into_response()
                 } else {
                     axum::Json(serde_json::json!({"orders": [{"id": 1, "status": "paid"}], "version": orders_version})).into_response()

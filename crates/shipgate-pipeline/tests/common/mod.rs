@@ -39,5 +39,6 @@ pub(crate) fn plan(
         commit_ms: None,
         allow_older: false,
         strategy: shipgate_pipeline::Strategy::Rolling,
+        canary: shipgate_pipeline::Canary::default(),
     }
 }

@@ -1,24 +1,27 @@
-//! The blue-green flow: every target stages the release beside the live one; the smoke gate
-//! runs against the staged release before any user request reaches it; then traffic moves,
-//! the gate runs again on the live release, and a failure moves traffic back to the old
-//! release at once (it was never stopped). Promotion retires the old release.
+//! The staged flows, blue-green and canary: every target stages the release beside the live
+//! one; the smoke gate runs against the staged release before any user request reaches it;
+//! then traffic moves (blue-green: all at once; canary: in steps, each followed by a pause and
+//! an analysis), the gate runs again on the live release, and any failure moves traffic back
+//! to the old release at once (it was never stopped). Promotion retires the old release.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shipgate_core::{DeploymentKind, ImageRef, ServiceName, StepResult};
 use shipgate_ledger::now_ms;
-use shipgate_provider::{DeployRequest, StageOutcome, Staged, Verdict};
+use shipgate_provider::{DeployRequest, StageOutcome, Staged, TrafficObservation, Verdict};
 use shipgate_smoke::SmokeRunner;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Outcome, PipelineEvent, Plan, Recorder, RollbackSummary, TargetSummary, Throttle,
+    Outcome, PipelineEvent, Plan, Recorder, RollbackSummary, Strategy, TargetSummary, Throttle,
     describe_live, failing_checks, gate_detail, read_back, retrying, target_names, verdict_detail,
     verdict_word,
 };
+use crate::analysis;
 
-/// Stages, gates before traffic, switches, gates again, then promotes or aborts.
+/// Stages, gates before traffic, moves traffic (at once, or in canary steps with an analysis
+/// after each), gates again, then promotes or aborts.
 pub(super) async fn deploy(
     plan: &Plan,
     rec: &mut Recorder<'_>,
@@ -153,12 +156,7 @@ pub(super) async fn deploy(
 
     // The pre-traffic gate: the smoke spec against the staged release's own endpoint.
     if let Some(spec) = &plan.smoke {
-        let endpoint = plan.images.iter().find_map(|(service, _)| {
-            staged
-                .iter()
-                .find_map(|(_, release)| release.endpoints.get(service))
-        });
-        let Some(staged_spec) = endpoint.and_then(|url| spec.at_origin(url)) else {
+        let Some(staged_spec) = staged_spec(plan, spec, &staged) else {
             let back = abort_all(plan, rec, &staged).await;
             return (
                 Outcome::Failed,
@@ -167,28 +165,8 @@ pub(super) async fn deploy(
                 ),
             );
         };
-        let started = now_ms();
-        (rec.events)(&PipelineEvent::Smoke {
-            checks: staged_spec.len(),
-            base_url: staged_spec.base_url().to_string(),
-        });
-        let report = runner.run(&staged_spec, cancel).await;
-        let (passed, detail, failing, report) = match report {
-            Ok(report) => (
-                report.passed,
-                gate_detail(&report),
-                failing_checks(&report),
-                Some(report),
-            ),
-            Err(err) => (false, err.to_string(), err.to_string(), None),
-        };
-        rec.step(
-            "smoke before traffic",
-            started,
-            StepResult::from_passed(passed),
-            detail,
-        )
-        .await;
+        let (passed, failing, report) =
+            run_gate(rec, runner, &staged_spec, "smoke before traffic", cancel).await;
         rec.summary.smoke_before_traffic = report;
         if cancel.is_cancelled() {
             let back = abort_all(plan, rec, &staged).await;
@@ -201,7 +179,7 @@ pub(super) async fn deploy(
             rec.failed_at = Some(Instant::now());
             let why = format!("smoke gate failed on the staged release: {failing}");
             let back = abort_all(plan, rec, &staged).await;
-            record_abort(rec, &why);
+            record_abort(rec, plan.strategy, &why);
             return (
                 Outcome::RolledBack,
                 format!(
@@ -212,61 +190,72 @@ pub(super) async fn deploy(
         }
     }
 
-    // Traffic moves, all at once per target.
-    for (index, release) in &staged {
-        let target = &plan.targets[*index];
+    // Traffic moves: all at once (blue-green), or step by step with an analysis after each
+    // (canary).
+    let canary = plan.strategy == Strategy::Canary;
+    let mut steps = if canary {
+        plan.canary.steps.clone()
+    } else {
+        Vec::new()
+    };
+    if steps.last() != Some(&100) {
+        steps.push(100);
+    }
+    let analysed = if canary { plan.canary.steps.len() } else { 0 };
+    for (number, &percent) in steps.iter().enumerate() {
+        let before = if number < analysed {
+            Some(observe_all(plan, &staged).await)
+        } else {
+            None
+        };
+        if let Err(result) = shift_all(plan, rec, &staged, percent).await {
+            return result;
+        }
+        let Some(before) = before else { continue };
+        if !pause(plan, rec, percent, cancel).await {
+            let back = abort_all(plan, rec, &staged).await;
+            return (
+                Outcome::Aborted,
+                format!("interrupted during the canary step at {percent}%; {back}"),
+            );
+        }
+        let step = analyse(plan, runner, &staged, percent, &before, cancel).await;
         let started = now_ms();
-        let shifted = retrying(|| target.provider.shift(&release.deployment, 100)).await;
-        match shifted {
-            Ok(()) => {
-                rec.step(
-                    &format!("switch {}", target.name),
-                    started,
-                    StepResult::Ok,
-                    "all new user traffic on the new release; the previous one still runs"
-                        .to_owned(),
-                )
-                .await;
-                (rec.events)(&PipelineEvent::Switched {
-                    target: target.name.clone(),
-                    revision: release.deployment.revision.to_string(),
-                });
-            }
-            Err(err) => {
-                rec.step(
-                    &format!("switch {}", target.name),
-                    started,
-                    StepResult::Failed,
-                    err.to_string(),
-                )
-                .await;
-                let why = format!("{}: traffic could not move: {err}", target.name);
-                let back = abort_all(plan, rec, &staged).await;
-                record_abort(rec, &why);
-                return (Outcome::RolledBack, format!("{why}; {back}"));
-            }
+        rec.step(
+            &format!("canary {percent}%"),
+            started,
+            StepResult::from_passed(step.passed),
+            step.describe(),
+        )
+        .await;
+        (rec.events)(&PipelineEvent::Analysed { step: step.clone() });
+        let passed = step.passed;
+        let why = format!(
+            "the canary analysis at {percent}% failed: {}",
+            step.describe()
+        );
+        rec.summary.canary.push(step);
+        if cancel.is_cancelled() {
+            let back = abort_all(plan, rec, &staged).await;
+            return (
+                Outcome::Aborted,
+                format!("interrupted during the canary step at {percent}%; {back}"),
+            );
+        }
+        if !passed {
+            rec.failed_at = Some(Instant::now());
+            let back = abort_all(plan, rec, &staged).await;
+            record_abort(rec, plan.strategy, &why);
+            return (
+                Outcome::RolledBack,
+                format!("{} {why}; {back}", plan.image_tag),
+            );
         }
     }
 
     // The post-traffic gate, as in a rolling deploy.
     if let Some(spec) = &plan.smoke {
-        let started = now_ms();
-        (rec.events)(&PipelineEvent::Smoke {
-            checks: spec.len(),
-            base_url: spec.base_url().to_string(),
-        });
-        let report = runner.run(spec, cancel).await;
-        let (passed, detail, failing, report) = match report {
-            Ok(report) => (
-                report.passed,
-                gate_detail(&report),
-                failing_checks(&report),
-                Some(report),
-            ),
-            Err(err) => (false, err.to_string(), err.to_string(), None),
-        };
-        rec.step("smoke", started, StepResult::from_passed(passed), detail)
-            .await;
+        let (passed, failing, report) = run_gate(rec, runner, spec, "smoke", cancel).await;
         rec.summary.smoke = report;
         if !passed || cancel.is_cancelled() {
             rec.failed_at = Some(Instant::now());
@@ -276,7 +265,7 @@ pub(super) async fn deploy(
                 format!("smoke gate failed: {failing}")
             };
             let back = abort_all(plan, rec, &staged).await;
-            record_abort(rec, &why);
+            record_abort(rec, plan.strategy, &why);
             let outcome = if cancel.is_cancelled() {
                 Outcome::Aborted
             } else {
@@ -323,14 +312,210 @@ pub(super) async fn deploy(
     } else {
         ""
     };
+    let how = if canary {
+        let shares: Vec<String> = steps.iter().map(|p| format!("{p}%")).collect();
+        format!("canary {}", shares.join(" → "))
+    } else {
+        "bluegreen".to_owned()
+    };
     (
         Outcome::Succeeded,
         format!(
-            "{} is live on {} (bluegreen){gated}",
+            "{} is live on {} ({how}){gated}",
             plan.image_tag,
             target_names(plan)
         ),
     )
+}
+
+/// Runs the smoke gate `spec` as step `name`: whether it passed, what failed, the report.
+async fn run_gate(
+    rec: &mut Recorder<'_>,
+    runner: &mut SmokeRunner,
+    spec: &shipgate_smoke::Spec,
+    name: &str,
+    cancel: &CancellationToken,
+) -> (bool, String, Option<shipgate_smoke::SmokeReport>) {
+    let started = now_ms();
+    (rec.events)(&PipelineEvent::Smoke {
+        checks: spec.len(),
+        base_url: spec.base_url().to_string(),
+    });
+    let (passed, detail, failing, report) = match runner.run(spec, cancel).await {
+        Ok(report) => (
+            report.passed,
+            gate_detail(&report),
+            failing_checks(&report),
+            Some(report),
+        ),
+        Err(err) => (false, err.to_string(), err.to_string(), None),
+    };
+    rec.step(name, started, StepResult::from_passed(passed), detail)
+        .await;
+    (passed, failing, report)
+}
+
+/// Moves `percent` of every staged target's new user traffic to its staged release, in
+/// order; a failure aborts every staged target.
+async fn shift_all(
+    plan: &Plan,
+    rec: &mut Recorder<'_>,
+    staged: &[(usize, Staged)],
+    percent: u8,
+) -> Result<(), (Outcome, String)> {
+    for (index, release) in staged {
+        let target = &plan.targets[*index];
+        let started = now_ms();
+        let name = if percent == 100 {
+            format!("switch {}", target.name)
+        } else {
+            format!("shift {} to {percent}%", target.name)
+        };
+        match retrying(|| target.provider.shift(&release.deployment, percent)).await {
+            Ok(()) if percent == 100 => {
+                rec.step(
+                    &name,
+                    started,
+                    StepResult::Ok,
+                    "all new user traffic on the new release; the previous one still runs"
+                        .to_owned(),
+                )
+                .await;
+                (rec.events)(&PipelineEvent::Switched {
+                    target: target.name.clone(),
+                    revision: release.deployment.revision.to_string(),
+                });
+            }
+            Ok(()) => {
+                rec.step(
+                    &name,
+                    started,
+                    StepResult::Ok,
+                    format!("{percent}% of new user traffic on the new release, the rest on the previous one"),
+                )
+                .await;
+                (rec.events)(&PipelineEvent::Shifted {
+                    target: target.name.clone(),
+                    percent,
+                });
+            }
+            Err(err) => {
+                rec.step(&name, started, StepResult::Failed, err.to_string())
+                    .await;
+                rec.failed_at = Some(Instant::now());
+                let why = format!("{}: traffic could not move: {err}", target.name);
+                let back = abort_all(plan, rec, staged).await;
+                record_abort(rec, plan.strategy, &why);
+                return Err((Outcome::RolledBack, format!("{why}; {back}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What every staged target has observed of user traffic so far (`None` per target that
+/// cannot observe it; an error is kept to fail the analysis).
+async fn observe_all(
+    plan: &Plan,
+    staged: &[(usize, Staged)],
+) -> Vec<Result<Option<TrafficObservation>, String>> {
+    let mut seen = Vec::new();
+    for (index, release) in staged {
+        let target = &plan.targets[*index];
+        seen.push(
+            retrying(|| target.provider.observe(&release.deployment))
+                .await
+                .map_err(|e| format!("{}: cannot read user traffic: {e}", target.name)),
+        );
+    }
+    seen
+}
+
+/// Lets a canary step run for the configured pause, reporting the time left about every
+/// 10 s. False when the run was interrupted.
+async fn pause(plan: &Plan, rec: &Recorder<'_>, percent: u8, cancel: &CancellationToken) -> bool {
+    let until = Instant::now() + plan.canary.pause;
+    loop {
+        let remaining = until.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return true;
+        }
+        (rec.events)(&PipelineEvent::Observing { percent, remaining });
+        tokio::select! {
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(remaining.min(Duration::from_secs(10))) => {}
+        }
+    }
+}
+
+/// A step's analysis: the smoke spec against the staged release, the user traffic since
+/// `before`, and the metric.
+async fn analyse(
+    plan: &Plan,
+    runner: &mut SmokeRunner,
+    staged: &[(usize, Staged)],
+    percent: u8,
+    before: &[Result<Option<TrafficObservation>, String>],
+    cancel: &CancellationToken,
+) -> crate::CanaryStep {
+    let smoke_passed = match plan
+        .smoke
+        .as_ref()
+        .and_then(|spec| staged_spec(plan, spec, staged))
+    {
+        Some(spec) => Some(
+            runner
+                .run(&spec, cancel)
+                .await
+                .is_ok_and(|report| report.passed),
+        ),
+        None => None,
+    };
+    let after = observe_all(plan, staged).await;
+    let mut traffic: Option<TrafficObservation> = None;
+    let mut unreadable = Vec::new();
+    for (earlier, now) in before.iter().zip(&after) {
+        match (earlier, now) {
+            (Ok(Some(earlier)), Ok(Some(now))) => {
+                let step = now.since(earlier);
+                let sum = traffic.get_or_insert_with(TrafficObservation::default);
+                sum.staged.add(&step.staged);
+                sum.stable.add(&step.stable);
+            }
+            (Err(why), _) | (_, Err(why)) => unreadable.push(why.clone()),
+            _ => {}
+        }
+    }
+    let metric = match &plan.canary.analysis.metric {
+        Some(metric) => Some((metric.query(), metric.max(), metric.value(cancel).await)),
+        None => None,
+    };
+    let mut step = analysis::judge(
+        &plan.canary.analysis,
+        percent,
+        smoke_passed,
+        traffic.as_ref(),
+        metric,
+    );
+    if !unreadable.is_empty() {
+        step.passed = false;
+        step.notes.extend(unreadable);
+    }
+    step
+}
+
+/// The smoke spec aimed at the staged release's own endpoint (the first service's).
+fn staged_spec(
+    plan: &Plan,
+    spec: &shipgate_smoke::Spec,
+    staged: &[(usize, Staged)],
+) -> Option<shipgate_smoke::Spec> {
+    let endpoint = plan.images.iter().find_map(|(service, _)| {
+        staged
+            .iter()
+            .find_map(|(_, release)| release.endpoints.get(service))
+    })?;
+    spec.at_origin(endpoint)
 }
 
 /// Puts every staged target's traffic back on the release that served before, last staged
@@ -340,6 +525,7 @@ async fn abort_all(plan: &Plan, rec: &mut Recorder<'_>, staged: &[(usize, Staged
         return "nothing else was staged".to_owned();
     }
     let mut said = Vec::new();
+    let first_action_ms = rec.failed_at.map(elapsed_ms);
     for (index, release) in staged.iter().rev() {
         let target = &plan.targets[*index];
         let started = now_ms();
@@ -395,14 +581,25 @@ async fn abort_all(plan: &Plan, rec: &mut Recorder<'_>, staged: &[(usize, Staged
             }
         }
     }
+    // Every abort returned: users are back on the previous release.
+    let traffic_back_ms = rec.failed_at.map(elapsed_ms);
+    if let Some(rollback) = rec.summary.rollback.as_mut() {
+        rollback.first_action_ms = rollback.first_action_ms.or(first_action_ms);
+        rollback.traffic_back_ms = rollback.traffic_back_ms.or(traffic_back_ms);
+    }
     format!(
         "traffic back on the previous release; read back, {}",
         said.join("; ")
     )
 }
 
+/// Milliseconds since `at`, to the microsecond.
+fn elapsed_ms(at: Instant) -> f64 {
+    (at.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
 /// The abort's reasons in the summary's rollback section.
-fn record_abort(rec: &mut Recorder<'_>, why: &str) {
+fn record_abort(rec: &mut Recorder<'_>, strategy: Strategy, why: &str) {
     let rollback = rec.summary.rollback.get_or_insert_with(|| {
         let mut rollback = RollbackSummary::declined(Vec::new());
         rollback.performed = true;
@@ -410,7 +607,9 @@ fn record_abort(rec: &mut Recorder<'_>, why: &str) {
     });
     rollback.reasons = vec![
         why.to_owned(),
-        "bluegreen: traffic went back to the previous release at once (it was never stopped)"
-            .to_owned(),
+        format!(
+            "{}: traffic went back to the previous release at once (it was never stopped)",
+            strategy.word()
+        ),
     ];
 }
