@@ -250,3 +250,50 @@ fn fly_rolls_machines_forward_restores_failures_and_rolls_back_on_smoke() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no Fly app `other`"), "{out}");
 }
+
+#[test]
+fn fly_bluegreen_tests_green_machines_before_traffic_and_leaves_no_orphan() {
+    let canary = Canary::new("fly-token");
+    let token = format!("FlyV1 fm2_{}", canary.value());
+    let rt = runtime();
+    let fake = FakeFly::new("shop", &token);
+    fake.machines("app", 2, "ghcr.io/acme/api:0000000");
+    let url = rt.block_on(fake.clone().start());
+    // What users reach: the machines the proxy routes to.
+    let serving = fake.clone();
+    let public = smoke_server(&rt, move || serving.serving("app").join(","));
+    // One machine reached directly (the private network in production): here every machine
+    // answers as the newest image present does, which is the staged green one.
+    let present = fake.clone();
+    let direct = smoke_server(&rt, move || present.images("app").join(","));
+    let dir = tempfile::tempdir().unwrap();
+    config(
+        dir.path(),
+        "[services.api]\nimage = \"api\"",
+        &format!(
+            "[deploy]\nstrategy = \"bluegreen\"\n\
+             [targets.fly]\nenabled = true\napi_url = \"{url}\"\nprocess_groups = {{ api = \"app\" }}\ntimeout = \"4s\"\nstaged_url = \"http://{direct}\""
+        ),
+        public,
+    );
+    let env = [("FLY_API_TOKEN", token.as_str()), ("FLY_APP", "shop")];
+    let (code, out) = deploy(dir.path(), &env, "1111111", &canary);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(fake.serving("app"), vec!["ghcr.io/acme/api:1111111"; 2]);
+    assert_eq!(fake.present("app"), 2, "the blue machines were destroyed");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["strategy"], "bluegreen");
+    assert_eq!(summary["smoke_before_traffic"]["passed"], true);
+
+    // A release failing its smoke spec: caught on the green machines, destroyed; users never
+    // left the machines of 1111111.
+    let (code, out) = deploy(dir.path(), &env, "broken-3", &canary);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("no user request reached it"), "{out}");
+    assert_eq!(fake.serving("app"), vec!["ghcr.io/acme/api:1111111"; 2]);
+    assert_eq!(fake.present("app"), 2);
+    assert_eq!(fake.leases_held(), 0);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}

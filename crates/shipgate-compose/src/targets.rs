@@ -275,6 +275,7 @@ impl Composition {
                 poll_interval: std::time::Duration::from_secs(2),
                 require_pinned: production_like,
                 redactor: self.redactor().clone(),
+                staged_url: fly.staged_url.clone(),
             };
             let provider = shipgate_fly::FlyProvider::connect(settings)
                 .await

@@ -342,6 +342,11 @@ pub struct FlyTarget {
     /// Lease TTL on each machine while it is updated (refreshed every third). Default 13s.
     #[serde(default = "default_lease_ttl")]
     pub lease_ttl: HumanDuration,
+    /// Blue-green and canary: how this runner reaches one machine directly, to test a staged
+    /// (cordoned) release before it takes traffic: a URL with `{machine_id}` and `{app}`, e.g.
+    /// `http://{machine_id}.vm.{app}.internal:8080` over Fly's private network (`fly
+    /// wireguard`). Unset: Fly deploys rolling even when a staged strategy is asked for.
+    pub staged_url: Option<String>,
 }
 
 /// How Fly machines are updated.
@@ -378,6 +383,7 @@ impl Default for FlyTarget {
             strategy: FlyStrategy::Rolling,
             max_unavailable: default_max_unavailable(),
             lease_ttl: default_lease_ttl(),
+            staged_url: None,
         }
     }
 }

@@ -145,6 +145,13 @@ pub(crate) fn validate(loaded: &Loaded) -> Vec<ConfigProblem> {
             check_http_url(&mut p, key, url);
         }
     }
+    if let Some(template) = &targets.fly.staged_url {
+        // The placeholders stand for a machine id and the app name.
+        let sample = template
+            .replace("{machine_id}", "148e21ea7d2e89")
+            .replace("{app}", "app");
+        check_http_url(&mut p, "targets.fly.staged_url", &sample);
+    }
     for (i, hook) in config.notify.webhooks.iter().enumerate() {
         check_http_url(&mut p, &format!("notify.webhooks.{i}.url"), &hook.url);
     }

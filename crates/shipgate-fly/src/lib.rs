@@ -14,7 +14,10 @@
 //! (`shipgate_release`; a restore adds `shipgate_reverted`), which is where [`Provider::history`]
 //! reads them from.
 
+mod bluegreen;
 mod client;
+
+pub use bluegreen::STAGED_KEY;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,7 +28,7 @@ use serde_json::{Value, json};
 use shipgate_core::{ImageRef, Redactor, Secret, ServiceName, quote_outside};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
-    RevisionId, RevisionStatus, Running, Verdict, WaitProgress,
+    RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -145,6 +148,12 @@ pub struct FlySettings {
     pub require_pinned: bool,
     /// Masks the token and the run's secrets in messages.
     pub redactor: Redactor,
+    /// Where this runner reaches one machine directly, for testing a staged (green) release
+    /// before it takes traffic: a URL template with `{machine_id}` and `{app}`, such as
+    /// `http://{machine_id}.vm.{app}.internal:8080` over Fly's private network. Green
+    /// machines are cordoned, and the Fly Proxy routes nothing to a cordoned machine, so the
+    /// public URL cannot reach them. Without it, the provider cannot stage.
+    pub staged_url: Option<String>,
 }
 
 /// A machine as shipgate reads it.
@@ -164,6 +173,11 @@ struct Machine {
     /// `ok`, `unknown` or `unreachable`: the machine's host as Fly last saw it.
     #[serde(default)]
     host_status: Option<String>,
+    #[serde(default)]
+    region: String,
+    /// Services disabled: the Fly Proxy routes no request to it.
+    #[serde(default)]
+    cordoned: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +237,8 @@ pub struct FlyProvider {
     settings: FlySettings,
     rollouts: Mutex<HashMap<String, Rollout>>,
     min_secrets_version: Mutex<Option<u64>>,
+    /// Blue-green releases staged by this process, by release id.
+    staged: Mutex<HashMap<String, bluegreen::StagedFly>>,
 }
 
 impl std::fmt::Debug for FlyProvider {
@@ -277,6 +293,7 @@ impl FlyProvider {
             settings,
             rollouts: Mutex::default(),
             min_secrets_version: Mutex::default(),
+            staged: Mutex::default(),
         };
         let app: Value = provider
             .client
@@ -619,59 +636,8 @@ impl FlyProvider {
         let wanted_image = config["image"].as_str().unwrap_or_default();
 
         if launch {
-            // /wait blocks up to 60 s and answers 408 when the state is not reached yet.
-            loop {
-                if cancel.is_cancelled() {
-                    return Err(fail("cancelled".into()));
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(self.failure(id, format!("machine {id} did not start version {new_version} before the deadline")).await);
-                }
-                progress.report(&WaitProgress {
-                    waiting_for: format!(
-                        "{}: machine {id} starting {wanted_image}",
-                        self.settings.service
-                    ),
-                    remaining: left,
-                });
-                let slice = left.as_secs().clamp(1, 60);
-                let wait_path = format!("v1/apps/{app}/machines/{id}/wait");
-                let query = [
-                    ("state", "started".to_owned()),
-                    ("version", new_version.clone()),
-                    ("timeout", slice.to_string()),
-                ];
-                let answer = tokio::select! {
-                    a = self.client.call(
-                        Method::GET, &wait_path, &query,
-                        None, None, "wait", Some(id), Duration::from_secs(slice + 2),
-                    ) => a,
-                    () = cancel.cancelled() => return Err(fail("cancelled".into())),
-                };
-                match answer {
-                    Ok(a) if a.status == 200 => break,
-                    // 408: not there yet, unless the machine is in a state it cannot leave.
-                    Ok(a) => {
-                        let message = a.body["error"].as_str().unwrap_or_default();
-                        if let Some(state) = terminal_state(message) {
-                            return Err(self
-                                .failure(
-                                    id,
-                                    format!(
-                                        "machine {id} did not start version {new_version}: it is {state} ({message})"
-                                    ),
-                                )
-                                .await);
-                        }
-                    }
-                    Err(FlyError::Unavailable { message, .. }) => {
-                        tracing::debug!(machine = id, "wait failed, trying again: {message}");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    Err(err) => return Err(self.failure(id, err.to_string()).await),
-                }
-            }
+            self.wait_started(id, &new_version, wanted_image, deadline, progress, cancel)
+                .await?;
         }
 
         // Read it back: Fly can revert a failed update to the previous version, and then
@@ -688,6 +654,84 @@ impl FlyProvider {
             return Ok(());
         }
         self.wait_checks(id, deadline, progress, cancel).await
+    }
+
+    /// Waits until machine `id` has started `version` (`/wait` in slices of at most 60 s; a
+    /// 408 means "not yet" unless the machine is in a state it cannot leave).
+    async fn wait_started(
+        &self,
+        id: &str,
+        version: &str,
+        wanted_image: &str,
+        deadline: Instant,
+        progress: &dyn ProgressSink,
+        cancel: &CancellationToken,
+    ) -> Result<(), MachineFailure> {
+        let app = &self.settings.app;
+        let fail = |reason: String| MachineFailure {
+            reason,
+            diagnostics: Vec::new(),
+        };
+        loop {
+            if cancel.is_cancelled() {
+                return Err(fail("cancelled".into()));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self
+                    .failure(
+                        id,
+                        format!("machine {id} did not start version {version} before the deadline"),
+                    )
+                    .await);
+            }
+            progress.report(&WaitProgress {
+                waiting_for: format!(
+                    "{}: machine {id} starting {wanted_image}",
+                    self.settings.service
+                ),
+                remaining: left,
+            });
+            let slice = left.as_secs().clamp(1, 60);
+            let wait_path = format!("v1/apps/{app}/machines/{id}/wait");
+            let mut query = vec![
+                ("state", "started".to_owned()),
+                ("timeout", slice.to_string()),
+            ];
+            if !version.is_empty() {
+                query.push(("version", version.to_owned()));
+            }
+            let answer = tokio::select! {
+                a = self.client.call(
+                    Method::GET, &wait_path, &query,
+                    None, None, "wait", Some(id), Duration::from_secs(slice + 2),
+                ) => a,
+                () = cancel.cancelled() => return Err(fail("cancelled".into())),
+            };
+            match answer {
+                Ok(a) if a.status == 200 => return Ok(()),
+                // 408: not there yet, unless the machine is in a state it cannot leave.
+                Ok(a) => {
+                    let message = a.body["error"].as_str().unwrap_or_default();
+                    if let Some(state) = terminal_state(message) {
+                        return Err(self
+                            .failure(
+                                id,
+                                format!(
+                                    "machine {id} did not start version {version}: it is {state} ({message})"
+                                ),
+                            )
+                            .await);
+                    }
+                }
+                // A 404 right after a create is normal for a moment.
+                Err(FlyError::Unavailable { message, .. } | FlyError::NotFound { message, .. }) => {
+                    tracing::debug!(machine = id, "wait failed, trying again: {message}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(self.failure(id, err.to_string()).await),
+            }
+        }
     }
 
     /// Polls the machine until every configured check has a result and all are passing.
@@ -839,9 +883,16 @@ impl Provider for FlyProvider {
 
     async fn current(&self) -> Result<Vec<Running>, ProviderError> {
         let machines = self.machines().await?;
+        // What serves: cordoned machines take no requests (a staged green release, or blue
+        // machines kept after a switch), unless every machine is cordoned.
+        let serving: Vec<&Machine> = if machines.iter().all(|m| m.cordoned) {
+            machines.iter().collect()
+        } else {
+            machines.iter().filter(|m| !m.cordoned).collect()
+        };
         // The image most machines run (a group is mixed only mid-rollout).
         let mut counts: BTreeMap<String, (usize, &Machine)> = BTreeMap::new();
-        for m in &machines {
+        for m in serving {
             let key = m.config["image"].as_str().unwrap_or_default().to_owned();
             counts.entry(key).or_insert((0, m)).0 += 1;
         }
@@ -943,6 +994,39 @@ impl Provider for FlyProvider {
 
     async fn diagnostics(&self, deployment: &Deployment) -> Result<Vec<String>, ProviderError> {
         self.machine_diagnostics(deployment).await
+    }
+
+    /// With `staged_url` set: green machines beside the blue ones (see the `bluegreen`
+    /// module).
+    fn can_stage(&self) -> bool {
+        self.can_stage_machines()
+    }
+
+    async fn stage<'a>(
+        &'a self,
+        request: &'a DeployRequest,
+        deadline: Instant,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
+    ) -> Result<StageOutcome, ProviderError> {
+        if !self.can_stage_machines() {
+            return Err(ProviderError::invalid(
+                "the Fly provider stages only with [targets.fly] staged_url (how this runner reaches one machine)",
+            ));
+        }
+        self.stage_green(request, deadline, progress, cancel).await
+    }
+
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+        self.switch_to_green(staged, percent).await
+    }
+
+    async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        self.abort_green(staged).await
+    }
+
+    async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        self.promote_green(staged).await
     }
 }
 

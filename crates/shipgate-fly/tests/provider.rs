@@ -42,6 +42,7 @@ fn settings(url: &str) -> FlySettings {
         poll_interval: Duration::from_millis(50),
         require_pinned: true,
         redactor: Redactor::default(),
+        staged_url: None,
     }
 }
 

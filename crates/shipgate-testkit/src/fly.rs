@@ -14,6 +14,12 @@
 //! answers 408 "…, currently failed" for good; `crashing` starts and exits at once (state
 //! `stopped`); anything else becomes healthy. A lease held by someone else on any machine
 //! ([`FakeFly::lease_elsewhere`]) refuses that machine's lease and updates (409).
+//!
+//! Blue-green: machines are created (`POST …/machines`, cordoned with
+//! `skip_service_registration`, coming up like an update), cordoned and uncordoned (the spec:
+//! a cordoned machine gets no requests from the Fly Proxy), and destroyed (`DELETE`, state
+//! `destroyed`). [`FakeFly::fail_action`] makes calls of one action fail with 503 after some
+//! succeed, for failures at each switch point.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -45,6 +51,8 @@ struct Machine {
     checks_after: u32,
     /// `ok`, or `unreachable` for a machine whose host Fly cannot reach.
     host_status: &'static str,
+    /// Services disabled: the proxy routes nothing to it.
+    cordoned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +66,9 @@ struct World {
     recent: HashMap<(String, String), Vec<Instant>>,
     min_secrets_versions: Vec<u64>,
     rate_limit_next: u32,
+    /// Action (`create`, `cordon`, `uncordon`, `destroy`) → (calls that still succeed, calls
+    /// that then fail with 503).
+    failing: HashMap<String, (u32, u32)>,
 }
 
 /// The fake. Cheap to clone; clones share the world.
@@ -127,9 +138,42 @@ impl FakeFly {
                 not_ready_waits: 0,
                 checks_after: 0,
                 host_status: "ok",
+                cordoned: false,
             });
         }
         self
+    }
+
+    /// After `succeed` more calls of `action` (`create`, `cordon`, `uncordon`, `destroy`),
+    /// the next `fail` calls of it answer 503 (the client retries, then gives up).
+    pub fn fail_action(&self, action: &str, succeed: u32, fail: u32) {
+        self.world
+            .lock()
+            .unwrap()
+            .failing
+            .insert(action.to_owned(), (succeed, fail));
+    }
+
+    /// Images of the machines of `group` the proxy routes requests to (started, not cordoned,
+    /// not destroyed), in id order.
+    pub fn serving(&self, group: &str) -> Vec<String> {
+        let w = self.world.lock().unwrap();
+        w.machines
+            .iter()
+            .filter(|m| m.config["metadata"]["fly_process_group"] == group)
+            .filter(|m| m.state == "started" && !m.cordoned)
+            .map(|m| m.config["image"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Machines of `group` that are not destroyed (whatever their state), in id order.
+    pub fn present(&self, group: &str) -> usize {
+        let w = self.world.lock().unwrap();
+        w.machines
+            .iter()
+            .filter(|m| m.config["metadata"]["fly_process_group"] == group)
+            .filter(|m| m.state != "destroyed")
+            .count()
     }
 
     /// Answers the next `n` requests with 429 and `Retry-After: 1`.
@@ -217,6 +261,37 @@ impl FakeFly {
                 "/v1/apps/{app_name}/machines",
                 get(|s, p, q, h, b| {
                     handle(s, "/v1/apps/{app_name}/machines", Method::GET, p, q, h, b)
+                })
+                .post(|s, p, q, h, b| {
+                    handle(s, "/v1/apps/{app_name}/machines", Method::POST, p, q, h, b)
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines/{machine_id}/cordon",
+                post(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/cordon",
+                        Method::POST,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                }),
+            )
+            .route(
+                "/v1/apps/{app_name}/machines/{machine_id}/uncordon",
+                post(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}/uncordon",
+                        Method::POST,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
                 }),
             )
             .route(
@@ -237,6 +312,17 @@ impl FakeFly {
                         s,
                         "/v1/apps/{app_name}/machines/{machine_id}",
                         Method::POST,
+                        p,
+                        q,
+                        h,
+                        b,
+                    )
+                })
+                .delete(|s, p, q, h, b| {
+                    handle(
+                        s,
+                        "/v1/apps/{app_name}/machines/{machine_id}",
+                        Method::DELETE,
                         p,
                         q,
                         h,
@@ -330,6 +416,7 @@ fn machine_json(m: &Machine, with_checks: bool) -> Value {
         "checks": checks,
         "events": [{"id": "ev1", "type": "start", "status": "started", "source": "flyd", "timestamp": 1_763_892_000_000_u64}],
         "host_status": m.host_status,
+        "cordoned": m.cordoned,
         "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-23T10:00:00Z",
     });
     machine[config_key] = m.config.clone();
@@ -455,10 +542,66 @@ fn route(
             .map(|(_, v)| v.clone())
     };
     let id = params.get("machine_id").cloned().unwrap_or_default();
+    let action = match (
+        method.as_str(),
+        template.rsplit('/').next().unwrap_or_default(),
+    ) {
+        ("POST", "machines") => "create",
+        ("POST", "cordon") => "cordon",
+        ("POST", "uncordon") => "uncordon",
+        ("DELETE", "{machine_id}") => "destroy",
+        _ => "",
+    };
+    if let Some((succeed, fail)) = w.failing.get_mut(action) {
+        if *succeed > 0 {
+            *succeed -= 1;
+        } else if *fail > 0 {
+            *fail -= 1;
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "fly api: service unavailable",
+            );
+        }
+    }
     match (
         method.as_str(),
         template.rsplit('/').next().unwrap_or_default(),
     ) {
+        ("POST", "machines") => {
+            let Some(body) = body else {
+                return error(StatusCode::BAD_REQUEST, "body required");
+            };
+            w.seq += 1;
+            let seq = w.seq;
+            if let Some(v) = body["min_secrets_version"].as_u64() {
+                w.min_secrets_versions.push(v);
+            }
+            let config = body["config"].clone();
+            let image = config["image"].as_str().unwrap_or_default().to_owned();
+            let launch = body["skip_launch"] != json!(true);
+            let mut machine = Machine {
+                id: format!("{:014x}", 0x1d8e_0000_0000_u64 + seq),
+                state: if launch { "started" } else { "stopped" }.into(),
+                version: version_id(seq),
+                config,
+                versions: Vec::new(),
+                lease: None,
+                not_ready_waits: 1,
+                checks_after: 1,
+                host_status: "ok",
+                cordoned: body["skip_service_registration"] == json!(true),
+            };
+            let answer = machine_json(&machine, false);
+            if launch && image.contains("failing") {
+                machine.state = "failed".into();
+            }
+            if launch && image.contains("crashing") {
+                machine.state = "stopped".into();
+                machine.not_ready_waits = 0;
+            }
+            w.machines.push(machine);
+            (StatusCode::OK, answer)
+        }
         ("GET", "{app_name}") => (
             StatusCode::OK,
             json!({"id": "app1", "name": params["app_name"], "status": "deployed", "machine_count": w.machines.len()}),
@@ -648,6 +791,31 @@ fn machine_route(
                 m.config = previous.1;
             }
             (StatusCode::OK, answer)
+        }
+        ("POST", "cordon" | "uncordon") | ("DELETE", "{machine_id}") => {
+            if let Some((held, _)) = &m.lease
+                && nonce.as_deref() != Some(held.as_str())
+            {
+                return error(
+                    StatusCode::CONFLICT,
+                    "machine is leased; send fly-machine-lease-nonce",
+                );
+            }
+            match template.rsplit('/').next().unwrap_or_default() {
+                "cordon" => m.cordoned = true,
+                "uncordon" => m.cordoned = false,
+                _ => {
+                    if m.state == "started" && q("force").as_deref() != Some("true") {
+                        return error(
+                            StatusCode::PRECONDITION_FAILED,
+                            "machine is started; stop it or pass force=true",
+                        );
+                    }
+                    m.state = "destroyed".into();
+                    m.lease = None;
+                }
+            }
+            (StatusCode::OK, json!({"ok": true}))
         }
         _ => error(StatusCode::NOT_FOUND, "no such route"),
     }
