@@ -136,6 +136,7 @@ impl Composition {
             kubeconfig,
             context: helm.context.clone(),
             env: Vec::new(),
+            rollout: helm.rollout.clone(),
         };
         let provider = shipgate_helm::HelmProvider::new(settings)
             .await

@@ -210,6 +210,10 @@ pub struct HelmTarget {
     /// Default false: shipgate rolls back after its own smoke gate.
     #[serde(default)]
     pub helm_rollback_on_failure: bool,
+    /// Blue-green and canary strategies: the Argo Rollouts `Rollout` the chart renders (a
+    /// blue-green Rollout with `autoPromotionEnabled: false`), which shipgate promotes or
+    /// aborts. Unset: Helm deploys rolling even when a staged strategy is asked for.
+    pub rollout: Option<String>,
 }
 
 fn default_kubeconfig_env() -> String {
@@ -237,6 +241,7 @@ impl Default for HelmTarget {
             helm_bin: None,
             timeout: default_helm_timeout(),
             helm_rollback_on_failure: false,
+            rollout: None,
         }
     }
 }

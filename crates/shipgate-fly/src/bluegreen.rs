@@ -209,11 +209,7 @@ impl FlyProvider {
         staged: &Deployment,
         percent: u8,
     ) -> Result<(), ProviderError> {
-        if percent != 100 {
-            return Err(ProviderError::invalid(format!(
-                "Fly blue-green moves all traffic at once; it cannot send {percent}% to the green machines"
-            )));
-        }
+        shipgate_provider::require_full_shift("Fly blue-green", percent)?;
         let mut all = self.staged.lock().await;
         let state = all
             .get_mut(&staged.revision.0)

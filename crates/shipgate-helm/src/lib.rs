@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod argo;
 mod cli;
 mod job;
 mod rollout;
@@ -47,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime};
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
-    RevisionId, RevisionStatus, Running, Verdict, WaitProgress,
+    RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,9 @@ pub struct HelmSettings {
     pub context: Option<String>,
     /// Extra environment for helm (`HELM_CACHE_HOME`, …).
     pub env: Vec<(String, String)>,
+    /// The Argo Rollouts `Rollout` the chart renders, for blue-green (see the `argo` module);
+    /// `None`: the provider cannot stage.
+    pub rollout: Option<String>,
 }
 
 struct Running_ {
@@ -115,6 +119,8 @@ pub struct HelmProvider {
     failures: Mutex<HashMap<String, Vec<String>>>,
     /// The same cluster through the Kubernetes API, to verify rollouts and explain failures.
     kube: Option<kube::Client>,
+    /// Releases staged behind an Argo Rollout's preview Service, by revision.
+    staged: Mutex<HashMap<String, argo::StagedRollout>>,
 }
 
 impl std::fmt::Debug for HelmProvider {
@@ -272,6 +278,7 @@ impl HelmProvider {
             running: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             kube,
+            staged: Mutex::default(),
         })
     }
 
@@ -531,6 +538,89 @@ impl HelmProvider {
         Ok(verdict)
     }
 
+    /// Waits for the helm operation started for `deployment` to end. `None`: helm succeeded;
+    /// otherwise what went wrong (helm failed, timed out at `deadline`, or was cancelled).
+    async fn await_helm(
+        &self,
+        deployment: &Deployment,
+        deadline: Instant,
+        progress: &dyn ProgressSink,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Verdict>, ProviderError> {
+        let Some(mut running) = self.running.lock().await.remove(&deployment.revision.0) else {
+            return Err(ProviderError::not_found(format!(
+                "no helm operation in flight for revision {}",
+                deployment.revision
+            )));
+        };
+        let tick = Duration::from_secs(10);
+        let outcome = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            tokio::select! {
+                result = &mut running.task => break Some(result),
+                () = tokio::time::sleep(remaining.min(tick)) => {
+                    if Instant::now() >= deadline { break None; }
+                    progress.report(&WaitProgress {
+                        waiting_for: format!("helm upgrade of {} (revision {}) with --wait", self.settings.release, deployment.revision),
+                        remaining: deadline.saturating_duration_since(Instant::now()),
+                    });
+                }
+                () = cancel.cancelled() => {
+                    running.stop.cancel();
+                    let _ = (&mut running.task).await;
+                    return Ok(Some(Verdict::Cancelled));
+                }
+            }
+        };
+        let result = match outcome {
+            Some(joined) => {
+                joined.map_err(|e| ProviderError::platform(format!("the helm task failed: {e}")))?
+            }
+            None => {
+                running.stop.cancel();
+                let stderr = match (&mut running.task).await {
+                    Ok(Err(err)) => err.to_string(),
+                    _ => String::new(),
+                };
+                let diagnostics: Vec<String> = stderr.lines().map(str::to_owned).collect();
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                return Ok(Some(Verdict::TimedOut {
+                    waiting_for: format!("helm on revision {}", deployment.revision),
+                    diagnostics,
+                }));
+            }
+        };
+        match result {
+            Ok(out) if out.success => Ok(None),
+            Ok(out) => {
+                let mut diagnostics: Vec<String> = out.stderr.lines().map(str::to_owned).collect();
+                diagnostics.extend(self.explain().await);
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                Ok(Some(Verdict::Failed {
+                    reason: out.error().to_string(),
+                    diagnostics,
+                }))
+            }
+            Err(err) => {
+                let diagnostics = vec![err.to_string()];
+                self.failures
+                    .lock()
+                    .await
+                    .insert(deployment.revision.0.clone(), diagnostics.clone());
+                Ok(Some(Verdict::Failed {
+                    reason: err.to_string(),
+                    diagnostics,
+                }))
+            }
+        }
+    }
+
     async fn start(&self, args: Vec<String>, revision: u64) {
         let stop = CancellationToken::new();
         let (bin, env) = (self.settings.bin.clone(), self.settings.env.clone());
@@ -706,81 +796,45 @@ impl Provider for HelmProvider {
         progress: &'a (dyn ProgressSink + 'a),
         cancel: &'a CancellationToken,
     ) -> Result<Verdict, ProviderError> {
-        let Some(mut running) = self.running.lock().await.remove(&deployment.revision.0) else {
-            return Err(ProviderError::not_found(format!(
-                "no helm operation in flight for revision {}",
-                deployment.revision
-            )));
-        };
-        let tick = Duration::from_secs(10);
-        let outcome = loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            tokio::select! {
-                result = &mut running.task => break Some(result),
-                () = tokio::time::sleep(remaining.min(tick)) => {
-                    if Instant::now() >= deadline { break None; }
-                    progress.report(&WaitProgress {
-                        waiting_for: format!("helm upgrade of {} (revision {}) with --wait", self.settings.release, deployment.revision),
-                        remaining: deadline.saturating_duration_since(Instant::now()),
-                    });
-                }
-                () = cancel.cancelled() => {
-                    running.stop.cancel();
-                    let _ = (&mut running.task).await;
-                    return Ok(Verdict::Cancelled);
-                }
-            }
-        };
-        let result = match outcome {
-            Some(joined) => {
-                joined.map_err(|e| ProviderError::platform(format!("the helm task failed: {e}")))?
-            }
+        match self
+            .await_helm(deployment, deadline, progress, cancel)
+            .await?
+        {
+            Some(verdict) => Ok(verdict),
             None => {
-                running.stop.cancel();
-                let stderr = match (&mut running.task).await {
-                    Ok(Err(err)) => err.to_string(),
-                    _ => String::new(),
-                };
-                let diagnostics: Vec<String> = stderr.lines().map(str::to_owned).collect();
-                self.failures
-                    .lock()
-                    .await
-                    .insert(deployment.revision.0.clone(), diagnostics.clone());
-                return Ok(Verdict::TimedOut {
-                    waiting_for: format!("helm on revision {}", deployment.revision),
-                    diagnostics,
-                });
-            }
-        };
-        match result {
-            Ok(out) if out.success => {
                 self.verify_rollout(deployment, deadline, progress, cancel)
                     .await
             }
-            Ok(out) => {
-                let mut diagnostics: Vec<String> = out.stderr.lines().map(str::to_owned).collect();
-                diagnostics.extend(self.explain().await);
-                self.failures
-                    .lock()
-                    .await
-                    .insert(deployment.revision.0.clone(), diagnostics.clone());
-                Ok(Verdict::Failed {
-                    reason: out.error().to_string(),
-                    diagnostics,
-                })
-            }
-            Err(err) => {
-                let diagnostics = vec![err.to_string()];
-                self.failures
-                    .lock()
-                    .await
-                    .insert(deployment.revision.0.clone(), diagnostics.clone());
-                Ok(Verdict::Failed {
-                    reason: err.to_string(),
-                    diagnostics,
-                })
-            }
         }
+    }
+
+    /// With `[targets.helm] rollout`: the release is staged behind the Rollout's preview
+    /// Service (see the `argo` module).
+    fn can_stage(&self) -> bool {
+        self.settings.rollout.is_some() && self.kube.is_some()
+    }
+
+    async fn stage<'a>(
+        &'a self,
+        request: &'a DeployRequest,
+        deadline: Instant,
+        progress: &'a (dyn ProgressSink + 'a),
+        cancel: &'a CancellationToken,
+    ) -> Result<StageOutcome, ProviderError> {
+        self.stage_rollout(request, deadline, progress, cancel)
+            .await
+    }
+
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+        self.promote_rollout(staged, percent).await
+    }
+
+    async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        self.abort_rollout(staged).await
+    }
+
+    async fn promote<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {
+        self.finish_rollout(staged).await
     }
 
     async fn history(&self) -> Result<Vec<Revision>, ProviderError> {

@@ -5,84 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use shipgate_helm::{HelmProvider, HelmSettings, Values};
-use shipgate_provider::{
-    DeployRequest, Provider, ProviderError, RevisionId, RevisionStatus, Verdict,
-};
-use shipgate_testkit::fakes::FakeKube;
+use shipgate_helm::HelmProvider;
+use shipgate_provider::{Provider, ProviderError, RevisionId, RevisionStatus, Verdict};
 use tokio_util::sync::CancellationToken;
 
-struct Fake {
-    dir: tempfile::TempDir,
-    kubeconfig: String,
-}
+mod common;
 
-impl Fake {
-    /// A fake helm reporting `version`, and an empty Kubernetes API for the rollout check.
-    async fn new(version: &str) -> Fake {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("version"), version).unwrap();
-        std::fs::create_dir(dir.path().join("chart")).unwrap();
-        std::fs::write(
-            dir.path().join("chart/values.yaml"),
-            "api:\n  image:\n    tag: \"0\"\n",
-        )
-        .unwrap();
-        let api = FakeKube::new("token").start().await;
-        Fake {
-            dir,
-            kubeconfig: FakeKube::kubeconfig(api, "token"),
-        }
-    }
-
-    fn file(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join(name), text).unwrap();
-    }
-
-    fn argv(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("argv.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn settings(&self) -> HelmSettings {
-        HelmSettings {
-            bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fake-helm"),
-            release: "demo".into(),
-            namespace: "demo-ns".into(),
-            chart: self.dir.path().join("chart").display().to_string(),
-            chart_version: None,
-            values_files: Vec::new(),
-            tag_paths: BTreeMap::from([("api".parse().unwrap(), "api.image.tag".into())]),
-            repositories: BTreeMap::from([("api".parse().unwrap(), "ghcr.io/acme/api".into())]),
-            values: Values::ResetThenReuse,
-            timeout: Duration::from_secs(100),
-            rollback_on_failure: false,
-            recover_pending: true,
-            kubeconfig: Some(self.kubeconfig.clone()),
-            context: Some("fake".into()),
-            env: vec![(
-                "FAKE_HELM_DIR".into(),
-                self.dir.path().display().to_string(),
-            )],
-        }
-    }
-}
-
-fn request(tag: &str) -> DeployRequest {
-    DeployRequest {
-        images: BTreeMap::from([(
-            "api".parse().unwrap(),
-            format!("ghcr.io/acme/api:{tag}").parse().unwrap(),
-        )]),
-        description: format!("deploy {tag}"),
-    }
-}
+use common::{Fake, request};
 
 const HISTORY: &str = r#"[{"revision":1,"status":"superseded","chart":"demo-0.1.0","description":"Install complete"},
 {"revision":2,"status":"failed","chart":"demo-0.1.0","description":"Upgrade failed"},

@@ -86,6 +86,7 @@ impl World {
             kubeconfig: Some(FakeKube::kubeconfig(self.api, "stub-token")),
             context: Some("fake".into()),
             env,
+            rollout: None,
         }
     }
 }

@@ -44,10 +44,8 @@ fn workload(generation: u64, stuck: bool) -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = dir.path();
+/// The stateful helm stand-in in `fake` with v1 live (revision 1, deployed).
+fn helm_with_v1_live(fake: &std::path::Path) {
     std::fs::write(fake.join("version"), "v3.19.0").unwrap();
     std::fs::write(fake.join("stateful"), "").unwrap();
     std::fs::create_dir(fake.join("chart")).unwrap();
@@ -56,7 +54,6 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
         "api:\n  image:\n    tag: \"0\"\n",
     )
     .unwrap();
-    // v1 is live: revision 1, deployed.
     std::fs::write(
         fake.join("history.json"),
         r#"[{"revision":1,"status":"deployed","description":"Install complete"}]"#,
@@ -67,12 +64,15 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
         r#"{"api":{"image":{"tag":"v1"}}}"#,
     )
     .unwrap();
-    let kube = FakeKube::new("token");
-    kube.objects.lock().unwrap().insert(
-        ("demo-ns".into(), "deployments".into()),
-        vec![workload(2, true)],
-    );
-    let api = kube.clone().start().await;
+}
+
+/// The Helm target of release `demo` in `demo-ns` through the stand-in in `fake` and the
+/// Kubernetes API fake at `api`, driving Argo Rollout `rollout` when given.
+async fn helm_target(
+    fake: &std::path::Path,
+    api: std::net::SocketAddr,
+    rollout: Option<&str>,
+) -> Target {
     let settings = HelmSettings {
         bin: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shipgate-helm/tests/fake-helm"),
         release: "demo".into(),
@@ -89,15 +89,31 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
         kubeconfig: Some(FakeKube::kubeconfig(api, "token")),
         context: Some("fake".into()),
         env: vec![("FAKE_HELM_DIR".into(), fake.display().to_string())],
+        rollout: rollout.map(str::to_owned),
     };
-    let ledger = Ledger::open(&format!("sqlite://{}", fake.join("ledger.db").display()))
-        .await
-        .unwrap();
-    let target = Target {
+    Target {
         name: "helm".into(),
         provider: Box::new(HelmProvider::new(settings).await.unwrap()),
         timeout: Duration::from_secs(30),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path();
+    // v1 is live: revision 1, deployed.
+    helm_with_v1_live(fake);
+    let kube = FakeKube::new("token");
+    kube.objects.lock().unwrap().insert(
+        ("demo-ns".into(), "deployments".into()),
+        vec![workload(2, true)],
+    );
+    let api = kube.clone().start().await;
+    let ledger = Ledger::open(&format!("sqlite://{}", fake.join("ledger.db").display()))
+        .await
+        .unwrap();
+    let target = helm_target(fake, api, None).await;
     let images = vec![(
         "api".parse().unwrap(),
         "ghcr.io/acme/api:v2".parse().unwrap(),
@@ -152,4 +168,84 @@ async fn a_helm_rollout_that_fails_after_helm_recorded_it_deployed_is_rolled_bac
         serde_json::from_str(&std::fs::read_to_string(fake.join("history.json")).unwrap()).unwrap();
     assert_eq!(history[2]["description"], "Rollback to 1", "{history}");
     assert_eq!(history[2]["status"], "deployed");
+}
+
+/// Blue-green through an Argo Rollout: the release failing its smoke spec is caught behind
+/// the preview Service (reached through the Kubernetes API's service proxy), the Rollout is
+/// aborted and the Helm release rolled back; users, on the active Service, never left v1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bluegreen_rollout_failing_its_smoke_spec_is_aborted_before_any_user_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path();
+    // v1 is live: revision 1, deployed.
+    helm_with_v1_live(fake);
+    let kube = FakeKube::new("token");
+    kube.argo.rollout("demo-ns", "demo", "h1", "v1");
+    kube.argo.next_revision("h2", "v2-broken", true);
+    let api = kube.clone().start().await;
+    let ledger = Ledger::open(&format!("sqlite://{}", fake.join("ledger.db").display()))
+        .await
+        .unwrap();
+    let target = helm_target(fake, api, Some("demo")).await;
+    let images = vec![(
+        "api".parse().unwrap(),
+        "ghcr.io/acme/api:v2-broken".parse().unwrap(),
+    )];
+    let mut orders = shipgate_config::SmokeCheck::get("/api/orders");
+    orders.status = Some(shipgate_config::StatusExpectation::Code(200));
+    let smoke = shipgate_config::SmokeConfig {
+        checks: vec![orders],
+        ..shipgate_config::SmokeConfig::default()
+    };
+    let spec = shipgate_smoke::compile(
+        &smoke,
+        &shipgate_smoke::SpecOptions {
+            // The public URL; before traffic the gate goes to the preview instead.
+            base_url: Some("http://shop.example.invalid".into()),
+            api_key: None,
+            production_like: false,
+        },
+    )
+    .unwrap();
+    let plan = shipgate_pipeline::Plan {
+        smoke: Some(spec),
+        strategy: shipgate_pipeline::Strategy::Bluegreen,
+        ..common::plan(
+            "run-v2".into(),
+            "v2-broken",
+            images,
+            target,
+            Duration::from_secs(30),
+        )
+    };
+    let mut runner = SmokeRunner::new(Redactor::default()).unwrap();
+    let summary = shipgate_pipeline::run(
+        &plan,
+        &ledger,
+        &mut runner,
+        &|_: &shipgate_pipeline::PipelineEvent| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.outcome, Outcome::RolledBack, "{}", summary.message);
+    assert_eq!(summary.strategy, shipgate_pipeline::Strategy::Bluegreen);
+    let steps: Vec<&str> = summary.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["lock", "stage helm", "smoke before traffic", "abort helm"]
+    );
+    assert!(!summary.smoke_before_traffic.as_ref().unwrap().passed);
+    // Read back: users on v1 (the active Service); Helm's record rolled back to revision 1.
+    assert_eq!(kube.argo.serving("demo-ns", "demo").as_deref(), Some("v1"));
+    assert_eq!(
+        summary.rollback.as_ref().unwrap().targets[0]
+            .read_back
+            .as_ref()
+            .unwrap()["api"],
+        "ghcr.io/acme/api:v1"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fake.join("history.json")).unwrap()).unwrap();
+    assert_eq!(history[2]["description"], "Rollback to 1", "{history}");
 }

@@ -404,6 +404,18 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// For a provider that moves traffic all at once (blue-green only): `Ok` for 100 percent,
+/// otherwise the refusal naming `what` moves it (`Fly blue-green`).
+pub fn require_full_shift(what: &str, percent: u8) -> Result<(), ProviderError> {
+    if percent == 100 {
+        Ok(())
+    } else {
+        Err(ProviderError::invalid(format!(
+            "{what} moves all traffic at once; it cannot send {percent}% to the staged release"
+        )))
+    }
+}
+
 /// The refusal of a provider that cannot stage a release.
 fn cannot_stage(kind: &str) -> ProviderError {
     ProviderError::invalid(format!(

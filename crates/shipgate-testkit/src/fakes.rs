@@ -152,6 +152,8 @@ pub struct FakeKube {
     /// (namespace, name) -> Job, as created; its status moves on when it is read (see
     /// [`FakeKube::start`]).
     pub jobs: Arc<Mutex<HashMap<(String, String), Value>>>,
+    /// Argo Rollouts: Rollout objects, their controller, and the service proxy to their pods.
+    pub argo: crate::argo::FakeArgo,
 }
 
 impl FakeKube {
@@ -163,6 +165,7 @@ impl FakeKube {
             objects: Arc::default(),
             logs: Arc::default(),
             jobs: Arc::default(),
+            argo: crate::argo::FakeArgo::default(),
         }
     }
 
@@ -210,6 +213,10 @@ impl FakeKube {
                 .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(kube_log))
                 .route("/apis/batch/v1/namespaces/{ns}/jobs", axum::routing::post(kube_job_create))
                 .route("/apis/batch/v1/namespaces/{ns}/jobs/{name}", get(kube_job_read).delete(kube_job_delete))
+                .route("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts/{name}", get(crate::argo::rollout).patch(crate::argo::rollout))
+                .route("/apis/argoproj.io/v1alpha1/namespaces/{ns}/rollouts/{name}/status", get(crate::argo::rollout_status).patch(crate::argo::rollout_status))
+                .route("/api/v1/namespaces/{ns}/services/{name}/proxy/{*path}", axum::routing::any(crate::argo::service_proxy))
+                .route("/api/v1/namespaces/{ns}/services/{name}/proxy", axum::routing::any(crate::argo::service_proxy))
                 .route("/version", get(|| async { axum::Json(json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0", "platform": "linux/amd64"})) }))
                 .route("/api", get(|| async { axum::Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})) }))
                 .route("/apis", get(|| async { axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})) }))
@@ -229,7 +236,7 @@ impl FakeKube {
     }
 }
 
-fn status(code: u16, reason: &str, message: String) -> Response {
+pub(crate) fn status(code: u16, reason: &str, message: String) -> Response {
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code
@@ -237,7 +244,7 @@ fn status(code: u16, reason: &str, message: String) -> Response {
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
 }
 
-fn authorised(kube: &FakeKube, headers: &HeaderMap) -> bool {
+pub(crate) fn authorised(kube: &FakeKube, headers: &HeaderMap) -> bool {
     let expected = format!("Bearer {}", kube.token);
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
