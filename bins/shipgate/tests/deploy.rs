@@ -898,3 +898,75 @@ fn a_deploy_fails_closed_on_a_variable_its_env_rules_require() {
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
+
+#[test]
+fn a_sigterm_during_a_canary_step_puts_every_user_back_before_exit_130() {
+    let demo = Demo::new();
+    let (code, ..) = demo.run(&["deploy", "--image-tag", "v1"]);
+    assert_eq!(code, 0);
+
+    // A canary whose first step would run for a minute; SIGTERM arrives during it.
+    let summary = demo.dir.path().join("canary.json");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipgate"))
+        .current_dir(demo.dir.path())
+        .env_clear()
+        .env("SHIPGATE_DEPLOY__STRATEGY", "canary")
+        .env("SHIPGATE_DEPLOY__PAUSE", "60s")
+        .args(["deploy", "--image-tag", "v2", "--quiet", "--summary"])
+        .arg(&summary)
+        .arg("--config")
+        .arg(&demo.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The router's backend file splits requests once the first step started.
+    let backend = demo.dir.path().join("state/local/api/backend");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&backend)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the canary step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+
+    // Read back: one backend again, the v1 process, serving users on the stable port.
+    assert_eq!(
+        std::fs::read_to_string(&backend).unwrap().lines().count(),
+        1
+    );
+    let (_, stdout, _) = demo.run(&["local", "status"]);
+    assert!(stdout.starts_with("api: demo/api:v1"), "{stdout}");
+    let url = format!("http://127.0.0.1:{}/version", demo.port);
+    let served = shipgate_testkit::runtime().block_on(async move {
+        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+        client.get(url).send().await.unwrap().text().await.unwrap()
+    });
+    assert_eq!(served, "v1");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (summary["outcome"].as_str(), summary["strategy"].as_str()),
+        (Some("aborted"), Some("canary"))
+    );
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted during the canary step at 10%"),
+        "{summary}"
+    );
+}
