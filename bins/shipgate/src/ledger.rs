@@ -141,7 +141,7 @@ pub(crate) fn ledger(command: LedgerCommand, vars: &BTreeMap<String, String>) ->
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"run": record, "steps": steps, "deployments": deployments})).unwrap_or_default()),
                 Format::Text => {
-                    say!("run {} — {} {} to {}: {}", record.id, record.app, record.image_tag, record.environment, record.outcome.as_deref().unwrap_or("running"));
+                    say!("run {} — {} {} to {}: {}{}", record.id, record.app, record.image_tag, record.environment, record.outcome.as_deref().unwrap_or("running"), record.strategy.as_deref().map(|s| format!(" ({s})")).unwrap_or_default());
                     for step in steps {
                         say!("  {:<22} {:<7} {:>7} ms  {}", step.name, step.outcome, step.finished_ms - step.started_ms, step.detail);
                     }

@@ -188,6 +188,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_monitor.sql")),
     (4, include_str!("../migrations/0004_delivery_rollup.sql")),
     (5, include_str!("../migrations/0005_lock_queue.sql")),
+    (6, include_str!("../migrations/0006_run_strategy.sql")),
 ];
 
 /// Inserts a run, unfinished or (`finished`: when and how) already finished.
@@ -332,6 +333,10 @@ pub struct RunRecord {
     pub outcome: Option<String>,
     /// Where the summary was written.
     pub summary_path: Option<String>,
+    /// How the release reached users: `rolling`, `bluegreen`, `canary` (absent for runs
+    /// recorded before the ledger kept it, and while a run is in progress).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
 }
 
 /// One step of a run.
@@ -639,6 +644,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records how run `run_id`'s release reached users (`rolling`, `bluegreen`, `canary`).
+    pub async fn record_strategy(&self, run_id: &str, strategy: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE runs SET strategy = $1 WHERE id = $2")
+            .bind(strategy)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db("record the strategy"))?;
+        Ok(())
+    }
+
     /// Records the end of a run (once: a finished run is left as it is) and counts it in
     /// the delivery rollup, in one transaction. `Ok(None)`: this call finished it;
     /// `Ok(Some(outcome))`: it had already been finished (by another process that recovered
@@ -708,7 +724,7 @@ impl Ledger {
     /// The newest runs first, optionally of one app.
     pub async fn runs(&self, app: Option<&str>, limit: i64) -> Result<Vec<RunRecord>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path, strategy \
              FROM runs WHERE ($1 = '' OR app = $1) ORDER BY started_ms DESC, id DESC LIMIT $2",
         )
         .bind(app.unwrap_or(""))
@@ -725,7 +741,7 @@ impl Ledger {
     /// what the monitor's issues and metrics call the last deploy.
     pub async fn last_finished_runs(&self, app: &str) -> Result<Vec<RunRecord>, LedgerError> {
         let rows = sqlx::query(
-            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path, strategy \
              FROM runs r WHERE app = $1 AND finished_ms IS NOT NULL AND started_ms = (\
              SELECT MAX(started_ms) FROM runs n WHERE n.app = r.app AND n.environment = r.environment \
              AND n.finished_ms IS NOT NULL) ORDER BY environment, id DESC",
@@ -759,7 +775,7 @@ impl Ledger {
         limit: i64,
     ) -> Result<Vec<(RunRecord, Vec<(String, String)>)>, LedgerError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path \
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path, strategy \
              FROM runs WHERE app = $1 AND environment = $2 AND outcome = {} \
              ORDER BY started_ms DESC, id DESC LIMIT $3",
             words::quoted(Outcome::Succeeded.as_str())
@@ -1015,7 +1031,7 @@ impl Ledger {
         id: &str,
     ) -> Result<Option<(RunRecord, Vec<StepRecord>, Vec<DeploymentRecord>)>, LedgerError> {
         let Some(row) = sqlx::query(
-            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path FROM runs WHERE id = $1",
+            "SELECT id, app, environment, image_tag, owner, host, started_ms, finished_ms, outcome, summary_path, strategy FROM runs WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -1095,6 +1111,7 @@ fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRecord, sqlx::Error> {
         finished_ms: r.try_get(7)?,
         outcome: r.try_get(8)?,
         summary_path: r.try_get(9)?,
+        strategy: r.try_get(10)?,
     })
 }
 

@@ -486,7 +486,7 @@ fn recording_ledger(mock: &mut crate::MockRunLedger) {
     mock.expect_record_deployment().returning(|_| Ok(()));
     mock.expect_newer_live_release()
         .returning(|_, _, _, _| Ok(None));
-    mock.expect_finish_run().returning(|_, _, _| Ok(None));
+    mock.expect_finish_run().returning(|_, _, _, _| Ok(None));
     mock.expect_release_lock().returning(|_, _, _| Ok(true));
     mock.expect_record_run_without_lock()
         .returning(|_, _, _, _| Ok(()));

@@ -444,7 +444,7 @@ pub async fn run(
     let _ = heartbeat.await;
     let mut summary = recorder.summary;
     match ledger
-        .finish_run(&plan.run_id, summary.outcome, now_ms())
+        .finish_run(&plan.run_id, summary.outcome, summary.strategy, now_ms())
         .await
     {
         Ok(None) => {}

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use shipgate_core::Outcome;
+
+use crate::Strategy;
 use shipgate_ledger::{
     DeploymentRecord, Ledger, LedgerError, LockRequest, LockWait, NewRun, StepRecord,
 };
@@ -69,11 +71,13 @@ pub trait RunLedger: Send + Sync {
         ttl: Duration,
     ) -> Result<bool, LedgerError>;
 
-    /// Records a run's end; `Some(outcome)` when another run had recorded it already.
+    /// Records a run's end and how its release reached users; `Some(outcome)` when another
+    /// run had recorded it already.
     async fn finish_run<'a>(
         &'a self,
         run_id: &'a str,
         outcome: Outcome,
+        strategy: Strategy,
         finished_ms: i64,
     ) -> Result<Option<String>, LedgerError>;
 
@@ -171,9 +175,13 @@ impl RunLedger for Ledger {
         &'a self,
         run_id: &'a str,
         outcome: Outcome,
+        strategy: Strategy,
         finished_ms: i64,
     ) -> Result<Option<String>, LedgerError> {
-        Ledger::finish_run(self, run_id, outcome.as_str(), finished_ms, None).await
+        let recorded =
+            Ledger::finish_run(self, run_id, outcome.as_str(), finished_ms, None).await?;
+        Ledger::record_strategy(self, run_id, strategy.word()).await?;
+        Ok(recorded)
     }
 
     async fn release_lock<'a>(

@@ -932,6 +932,15 @@ async fn canary_aborts_at_the_first_step_when_users_see_errors_the_smoke_spec_mi
         "{}",
         summary.message
     );
+    // The ledger keeps the strategy and every step with its share and analysis.
+    let (run, steps, _) = world.ledger.run(&summary.run_id).await.unwrap().unwrap();
+    assert_eq!(run.strategy.as_deref(), Some("canary"));
+    let canary_step = steps.iter().find(|s| s.name == "canary 10%").unwrap();
+    assert!(
+        canary_step.detail.contains("10 user requests, 2 failed"),
+        "{}",
+        canary_step.detail
+    );
     // Read back from the stable port: every user is on v1 again, the same process.
     assert_eq!(world.live_version().await, "v1");
     assert_eq!(user_traffic(port, 20), 0);
