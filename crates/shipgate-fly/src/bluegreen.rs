@@ -32,6 +32,8 @@ pub(crate) struct StagedFly {
     green: Vec<String>,
     /// Blue machines cordoned by the switch so far.
     cordoned_blue: Vec<String>,
+    /// Green machines uncordoned so far (the first ones of `green`).
+    uncordoned_green: usize,
 }
 
 impl FlyProvider {
@@ -194,6 +196,7 @@ impl FlyProvider {
                 leases,
                 green,
                 cordoned_blue: Vec::new(),
+                uncordoned_green: 0,
             },
         );
         Ok(StageOutcome::Staged(Staged {
@@ -202,27 +205,48 @@ impl FlyProvider {
         }))
     }
 
-    /// All traffic to green: every green machine uncordoned, then every blue one cordoned
-    /// (still running). A failure stops at once; the pipeline then aborts.
+    /// Moves traffic to green. Below 100 %, a canary step: green machines are uncordoned one
+    /// by one beside the blue ones until their share (k green among n blue take k / (n + k))
+    /// is as near to `percent` as machines allow, at least one; the share reached is
+    /// returned. At 100 %: every green machine uncordoned, then every blue one cordoned (still
+    /// running). A failure stops at once; the pipeline then aborts.
     pub(crate) async fn switch_to_green(
         &self,
         staged: &Deployment,
         percent: u8,
-    ) -> Result<(), ProviderError> {
-        shipgate_provider::require_full_shift("Fly blue-green", percent)?;
+    ) -> Result<u8, ProviderError> {
+        if percent == 0 || percent > 100 {
+            return Err(ProviderError::invalid(format!(
+                "a traffic share is 1 to 100 percent, not {percent}"
+            )));
+        }
         let mut all = self.staged.lock().await;
         let state = all
             .get_mut(&staged.revision.0)
             .ok_or_else(|| not_staged(staged))?;
-        for id in &state.green {
-            self.machine_action(id, "uncordon", None).await?;
+        let blue = state.blue.len();
+        let wanted = if percent == 100 {
+            state.green.len()
+        } else {
+            green_for_share(percent, blue, state.green.len())
+        };
+        while state.uncordoned_green < wanted {
+            let id = state.green[state.uncordoned_green].clone();
+            self.machine_action(&id, "uncordon", None).await?;
+            state.uncordoned_green += 1;
+        }
+        if percent < 100 {
+            return Ok(share(state.uncordoned_green, blue));
         }
         for machine in &state.blue {
+            if state.cordoned_blue.contains(&machine.id) {
+                continue;
+            }
             let nonce = state.leases.nonces.get(&machine.id).map(String::as_str);
             self.machine_action(&machine.id, "cordon", nonce).await?;
             state.cordoned_blue.push(machine.id.clone());
         }
-        Ok(())
+        Ok(100)
     }
 
     /// Traffic back to blue (every blue machine the switch cordoned is uncordoned), then the
@@ -353,9 +377,50 @@ impl FlyProvider {
     }
 }
 
+/// How many of `green` machines to put beside `blue` ones for a share near `percent` (< 100):
+/// k / (blue + k) ≈ percent / 100, at least one.
+fn green_for_share(percent: u8, blue: usize, green: usize) -> usize {
+    let p = f64::from(percent) / 100.0;
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let k = (p * blue as f64 / (1.0 - p)).round() as usize;
+    k.clamp(1, green.max(1))
+}
+
+/// The share (percent) `green` uncordoned machines take beside `blue` ones.
+fn share(green: usize, blue: usize) -> u8 {
+    let total = green + blue;
+    if total == 0 {
+        return 0;
+    }
+    u8::try_from((green * 100 + total / 2) / total).unwrap_or(100)
+}
+
 fn not_staged(staged: &Deployment) -> ProviderError {
     ProviderError::not_found(format!(
         "release {} was not staged by this process",
         staged.revision
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_shares_are_machine_sized() {
+        // Three blue machines: one green is 25 %, three are 50 %.
+        assert_eq!(green_for_share(10, 3, 3), 1);
+        assert_eq!(share(1, 3), 25);
+        assert_eq!(green_for_share(50, 3, 3), 3);
+        assert_eq!(share(3, 3), 50);
+        assert_eq!(green_for_share(90, 3, 3), 3);
+        // One blue machine: one green is half the traffic.
+        assert_eq!(green_for_share(10, 1, 1), 1);
+        assert_eq!(share(1, 1), 50);
+        assert_eq!(share(0, 0), 0);
+    }
 }

@@ -1017,7 +1017,7 @@ impl Provider for FlyProvider {
         self.stage_green(request, deadline, progress, cancel).await
     }
 
-    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
         self.switch_to_green(staged, percent).await
     }
 

@@ -125,7 +125,7 @@ async fn a_promoted_green_release_replaces_the_blue_machines() {
     // Promoting before the switch is refused and changes nothing.
     assert!(provider.promote(&release.deployment).await.is_err());
     assert_eq!(fake.serving("app"), [BLUE; 3]);
-    assert!(provider.shift(&release.deployment, 50).await.is_err());
+    assert!(provider.shift(&release.deployment, 0).await.is_err());
     provider.shift(&release.deployment, 100).await.unwrap();
     provider.promote(&release.deployment).await.unwrap();
     assert_eq!(fake.serving("app"), [GREEN; 3]);
@@ -196,4 +196,38 @@ async fn when_blue_cannot_take_traffic_back_green_keeps_serving_whole() {
     // One whole colour serves: the three green machines.
     assert_eq!(fake.serving("app"), [GREEN; 3]);
     assert_eq!(fake.leases_held(), 0);
+}
+
+#[tokio::test]
+async fn a_canary_moves_users_machine_by_machine_and_an_abort_takes_them_back() {
+    let (fake, provider) = world().await;
+    let release = staged(stage(&provider, GREEN).await);
+    // 10 % asked; one green machine beside three blue ones takes 25 %.
+    assert_eq!(provider.shift(&release.deployment, 10).await.unwrap(), 25);
+    let mut serving = fake.serving("app");
+    serving.sort();
+    assert_eq!(serving, [BLUE, BLUE, BLUE, GREEN]);
+    // 50 %: every green machine beside every blue one.
+    assert_eq!(provider.shift(&release.deployment, 50).await.unwrap(), 50);
+    assert_eq!(fake.serving("app").len(), 6);
+    // The analysis failed: users back on blue, green destroyed.
+    provider.abort(&release.deployment).await.unwrap();
+    exactly_as_before(&fake);
+}
+
+#[tokio::test]
+async fn a_canary_that_reaches_every_step_ends_on_green_alone() {
+    let (fake, provider) = world().await;
+    let release = staged(stage(&provider, GREEN).await);
+    for (asked, reached) in [(10, 25), (50, 50), (100, 100)] {
+        assert_eq!(
+            provider.shift(&release.deployment, asked).await.unwrap(),
+            reached
+        );
+    }
+    provider.promote(&release.deployment).await.unwrap();
+    assert_eq!(fake.serving("app"), [GREEN; 3]);
+    assert_eq!(fake.present("app"), 3);
+    assert_eq!(fake.leases_held(), 0);
+    assert_eq!(fake.violations(), Vec::<String>::new());
 }

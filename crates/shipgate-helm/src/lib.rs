@@ -825,8 +825,8 @@ impl Provider for HelmProvider {
             .await
     }
 
-    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
-        self.promote_rollout(staged, percent).await
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
+        self.promote_rollout(staged, percent).await.map(|()| 100)
     }
 
     async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {

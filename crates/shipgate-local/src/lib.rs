@@ -795,7 +795,7 @@ impl Provider for LocalProvider {
     /// staged release becomes the live one and the old processes keep running until
     /// [`Provider::promote`] or [`Provider::abort`]. A service that has no live process yet
     /// sends everything to the staged one.
-    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
         let number = Self::number(&staged.revision)?;
         if percent == 0 || percent > 100 {
             return Err(ProviderError::invalid(format!(
@@ -804,7 +804,7 @@ impl Provider for LocalProvider {
         }
         if percent == 100 {
             return match self.switch(number).await? {
-                None => Ok(()),
+                None => Ok(100),
                 Some(verdict) => Err(ProviderError::platform(format!(
                     "traffic could not move to revision {number}: {verdict:?}"
                 ))),
@@ -812,12 +812,17 @@ impl Provider for LocalProvider {
         }
         let mut state = self.load()?;
         let processes = Self::revision_mut(&mut state, number)?.processes.clone();
+        let mut reached = percent;
         for (name, process) in &processes {
             let route = match state.live.get(name) {
                 Some(live) if live.revision != number && process::alive(live.pid) => {
                     Route::split(live.port, process.port, percent)
                 }
-                _ => Route::single(process.port),
+                _ => {
+                    // Nothing else serves this service: the staged release takes it all.
+                    reached = 100;
+                    Route::single(process.port)
+                }
             };
             self.set_route(name, &route)?;
             if let Err(err) = self.ensure_router(&mut state, name).await {
@@ -828,7 +833,8 @@ impl Provider for LocalProvider {
                 return Err(err);
             }
         }
-        self.save(&state)
+        self.save(&state)?;
+        Ok(reached)
     }
 
     /// Traffic back to what served before (its processes never stopped), then the staged

@@ -220,6 +220,7 @@ pub(crate) fn judge(
 ) -> CanaryStep {
     let mut step = CanaryStep {
         percent,
+        reached: percent,
         passed: true,
         smoke_passed,
         ..CanaryStep::default()

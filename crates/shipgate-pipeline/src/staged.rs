@@ -208,9 +208,10 @@ pub(super) async fn deploy(
         } else {
             None
         };
-        if let Err(result) = shift_all(plan, rec, &staged, percent).await {
-            return result;
-        }
+        let reached = match shift_all(plan, rec, &staged, percent).await {
+            Ok(reached) => reached,
+            Err(result) => return result,
+        };
         let Some(before) = before else { continue };
         if !pause(plan, rec, percent, cancel).await {
             let back = abort_all(plan, rec, &staged).await;
@@ -219,7 +220,8 @@ pub(super) async fn deploy(
                 format!("interrupted during the canary step at {percent}%; {back}"),
             );
         }
-        let step = analyse(plan, runner, &staged, percent, &before, cancel).await;
+        let mut step = analyse(plan, runner, &staged, percent, &before, cancel).await;
+        step.reached = reached;
         let started = now_ms();
         rec.step(
             &format!("canary {percent}%"),
@@ -362,7 +364,8 @@ async fn shift_all(
     rec: &mut Recorder<'_>,
     staged: &[(usize, Staged)],
     percent: u8,
-) -> Result<(), (Outcome, String)> {
+) -> Result<u8, (Outcome, String)> {
+    let mut reached_everywhere = percent;
     for (index, release) in staged {
         let target = &plan.targets[*index];
         let started = now_ms();
@@ -372,7 +375,7 @@ async fn shift_all(
             format!("shift {} to {percent}%", target.name)
         };
         match retrying(|| target.provider.shift(&release.deployment, percent)).await {
-            Ok(()) if percent == 100 => {
+            Ok(_) if percent == 100 => {
                 rec.step(
                     &name,
                     started,
@@ -386,18 +389,24 @@ async fn shift_all(
                     revision: release.deployment.revision.to_string(),
                 });
             }
-            Ok(()) => {
+            Ok(reached) => {
+                let near = if reached == percent {
+                    String::new()
+                } else {
+                    format!(" (asked {percent}%: as near as the platform splits)")
+                };
                 rec.step(
                     &name,
                     started,
                     StepResult::Ok,
-                    format!("{percent}% of new user traffic on the new release, the rest on the previous one"),
+                    format!("{reached}% of new user traffic on the new release{near}, the rest on the previous one"),
                 )
                 .await;
                 (rec.events)(&PipelineEvent::Shifted {
                     target: target.name.clone(),
-                    percent,
+                    percent: reached,
                 });
+                reached_everywhere = reached_everywhere.min(reached);
             }
             Err(err) => {
                 rec.step(&name, started, StepResult::Failed, err.to_string())
@@ -410,7 +419,7 @@ async fn shift_all(
             }
         }
     }
-    Ok(())
+    Ok(reached_everywhere)
 }
 
 /// What every staged target has observed of user traffic so far (`None` per target that

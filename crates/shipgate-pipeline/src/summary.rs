@@ -217,8 +217,10 @@ pub struct Summary {
 /// One canary step: the traffic share it reached and what its analysis saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CanaryStep {
-    /// The share of new user traffic on the staged release, in percent.
+    /// The share of new user traffic on the staged release the step asked for, in percent.
     pub percent: u8,
+    /// The share the platform reached (as near to `percent` as it can split).
+    pub reached: u8,
     /// Whether the analysis passed (every configured source passed).
     pub passed: bool,
     /// The smoke spec against the staged release: `Some(passed)`, `None` without a spec.
@@ -239,6 +241,9 @@ impl CanaryStep {
     /// One line: `passed (smoke passed; 40 user requests, 0 failed, p95 ≤ 5 ms)`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
+        if self.reached != self.percent && self.reached != 0 {
+            parts.push(format!("{}% of traffic reached", self.reached));
+        }
         if let Some(passed) = self.smoke_passed {
             parts.push(format!(
                 "smoke {}",

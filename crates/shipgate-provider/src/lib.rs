@@ -371,9 +371,11 @@ pub trait Provider: Send + Sync {
     }
 
     /// Moves `percent` (1 to 100) of new user traffic to the staged release; the release that
-    /// served before keeps running. A provider that cannot split traffic refuses anything but
-    /// 100 with [`ProviderError::Invalid`].
-    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<(), ProviderError> {
+    /// served before keeps running. Returns the share the staged release takes now, as near
+    /// to `percent` as the platform can split (one canary machine among n takes about
+    /// 100 / (n + 1)). A provider that cannot split traffic refuses anything but 100 with
+    /// [`ProviderError::Invalid`].
+    async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
         let _ = (staged, percent);
         Err(cannot_stage(self.kind()))
     }
