@@ -1002,6 +1002,11 @@ impl Provider for FlyProvider {
         self.can_stage_machines()
     }
 
+    /// In machine-sized steps.
+    fn can_split(&self) -> bool {
+        self.can_stage_machines()
+    }
+
     async fn stage<'a>(
         &'a self,
         request: &'a DeployRequest,

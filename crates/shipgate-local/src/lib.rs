@@ -761,6 +761,11 @@ impl Provider for LocalProvider {
         true
     }
 
+    /// The router splits requests by exact shares.
+    fn can_split(&self) -> bool {
+        true
+    }
+
     /// Starts the release on fresh ports beside the live one; its endpoints are those ports
     /// (the stable ports keep serving the live release).
     async fn stage<'a>(

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use shipgate_core::{ImageRef, Redactor, ServiceName};
 use shipgate_ledger::Ledger;
 use shipgate_provider::{
-    Deployment, MockProvider, ProviderError, Revision, RevisionId, RevisionStatus, Running, Verdict,
+    Deployment, MockProvider, ProviderError, Revision, RevisionId, RevisionStatus, Running,
+    StageOutcome, Staged, Verdict,
 };
 use shipgate_smoke::SmokeRunner;
 use tokio_util::sync::CancellationToken;
@@ -632,5 +633,46 @@ async fn bluegreen_on_a_target_that_cannot_stage_deploys_rolling_and_says_so() {
             .iter()
             .any(|e| matches!(e, PipelineEvent::Warning { .. }))
     );
+    assert_eq!(platform.running(), "v2");
+}
+
+#[tokio::test]
+async fn canary_on_a_target_that_stages_but_cannot_split_deploys_bluegreen_and_says_so() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("helm", &log);
+    let mut mock = provider(&platform, Behaviour::healthy_unless("never"));
+    mock.expect_can_stage().return_const(true);
+    mock.expect_can_split().return_const(false);
+    let p = Arc::clone(&platform);
+    mock.expect_stage().returning(move |request, _, _, _| {
+        let tag = request.images[&service()].tag().unwrap().to_owned();
+        p.note(format!("stage {tag}"));
+        Ok(StageOutcome::Staged(Staged {
+            deployment: Deployment {
+                revision: RevisionId("2".into()),
+                request: request.clone(),
+            },
+            endpoints: BTreeMap::new(),
+        }))
+    });
+    let p = Arc::clone(&platform);
+    mock.expect_shift().returning(move |deployment, percent| {
+        // Only a whole switch is asked of a target that cannot split.
+        assert_eq!(percent, 100);
+        let tag = deployment.request.images[&service()]
+            .tag()
+            .unwrap()
+            .to_owned();
+        p.apply(&tag);
+        Ok(100)
+    });
+    mock.expect_promote().returning(|_| Ok(()));
+    let mut plan = plan(vec![target("helm", mock)]);
+    plan.strategy = crate::Strategy::Canary;
+    let (summary, _) = run(&plan, &CancellationToken::new()).await;
+    assert_eq!(summary.outcome, Outcome::Succeeded, "{}", summary.message);
+    assert_eq!(summary.strategy, crate::Strategy::Bluegreen);
+    let note = summary.strategy_note.as_deref().unwrap();
+    assert!(note.contains("helm cannot split traffic"), "{note}");
     assert_eq!(platform.running(), "v2");
 }

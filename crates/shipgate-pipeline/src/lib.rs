@@ -765,9 +765,30 @@ async fn deploy_and_gate(
             .filter(|t| !t.provider.can_stage())
             .map(|t| t.name.as_str())
             .collect();
+        let cannot_split: Vec<&str> = if cannot.is_empty() && plan.strategy == Strategy::Canary {
+            plan.targets
+                .iter()
+                .filter(|t| !t.provider.can_split())
+                .map(|t| t.name.as_str())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !cannot_split.is_empty() {
+            let note = format!(
+                "canary was asked for, but {} cannot split traffic: deployed bluegreen (tested before traffic, then switched at once)",
+                cannot_split.join(", ")
+            );
+            (rec.events)(&PipelineEvent::Warning {
+                message: note.clone(),
+            });
+            rec.summary.strategy_note = Some(note);
+            rec.summary.strategy = Strategy::Bluegreen;
+            return staged::deploy(plan, Strategy::Bluegreen, rec, runner, &request, cancel).await;
+        }
         if cannot.is_empty() {
             rec.summary.strategy = plan.strategy;
-            return staged::deploy(plan, rec, runner, &request, cancel).await;
+            return staged::deploy(plan, plan.strategy, rec, runner, &request, cancel).await;
         }
         let note = format!(
             "{} was asked for, but {} cannot stage a release: deployed rolling",

@@ -24,6 +24,7 @@ use crate::analysis;
 /// after each), gates again, then promotes or aborts.
 pub(super) async fn deploy(
     plan: &Plan,
+    strategy: Strategy,
     rec: &mut Recorder<'_>,
     runner: &mut SmokeRunner,
     request: &DeployRequest,
@@ -179,7 +180,7 @@ pub(super) async fn deploy(
             rec.failed_at = Some(Instant::now());
             let why = format!("smoke gate failed on the staged release: {failing}");
             let back = abort_all(plan, rec, &staged).await;
-            record_abort(rec, plan.strategy, &why);
+            record_abort(rec, rec.summary.strategy, &why);
             return (
                 Outcome::RolledBack,
                 format!(
@@ -192,7 +193,7 @@ pub(super) async fn deploy(
 
     // Traffic moves: all at once (blue-green), or step by step with an analysis after each
     // (canary).
-    let canary = plan.strategy == Strategy::Canary;
+    let canary = strategy == Strategy::Canary;
     let mut steps = if canary {
         plan.canary.steps.clone()
     } else {
@@ -247,7 +248,7 @@ pub(super) async fn deploy(
         if !passed {
             rec.failed_at = Some(Instant::now());
             let back = abort_all(plan, rec, &staged).await;
-            record_abort(rec, plan.strategy, &why);
+            record_abort(rec, rec.summary.strategy, &why);
             return (
                 Outcome::RolledBack,
                 format!("{} {why}; {back}", plan.image_tag),
@@ -267,7 +268,7 @@ pub(super) async fn deploy(
                 format!("smoke gate failed: {failing}")
             };
             let back = abort_all(plan, rec, &staged).await;
-            record_abort(rec, plan.strategy, &why);
+            record_abort(rec, rec.summary.strategy, &why);
             let outcome = if cancel.is_cancelled() {
                 Outcome::Aborted
             } else {
@@ -414,7 +415,7 @@ async fn shift_all(
                 rec.failed_at = Some(Instant::now());
                 let why = format!("{}: traffic could not move: {err}", target.name);
                 let back = abort_all(plan, rec, staged).await;
-                record_abort(rec, plan.strategy, &why);
+                record_abort(rec, rec.summary.strategy, &why);
                 return Err((Outcome::RolledBack, format!("{why}; {back}")));
             }
         }

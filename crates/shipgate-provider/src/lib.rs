@@ -357,6 +357,11 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// Whether a staged release can take a share of traffic below 100 % (a canary step).
+    fn can_split(&self) -> bool {
+        false
+    }
+
     /// Starts `request` beside the live release and waits until `deadline` for it to be
     /// healthy, reporting progress. It takes no user traffic.
     async fn stage<'a>(
