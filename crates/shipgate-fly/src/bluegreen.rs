@@ -249,8 +249,9 @@ impl FlyProvider {
         Ok(100)
     }
 
-    /// Traffic back to blue (every blue machine the switch cordoned is uncordoned), then the
-    /// green machines are destroyed and the leases released. If a blue machine cannot be
+    /// Traffic back to blue (every blue machine the switch cordoned is uncordoned, all at
+    /// once; after a canary step, the serving green machines are cordoned, all at once), then
+    /// the green machines are destroyed and the leases released. If a blue machine cannot be
     /// uncordoned, the green machines stay and serve (every one uncordoned), so the app ends
     /// on one whole colour, and the error says so.
     pub(crate) async fn abort_green(&self, staged: &Deployment) -> Result<(), ProviderError> {
@@ -260,13 +261,17 @@ impl FlyProvider {
             .await
             .remove(&staged.revision.0)
             .ok_or_else(|| not_staged(staged))?;
-        let mut problems = Vec::new();
-        for id in &state.cordoned_blue {
-            let nonce = state.leases.nonces.get(id).map(String::as_str);
-            if let Err(err) = self.machine_action(id, "uncordon", nonce).await {
-                problems.push(format!("machine {id}: {err}"));
-            }
-        }
+        // Every blue machine at once: traffic is back after one API round trip.
+        let nonces = &state.leases.nonces;
+        let back =
+            futures_util::future::join_all(state.cordoned_blue.iter().map(|id| async move {
+                let nonce = nonces.get(id).map(String::as_str);
+                self.machine_action(id, "uncordon", nonce)
+                    .await
+                    .map_err(|err| format!("machine {id}: {err}"))
+            }))
+            .await;
+        let problems: Vec<String> = back.into_iter().filter_map(Result::err).collect();
         if !problems.is_empty() {
             for id in &state.green {
                 let _ = self.machine_action(id, "uncordon", None).await;
@@ -280,6 +285,16 @@ impl FlyProvider {
                 ),
             }
             .into());
+        }
+        // A canary's green machines leave the proxy at once (one round trip), then go.
+        let serving_green = &state.green[..state.uncordoned_green.min(state.green.len())];
+        if state.cordoned_blue.is_empty() {
+            futures_util::future::join_all(
+                serving_green
+                    .iter()
+                    .map(|id| self.machine_action(id, "cordon", None)),
+            )
+            .await;
         }
         let problems = self.destroy_all(&state.green, &HashMap::new()).await;
         self.release_all(state.leases).await;
