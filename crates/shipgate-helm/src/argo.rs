@@ -57,32 +57,64 @@ fn rollouts_resource() -> ApiResource {
     }
 }
 
-/// What a Rollout's status says, as far as blue-green needs it.
+/// What a Rollout says, as far as staging needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RolloutStatus {
     phase: String,
     message: String,
     stable_hash: String,
     current_hash: String,
+    /// Paused where shipgate decides: `BlueGreenPause`, or `CanaryPauseStep`.
     paused_for_promotion: bool,
-    preview_service: String,
+    /// A canary strategy (`spec.strategy.canary`) rather than blue-green.
+    canary: bool,
+    /// The Service in front of the new pods: `previewService` or `canaryService`.
+    staged_service: String,
     spec_paused: bool,
+    /// Canary: the step the Rollout is at.
+    step_index: Option<usize>,
+    /// Canary: the share of traffic the canary has (`status.canary.weights`, or the last
+    /// `setWeight` before the current step).
+    weight: u8,
 }
 
 impl RolloutStatus {
     fn read(object: &DynamicObject) -> RolloutStatus {
         let status = &object.data["status"];
+        let strategy = &object.data["spec"]["strategy"];
         let word = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let canary = strategy["canary"].is_object();
+        let step_index = status["currentStepIndex"]
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok());
+        let weight = status["canary"]["weights"]["canary"]["weight"]
+            .as_u64()
+            .or_else(|| {
+                let steps = strategy["canary"]["steps"].as_array()?;
+                steps[..step_index.unwrap_or(0).min(steps.len())]
+                    .iter()
+                    .rev()
+                    .find_map(|step| step["setWeight"].as_u64())
+            })
+            .unwrap_or(0);
         RolloutStatus {
             phase: word(&status["phase"]),
             message: word(&status["message"]),
             stable_hash: word(&status["stableRS"]),
             current_hash: word(&status["currentPodHash"]),
-            paused_for_promotion: status["pauseConditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["reason"] == "BlueGreenPause")),
-            preview_service: word(&object.data["spec"]["strategy"]["blueGreen"]["previewService"]),
+            paused_for_promotion: status["pauseConditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["reason"] == "BlueGreenPause" || c["reason"] == "CanaryPauseStep")
+            }),
+            canary,
+            staged_service: if canary {
+                word(&strategy["canary"]["canaryService"])
+            } else {
+                word(&strategy["blueGreen"]["previewService"])
+            },
             spec_paused: object.data["spec"]["paused"] == json!(true),
+            step_index,
+            weight: u8::try_from(weight.min(100)).unwrap_or(100),
         }
     }
 }
@@ -104,6 +136,12 @@ impl HelmProvider {
         ))
     }
 
+    /// Whether the Rollout (read now) has a canary strategy; `false` when it cannot be read
+    /// (not installed yet, no Argo Rollouts).
+    pub(crate) async fn rollout_is_canary(&self) -> bool {
+        self.rollout_status().await.is_ok_and(|s| s.canary)
+    }
+
     async fn rollout_status(&self) -> Result<RolloutStatus, ProviderError> {
         let (api, name) = self.rollouts()?;
         let object = api.get(&name).await.map_err(|e| kube_error(&name, e))?;
@@ -120,9 +158,9 @@ impl HelmProvider {
         cancel: &CancellationToken,
     ) -> Result<StageOutcome, ProviderError> {
         let before = self.rollout_status().await?;
-        if before.preview_service.is_empty() {
+        if before.staged_service.is_empty() {
             return Err(ProviderError::invalid(format!(
-                "Rollout `{}` has no spec.strategy.blueGreen.previewService; shipgate stages through a blue-green Rollout with autoPromotionEnabled: false",
+                "Rollout `{}` has neither spec.strategy.blueGreen.previewService nor spec.strategy.canary.canaryService; shipgate tests the new pods through that Service",
                 self.settings.rollout.as_deref().unwrap_or_default()
             )));
         }
@@ -139,6 +177,17 @@ impl HelmProvider {
             let status = self.rollout_status().await?;
             let new = !status.current_hash.is_empty() && status.current_hash != before.stable_hash;
             if new && status.phase == "Paused" && status.paused_for_promotion {
+                if status.weight > 0 {
+                    // A canary's first pause already gives it users: nothing could be tested
+                    // before traffic.
+                    break Some(Verdict::Failed {
+                        reason: format!(
+                            "Rollout {name} first pauses with {}% of traffic on the canary; shipgate tests a release before any user request, so the canary steps must begin with a pause at weight 0 (setCanaryScale and setWeight: 0, then pause: {{}})",
+                            status.weight
+                        ),
+                        diagnostics: Vec::new(),
+                    });
+                }
                 break None;
             }
             if new && status.phase == "Degraded" {
@@ -187,7 +236,7 @@ impl HelmProvider {
             return Ok(StageOutcome::NotHealthy(deployment, verdict));
         }
         let endpoint = self
-            .bridge(&before.preview_service, state.bridge.clone())
+            .bridge(&before.staged_service, state.bridge.clone())
             .await?;
         let endpoints = request
             .images
@@ -204,50 +253,73 @@ impl HelmProvider {
         }))
     }
 
-    /// Promotes the paused Rollout (the plugin's patch) and waits until it is `Healthy` with
-    /// the new ReplicaSet stable: the active Service selects it.
+    /// Moves traffic with the plugin's promote patch (`pauseConditions: null`, and
+    /// `spec.paused: false` when set). Blue-green: only all at once; waits until the Rollout
+    /// is `Healthy` with the new ReplicaSet stable (the active Service selects it). Canary:
+    /// resumes from pause to pause until the canary's weight reaches `percent` (100: until the
+    /// Rollout is `Healthy` with the new ReplicaSet stable); returns the weight reached.
     pub(crate) async fn promote_rollout(
         &self,
         staged: &Deployment,
         percent: u8,
-    ) -> Result<(), ProviderError> {
-        shipgate_provider::require_full_shift("a blue-green Rollout", percent)?;
+    ) -> Result<u8, ProviderError> {
         if !self.staged.lock().await.contains_key(&staged.revision.0) {
             return Err(not_staged(staged));
         }
         let (api, name) = self.rollouts()?;
-        let status = self.rollout_status().await?;
-        let params = PatchParams::default();
-        api.patch_status(
-            &name,
-            &params,
-            &Patch::Merge(json!({"status": {"pauseConditions": null}})),
-        )
-        .await
-        .map_err(|e| kube_error(&name, e))?;
-        if status.spec_paused {
-            api.patch(
+        let mut status = self.rollout_status().await?;
+        if !status.canary {
+            shipgate_provider::require_full_shift("a blue-green Rollout", percent)?;
+        }
+        let new_hash = status.current_hash.clone();
+        let deadline = Instant::now() + self.settings.timeout;
+        loop {
+            let promoted = status.phase == "Healthy" && status.stable_hash == new_hash;
+            if promoted {
+                return Ok(100);
+            }
+            if status.canary
+                && percent < 100
+                && status.paused_for_promotion
+                && status.weight >= percent
+            {
+                return Ok(status.weight);
+            }
+            let params = PatchParams::default();
+            api.patch_status(
                 &name,
                 &params,
-                &Patch::Merge(json!({"spec": {"paused": false}})),
+                &Patch::Merge(json!({"status": {"pauseConditions": null}})),
             )
             .await
             .map_err(|e| kube_error(&name, e))?;
-        }
-        let deadline = Instant::now() + self.settings.timeout;
-        loop {
-            let now = self.rollout_status().await?;
-            if now.phase == "Healthy" && now.stable_hash == status.current_hash {
-                return Ok(());
+            if status.spec_paused {
+                api.patch(
+                    &name,
+                    &params,
+                    &Patch::Merge(json!({"spec": {"paused": false}})),
+                )
+                .await
+                .map_err(|e| kube_error(&name, e))?;
             }
-            if now.phase == "Degraded" || Instant::now() >= deadline {
-                return Err(ProviderError::platform(format!(
-                    "Rollout {name} did not finish its promotion: {} ({})",
-                    now.phase,
-                    shipgate_core::printable(&now.message)
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            // Until the next pause, or the end.
+            let from = status.step_index;
+            status = loop {
+                let now = self.rollout_status().await?;
+                let moved_on =
+                    now.phase == "Paused" && now.paused_for_promotion && now.step_index != from;
+                if now.phase == "Healthy" && now.stable_hash == new_hash || moved_on {
+                    break now;
+                }
+                if now.phase == "Degraded" || Instant::now() >= deadline {
+                    return Err(ProviderError::platform(format!(
+                        "Rollout {name} did not reach {percent}%: {} ({})",
+                        now.phase,
+                        shipgate_core::printable(&now.message)
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
         }
     }
 
@@ -459,7 +531,22 @@ mod tests {
             (status.stable_hash.as_str(), status.current_hash.as_str()),
             ("a1", "b2")
         );
-        assert!(status.paused_for_promotion && status.spec_paused);
-        assert_eq!(status.preview_service, "shop-preview");
+        assert!(status.paused_for_promotion && status.spec_paused && !status.canary);
+        assert_eq!(status.staged_service, "shop-preview");
+        let canary: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "shop"},
+            "spec": {"strategy": {"canary": {"canaryService": "shop-canary", "stableService": "shop",
+                "steps": [{"setCanaryScale": {"replicas": 1}}, {"setWeight": 0}, {"pause": {}}, {"setWeight": 20}, {"pause": {}}]}}},
+            "status": {"phase": "Paused", "currentStepIndex": 4, "stableRS": "a1", "currentPodHash": "b2",
+                       "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-12-07T10:00:00Z"}]}
+        }))
+        .unwrap();
+        let status = RolloutStatus::read(&canary);
+        assert!(status.canary && status.paused_for_promotion);
+        assert_eq!(
+            (status.staged_service.as_str(), status.weight),
+            ("shop-canary", 20)
+        );
     }
 }

@@ -121,6 +121,8 @@ pub struct HelmProvider {
     kube: Option<kube::Client>,
     /// Releases staged behind an Argo Rollout's preview Service, by revision.
     staged: Mutex<HashMap<String, argo::StagedRollout>>,
+    /// Whether `[targets.helm] rollout` named a canary Rollout when the provider was made.
+    rollout_canary: bool,
 }
 
 impl std::fmt::Debug for HelmProvider {
@@ -270,7 +272,7 @@ impl HelmProvider {
                 Err(_) => None,
             },
         };
-        Ok(HelmProvider {
+        let mut provider = HelmProvider {
             settings,
             major,
             version,
@@ -279,7 +281,12 @@ impl HelmProvider {
             failures: Mutex::new(HashMap::new()),
             kube,
             staged: Mutex::default(),
-        })
+            rollout_canary: false,
+        };
+        if provider.settings.rollout.is_some() && provider.kube.is_some() {
+            provider.rollout_canary = provider.rollout_is_canary().await;
+        }
+        Ok(provider)
     }
 
     /// The detected helm version (`v4.1.4`).
@@ -814,6 +821,12 @@ impl Provider for HelmProvider {
         self.settings.rollout.is_some() && self.kube.is_some()
     }
 
+    /// With a canary Rollout (read when the provider was made), traffic moves by its
+    /// `setWeight` steps.
+    fn can_split(&self) -> bool {
+        self.can_stage() && self.rollout_canary
+    }
+
     async fn stage<'a>(
         &'a self,
         request: &'a DeployRequest,
@@ -826,7 +839,7 @@ impl Provider for HelmProvider {
     }
 
     async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
-        self.promote_rollout(staged, percent).await.map(|()| 100)
+        self.promote_rollout(staged, percent).await
     }
 
     async fn abort<'a>(&'a self, staged: &'a Deployment) -> Result<(), ProviderError> {

@@ -17,9 +17,20 @@ mod common;
 
 use common::{Fake, request};
 
-/// v1 deployed (Helm revision 1) and a healthy Rollout `demo` on pod hash `h1`.
+/// v1 deployed (Helm revision 1) and a healthy blue-green Rollout `demo` on pod hash `h1`.
 async fn world() -> (Fake, FakeKube, HelmProvider) {
+    world_with(None).await
+}
+
+/// As [`world`], with a canary Rollout of `steps` instead when given.
+async fn world_with(steps: Option<serde_json::Value>) -> (Fake, FakeKube, HelmProvider) {
     let kube = FakeKube::new("token");
+    match steps {
+        Some(steps) => kube
+            .argo
+            .canary_rollout("demo-ns", "demo", "h1", "v1", steps),
+        None => kube.argo.rollout("demo-ns", "demo", "h1", "v1"),
+    }
     let fake = Fake::with_kube("v4.1.4", kube.clone()).await;
     fake.file("stateful", "");
     let mut settings = fake.settings();
@@ -36,7 +47,6 @@ async fn world() -> (Fake, FakeKube, HelmProvider) {
         .await
         .unwrap();
     assert_eq!(verdict, Verdict::Healthy);
-    kube.argo.rollout("demo-ns", "demo", "h1", "v1");
     (fake, kube, provider)
 }
 
@@ -166,4 +176,85 @@ async fn without_a_rollout_the_helm_provider_cannot_stage() {
     let fake = Fake::new("v4.1.4").await;
     let provider = HelmProvider::new(fake.settings()).await.unwrap();
     assert!(!provider.can_stage());
+}
+
+/// A canary that can be tested before traffic: one canary pod at weight 0, then 20 % and 50 %.
+fn canary_steps() -> serde_json::Value {
+    serde_json::json!([
+        {"setCanaryScale": {"replicas": 1}}, {"setWeight": 0}, {"pause": {}},
+        {"setWeight": 20}, {"pause": {}},
+        {"setWeight": 50}, {"pause": {}}
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_rollout_is_tested_at_weight_zero_then_resumed_step_by_step() {
+    let (_fake, kube, provider) = world_with(Some(canary_steps())).await;
+    assert!(provider.can_split());
+    kube.argo.next_revision("h2", "v2", true);
+    let release = staged(stage(&provider, "v2").await);
+    // The canary Service, through the Kubernetes API: v2; the stable one: v1.
+    let endpoint = release.endpoints.values().next().unwrap().clone();
+    assert_eq!(get(&endpoint, "/version").await, (200, "v2".to_owned()));
+    assert_eq!(kube.argo.serving("demo-ns", "demo").as_deref(), Some("v1"));
+    // 10 % asked: the Rollout's next pause is at 20 %, which is what the canary has.
+    assert_eq!(provider.shift(&release.deployment, 10).await.unwrap(), 20);
+    assert_eq!(provider.shift(&release.deployment, 50).await.unwrap(), 50);
+    assert_eq!(provider.shift(&release.deployment, 100).await.unwrap(), 100);
+    let rollout = kube.argo.get("demo-ns", "demo");
+    assert_eq!(
+        (
+            rollout["status"]["phase"].as_str(),
+            rollout["status"]["stableRS"].as_str()
+        ),
+        (Some("Healthy"), Some("h2"))
+    );
+    assert_eq!(kube.argo.serving("demo-ns", "demo").as_deref(), Some("v2"));
+    provider.promote(&release.deployment).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_canary_step_goes_back_to_the_stable_pods_and_helm_rolls_back() {
+    let (fake, kube, provider) = world_with(Some(canary_steps())).await;
+    kube.argo.next_revision("h2", "v2-flaky", true);
+    let release = staged(stage(&provider, "v2-flaky").await);
+    assert_eq!(provider.shift(&release.deployment, 20).await.unwrap(), 20);
+    provider.abort(&release.deployment).await.unwrap();
+    let patches = kube.argo.patches();
+    assert_eq!(
+        patches.last(),
+        Some(&serde_json::json!({"status": {"abort": true}}))
+    );
+    assert_eq!(kube.argo.serving("demo-ns", "demo").as_deref(), Some("v1"));
+    assert_eq!(
+        kube.argo.serving("demo-ns", "demo-canary").as_deref(),
+        Some("v1")
+    );
+    assert!(
+        fake.argv()
+            .iter()
+            .any(|l| l.starts_with("rollback demo 1 "))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_whose_first_pause_already_has_users_is_refused_and_undone() {
+    let steps = serde_json::json!([{"setWeight": 20}, {"pause": {}}]);
+    let (fake, kube, provider) = world_with(Some(steps)).await;
+    kube.argo.next_revision("h2", "v2", true);
+    match stage(&provider, "v2").await {
+        StageOutcome::NotHealthy(_, Verdict::Failed { reason, .. }) => {
+            assert!(
+                reason.contains("first pauses with 20% of traffic"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kube.argo.serving("demo-ns", "demo").as_deref(), Some("v1"));
+    assert!(
+        fake.argv()
+            .iter()
+            .any(|l| l.starts_with("rollback demo 1 "))
+    );
 }

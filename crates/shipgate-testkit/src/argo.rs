@@ -73,6 +73,35 @@ impl FakeArgo {
         );
     }
 
+    /// A healthy canary Rollout `name` whose pods (hash `stable_hash`) run `version`, behind
+    /// a stable Service `name` and a canary Service `{name}-canary`, with `steps` (the CRD's
+    /// `setWeight`, `pause`, `setCanaryScale` steps).
+    pub fn canary_rollout(
+        &self,
+        namespace: &str,
+        name: &str,
+        stable_hash: &str,
+        version: &str,
+        steps: Value,
+    ) {
+        self.rollout(namespace, name, stable_hash, version);
+        let mut state = self.state.lock().unwrap();
+        let rollout = state
+            .rollouts
+            .get_mut(&(namespace.to_owned(), name.to_owned()))
+            .unwrap_or_else(|| unreachable!());
+        rollout["spec"]["strategy"] = json!({"canary": {
+            "canaryService": format!("{name}-canary"), "stableService": name, "steps": steps
+        }});
+        if let Some(status) = rollout["status"].as_object_mut() {
+            status.remove("blueGreen");
+        }
+        let steps = rollout["spec"]["strategy"]["canary"]["steps"]
+            .as_array()
+            .map_or(0, Vec::len);
+        rollout["status"]["currentStepIndex"] = json!(steps);
+    }
+
     /// The next template (after the next read of a Rollout) runs `version` as pod hash
     /// `hash`; `healthy` pods pause for promotion, others leave the Rollout `Degraded`.
     pub fn next_revision(&self, hash: &str, version: &str, healthy: bool) {
@@ -105,6 +134,24 @@ fn selected_hash(state: &ArgoState, namespace: &str, service: &str) -> Option<St
     state.rollouts.iter().find_map(|((ns, _), rollout)| {
         if ns != namespace {
             return None;
+        }
+        let canary = &rollout["spec"]["strategy"]["canary"];
+        if canary.is_object() {
+            let status = &rollout["status"];
+            return if canary["stableService"] == service {
+                status["stableRS"].as_str().map(str::to_owned)
+            } else if canary["canaryService"] == service {
+                let aborted = status["abort"] == json!(true);
+                status[if aborted {
+                    "stableRS"
+                } else {
+                    "currentPodHash"
+                }]
+                .as_str()
+                .map(str::to_owned)
+            } else {
+                None
+            };
         }
         let strategy = &rollout["spec"]["strategy"]["blueGreen"];
         let selectors = &rollout["status"]["blueGreen"];
@@ -226,9 +273,16 @@ fn rollout_call(
                 .rollouts
                 .get_mut(&key)
                 .unwrap_or_else(|| unreachable!());
+            let first_pause = next_pause(rollout, 0);
             let status = &mut rollout["status"];
             status["currentPodHash"] = json!(hash);
-            if healthy {
+            if healthy && let Some(index) = first_pause {
+                status["phase"] = json!("Paused");
+                status["message"] = json!("CanaryPauseStep");
+                status["currentStepIndex"] = json!(index);
+                status["pauseConditions"] =
+                    json!([{"reason": "CanaryPauseStep", "startTime": "2026-12-07T10:00:00Z"}]);
+            } else if healthy {
                 status["phase"] = json!("Paused");
                 status["message"] = json!("BlueGreenPause");
                 status["pauseConditions"] =
@@ -262,6 +316,29 @@ fn react(rollout: &mut Value, patch: &Value) {
     let resumed = patch["status"]
         .as_object()
         .is_some_and(|s| s.get("pauseConditions").is_some_and(Value::is_null));
+    let index = status["currentStepIndex"].as_u64();
+    if resumed
+        && status["phase"] == "Paused"
+        && let Some(index) = index
+    {
+        // A canary: on to the next pause step, or to the end.
+        let after = usize::try_from(index)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let next = next_pause(rollout, after);
+        let status = &mut rollout["status"];
+        if let Some(next) = next {
+            status["currentStepIndex"] = json!(next);
+            status["pauseConditions"] =
+                json!([{"reason": "CanaryPauseStep", "startTime": "2026-12-07T10:00:01Z"}]);
+        } else {
+            let current = status["currentPodHash"].clone();
+            status["stableRS"] = current;
+            status["phase"] = json!("Healthy");
+            status["message"] = json!("");
+        }
+        return;
+    }
     if resumed && status["phase"] == "Paused" && status["abort"] != json!(true) {
         let current = status["currentPodHash"].clone();
         status["stableRS"] = current.clone();
@@ -269,6 +346,12 @@ fn react(rollout: &mut Value, patch: &Value) {
         status["phase"] = json!("Healthy");
         status["message"] = json!("");
     }
+}
+
+/// The index of the first `pause` step at or after `from` of a canary Rollout.
+fn next_pause(rollout: &Value, from: usize) -> Option<usize> {
+    let steps = rollout["spec"]["strategy"]["canary"]["steps"].as_array()?;
+    (from..steps.len()).find(|&i| steps[i].get("pause").is_some())
 }
 
 /// `…/services/{name}/proxy/{path}`: the pods the Service selects answer by their version.
