@@ -345,6 +345,41 @@ impl FlyProvider {
         }
     }
 
+    /// Destroys the green machines a run that died mid-stage left behind: cordoned (they never
+    /// served), marked with a staged release this process is not working on. Returns what it
+    /// did, one note per machine.
+    pub(crate) async fn destroy_orphaned_green(&self) -> Result<Vec<String>, ProviderError> {
+        let ours: Vec<String> = self.staged.lock().await.keys().cloned().collect();
+        let orphans: Vec<(String, String)> = self
+            .machines()
+            .await?
+            .into_iter()
+            .filter(|m| m.cordoned)
+            .filter_map(|m| {
+                let release = m.metadata(STAGED_KEY)?.to_owned();
+                (!ours.contains(&release)).then_some((m.id, release))
+            })
+            .collect();
+        let ids: Vec<String> = orphans.iter().map(|(id, _)| id.clone()).collect();
+        let problems = self.destroy_all(&ids, &HashMap::new()).await;
+        if !problems.is_empty() {
+            return Err(FlyError::Unavailable {
+                call: "recover".into(),
+                message: format!(
+                    "green machines left by an interrupted deploy could not be destroyed: {}",
+                    problems.join("; ")
+                ),
+            }
+            .into());
+        }
+        Ok(orphans
+            .into_iter()
+            .map(|(id, release)| {
+                format!("destroyed green machine {id} (cordoned, never served) left by the interrupted release {release}")
+            })
+            .collect())
+    }
+
     /// `POST …/machines/{id}/{action}` (cordon, uncordon), with the lease nonce when held.
     async fn machine_action(
         &self,

@@ -996,6 +996,11 @@ impl Provider for FlyProvider {
         self.machine_diagnostics(deployment).await
     }
 
+    /// Green machines a run that died mid-stage left (cordoned, never served) are destroyed.
+    async fn recover(&self) -> Result<Vec<String>, ProviderError> {
+        self.destroy_orphaned_green().await
+    }
+
     /// With `staged_url` set: green machines beside the blue ones (see the `bluegreen`
     /// module).
     fn can_stage(&self) -> bool {

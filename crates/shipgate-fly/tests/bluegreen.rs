@@ -17,11 +17,9 @@ use tokio_util::sync::CancellationToken;
 const BLUE: &str = "ghcr.io/acme/api:0000000";
 const GREEN: &str = "ghcr.io/acme/api:1111111";
 
-async fn world() -> (FakeFly, FlyProvider) {
-    let fake = FakeFly::new("shop", "FlyV1 fm2_deploytoken");
-    fake.machines("app", 3, BLUE);
-    let url = fake.clone().start().await;
-    let provider = FlyProvider::connect(FlySettings {
+/// The provider's settings against the fake at `url`, staging through the private network.
+fn settings(url: String) -> FlySettings {
+    FlySettings {
         api_url: url,
         token: FlyToken::parse(&Secret::new("FlyV1 fm2_deploytoken")).unwrap(),
         app: "shop".into(),
@@ -35,9 +33,14 @@ async fn world() -> (FakeFly, FlyProvider) {
         require_pinned: true,
         redactor: Redactor::default(),
         staged_url: Some("http://{machine_id}.vm.{app}.internal:8080".into()),
-    })
-    .await
-    .unwrap();
+    }
+}
+
+async fn world() -> (FakeFly, FlyProvider) {
+    let fake = FakeFly::new("shop", "FlyV1 fm2_deploytoken");
+    fake.machines("app", 3, BLUE);
+    let url = fake.clone().start().await;
+    let provider = FlyProvider::connect(settings(url)).await.unwrap();
     (fake, provider)
 }
 
@@ -230,4 +233,21 @@ async fn a_canary_that_reaches_every_step_ends_on_green_alone() {
     assert_eq!(fake.present("app"), 3);
     assert_eq!(fake.leases_held(), 0);
     assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn green_machines_left_by_a_run_that_died_are_destroyed_by_the_next_one() {
+    let (fake, provider) = world().await;
+    // A run stages, then dies (no abort, no promotion): three cordoned green machines stay.
+    staged(stage(&provider, GREEN).await);
+    assert_eq!(fake.present("app"), 6);
+    let url = fake.clone().start().await;
+    let next = FlyProvider::connect(settings(url)).await.unwrap();
+    let notes = next.recover().await.unwrap();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(notes[0].contains("cordoned, never served"), "{notes:?}");
+    assert_eq!(fake.present("app"), 3);
+    assert_eq!(fake.serving("app"), [BLUE; 3]);
+    // Nothing left to recover.
+    assert!(next.recover().await.unwrap().is_empty());
 }

@@ -157,6 +157,53 @@ impl std::fmt::Debug for Plan {
     }
 }
 
+/// Recovers what an interrupted run left on `target` (a pending Helm release, orphaned Fly
+/// green machines) as a step of its own; `Err`: the run stops, with what to say.
+async fn recover(
+    rec: &mut Recorder<'_>,
+    target: &Target,
+    request: &DeployRequest,
+) -> Result<(), (Outcome, String)> {
+    let step_started = now_ms();
+    match target.provider.recover().await {
+        Ok(notes) if notes.is_empty() => {}
+        Ok(notes) => {
+            for note in &notes {
+                (rec.events)(&PipelineEvent::Recovered {
+                    target: target.name.clone(),
+                    note: note.clone(),
+                });
+            }
+            rec.step(
+                &format!("recover {}", target.name),
+                step_started,
+                StepResult::Ok,
+                notes.join("; "),
+            )
+            .await;
+        }
+        Err(err) => {
+            rec.step(
+                &format!("recover {}", target.name),
+                step_started,
+                StepResult::Failed,
+                err.to_string(),
+            )
+            .await;
+            let seen = read_back(target).await;
+            return Err((
+                Outcome::Failed,
+                format!(
+                    "{}: cannot recover what an interrupted run left: {err}; nothing new was deployed; read back, it runs {}",
+                    target.name,
+                    describe_live(&seen, request.images.keys())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Passes a waiting line on when it says something new, or every 10 s when it does not.
 struct Throttle<'a> {
     events: Events<'a>,
@@ -821,41 +868,8 @@ async fn deploy_and_gate(
             }
         };
         // What an interrupted run left locked is recovered as a step of its own.
-        match target.provider.recover().await {
-            Ok(notes) if notes.is_empty() => {}
-            Ok(notes) => {
-                for note in &notes {
-                    events(&PipelineEvent::Recovered {
-                        target: target.name.clone(),
-                        note: note.clone(),
-                    });
-                }
-                rec.step(
-                    &format!("recover {}", target.name),
-                    step_started,
-                    StepResult::Ok,
-                    notes.join("; "),
-                )
-                .await;
-            }
-            Err(err) => {
-                rec.step(
-                    &format!("recover {}", target.name),
-                    step_started,
-                    StepResult::Failed,
-                    err.to_string(),
-                )
-                .await;
-                let seen = read_back(target).await;
-                return (
-                    Outcome::Failed,
-                    format!(
-                        "{}: cannot recover what an interrupted run left: {err}; nothing new was deployed; read back, it runs {}",
-                        target.name,
-                        describe_live(&seen, request.images.keys())
-                    ),
-                );
-            }
+        if let Err(stop) = recover(rec, target, &request).await {
+            return stop;
         }
         events(&PipelineEvent::Deploying {
             target: target.name.clone(),

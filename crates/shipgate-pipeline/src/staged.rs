@@ -48,6 +48,11 @@ pub(super) async fn deploy(
                 return (Outcome::Failed, format!("{why}; {back}"));
             }
         };
+        // What an interrupted run left (orphaned green machines, a pending release) goes first.
+        if let Err((outcome, why)) = super::recover(rec, target, request).await {
+            let back = abort_all(plan, rec, &staged).await;
+            return (outcome, format!("{why}; {back}"));
+        }
         (rec.events)(&PipelineEvent::Deploying {
             target: target.name.clone(),
             images: format!(
