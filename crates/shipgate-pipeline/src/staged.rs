@@ -321,7 +321,21 @@ pub(super) async fn deploy(
         ""
     };
     let how = if canary {
-        let shares: Vec<String> = steps.iter().map(|p| format!("{p}%")).collect();
+        // The shares the platform reached at each analysed step, then all traffic.
+        let mut shares: Vec<String> = rec
+            .summary
+            .canary
+            .iter()
+            .map(|step| format!("{}%", step.reached))
+            .collect();
+        if rec
+            .summary
+            .canary
+            .last()
+            .is_none_or(|step| step.reached != 100)
+        {
+            shares.push("100%".to_owned());
+        }
         format!("canary {}", shares.join(" → "))
     } else {
         "bluegreen".to_owned()
