@@ -100,7 +100,10 @@ impl Router {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 serde_json::to_vec(&*stats).unwrap_or_default()
             };
-            if let Err(err) = write_atomically(&path, &json) {
+            // Off the request path: a slow disk never holds a request up.
+            let file = path.clone();
+            let written = tokio::task::spawn_blocking(move || write_atomically(&file, &json)).await;
+            if let Ok(Err(err)) = written {
                 eprintln!(
                     "shipgate-local-router: cannot write {}: {err}",
                     path.display()
