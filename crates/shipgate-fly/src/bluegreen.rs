@@ -215,15 +215,11 @@ impl FlyProvider {
         staged: &Deployment,
         percent: u8,
     ) -> Result<u8, ProviderError> {
-        if percent == 0 || percent > 100 {
-            return Err(ProviderError::invalid(format!(
-                "a traffic share is 1 to 100 percent, not {percent}"
-            )));
-        }
+        shipgate_provider::check_share(percent)?;
         let mut all = self.staged.lock().await;
         let state = all
             .get_mut(&staged.revision.0)
-            .ok_or_else(|| not_staged(staged))?;
+            .ok_or_else(|| shipgate_provider::not_staged(staged))?;
         let blue = state.blue.len();
         let wanted = if percent == 100 {
             state.green.len()
@@ -260,7 +256,7 @@ impl FlyProvider {
             .lock()
             .await
             .remove(&staged.revision.0)
-            .ok_or_else(|| not_staged(staged))?;
+            .ok_or_else(|| shipgate_provider::not_staged(staged))?;
         // Every blue machine at once: traffic is back after one API round trip.
         let nonces = &state.leases.nonces;
         let back =
@@ -319,7 +315,7 @@ impl FlyProvider {
             .lock()
             .await
             .remove(&staged.revision.0)
-            .ok_or_else(|| not_staged(staged))?;
+            .ok_or_else(|| shipgate_provider::not_staged(staged))?;
         if state.cordoned_blue.len() != state.blue.len() {
             let release = staged.revision.0.clone();
             self.staged.lock().await.insert(release, state);
@@ -447,13 +443,6 @@ fn share(green: usize, blue: usize) -> u8 {
         return 0;
     }
     u8::try_from((green * 100 + total / 2) / total).unwrap_or(100)
-}
-
-fn not_staged(staged: &Deployment) -> ProviderError {
-    ProviderError::not_found(format!(
-        "release {} was not staged by this process",
-        staged.revision
-    ))
 }
 
 #[cfg(test)]

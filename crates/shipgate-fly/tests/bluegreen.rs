@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use shipgate_core::{Redactor, Secret, ServiceName};
 use shipgate_fly::{FlyProvider, FlySettings, FlyToken, STAGED_KEY, Strategy};
-use shipgate_provider::{DeployRequest, Provider, StageOutcome, Staged, Verdict, WaitProgress};
+use shipgate_provider::{DeployRequest, Provider, StageOutcome, Verdict, WaitProgress};
 use shipgate_testkit::fly::FakeFly;
 use tokio_util::sync::CancellationToken;
 
@@ -66,13 +66,6 @@ async fn stage(provider: &FlyProvider, image: &str) -> StageOutcome {
         .unwrap()
 }
 
-fn staged(outcome: StageOutcome) -> Staged {
-    match outcome {
-        StageOutcome::Staged(staged) => staged,
-        other => panic!("not staged: {other:?}"),
-    }
-}
-
 /// Three blue machines serving the old image, nothing else present, no lease left, and no
 /// request or answer outside Fly's spec.
 fn exactly_as_before(fake: &FakeFly) {
@@ -86,7 +79,7 @@ fn exactly_as_before(fake: &FakeFly) {
 async fn green_is_staged_cordoned_switched_and_aborted_back_to_the_same_blue_machines() {
     let (fake, provider) = world().await;
     assert!(provider.can_stage());
-    let release = staged(stage(&provider, GREEN).await);
+    let release = stage(&provider, GREEN).await.into_staged().unwrap();
     // Six machines run; users reach only the three blue ones.
     assert_eq!(fake.present("app"), 6);
     assert_eq!(fake.serving("app"), [BLUE; 3]);
@@ -124,7 +117,7 @@ async fn green_is_staged_cordoned_switched_and_aborted_back_to_the_same_blue_mac
 #[tokio::test]
 async fn a_promoted_green_release_replaces_the_blue_machines() {
     let (fake, provider) = world().await;
-    let release = staged(stage(&provider, GREEN).await);
+    let release = stage(&provider, GREEN).await.into_staged().unwrap();
     // Promoting before the switch is refused and changes nothing.
     assert!(provider.promote(&release.deployment).await.is_err());
     assert_eq!(fake.serving("app"), [BLUE; 3]);
@@ -174,7 +167,7 @@ async fn a_switch_that_fails_at_any_point_is_aborted_back_to_blue() {
     // Fails uncordoning the second green machine; then cordoning the second blue one.
     for (action, succeed) in [("uncordon", 1), ("cordon", 1)] {
         let (fake, provider) = world().await;
-        let release = staged(stage(&provider, GREEN).await);
+        let release = stage(&provider, GREEN).await.into_staged().unwrap();
         fake.fail_action(action, succeed, 10);
         let err = provider.shift(&release.deployment, 100).await.unwrap_err();
         assert!(err.to_string().contains("unavailable"), "{action}: {err}");
@@ -187,7 +180,7 @@ async fn a_switch_that_fails_at_any_point_is_aborted_back_to_blue() {
 #[tokio::test]
 async fn when_blue_cannot_take_traffic_back_green_keeps_serving_whole() {
     let (fake, provider) = world().await;
-    let release = staged(stage(&provider, GREEN).await);
+    let release = stage(&provider, GREEN).await.into_staged().unwrap();
     provider.shift(&release.deployment, 100).await.unwrap();
     // Every uncordon of a blue machine fails.
     fake.fail_action("uncordon", 0, 100);
@@ -204,7 +197,7 @@ async fn when_blue_cannot_take_traffic_back_green_keeps_serving_whole() {
 #[tokio::test]
 async fn a_canary_moves_users_machine_by_machine_and_an_abort_takes_them_back() {
     let (fake, provider) = world().await;
-    let release = staged(stage(&provider, GREEN).await);
+    let release = stage(&provider, GREEN).await.into_staged().unwrap();
     // 10 % asked; one green machine beside three blue ones takes 25 %.
     assert_eq!(provider.shift(&release.deployment, 10).await.unwrap(), 25);
     let mut serving = fake.serving("app");
@@ -221,7 +214,7 @@ async fn a_canary_moves_users_machine_by_machine_and_an_abort_takes_them_back() 
 #[tokio::test]
 async fn a_canary_that_reaches_every_step_ends_on_green_alone() {
     let (fake, provider) = world().await;
-    let release = staged(stage(&provider, GREEN).await);
+    let release = stage(&provider, GREEN).await.into_staged().unwrap();
     for (asked, reached) in [(10, 25), (50, 50), (100, 100)] {
         assert_eq!(
             provider.shift(&release.deployment, asked).await.unwrap(),
@@ -239,7 +232,7 @@ async fn a_canary_that_reaches_every_step_ends_on_green_alone() {
 async fn green_machines_left_by_a_run_that_died_are_destroyed_by_the_next_one() {
     let (fake, provider) = world().await;
     // A run stages, then dies (no abort, no promotion): three cordoned green machines stay.
-    staged(stage(&provider, GREEN).await);
+    stage(&provider, GREEN).await.into_staged().unwrap();
     assert_eq!(fake.present("app"), 6);
     let url = fake.clone().start().await;
     let next = FlyProvider::connect(settings(url)).await.unwrap();

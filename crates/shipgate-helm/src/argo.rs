@@ -264,7 +264,7 @@ impl HelmProvider {
         percent: u8,
     ) -> Result<u8, ProviderError> {
         if !self.staged.lock().await.contains_key(&staged.revision.0) {
-            return Err(not_staged(staged));
+            return Err(shipgate_provider::not_staged(staged));
         }
         let (api, name) = self.rollouts()?;
         let mut status = self.rollout_status().await?;
@@ -331,7 +331,7 @@ impl HelmProvider {
             .lock()
             .await
             .remove(&staged.revision.0)
-            .ok_or_else(|| not_staged(staged))?;
+            .ok_or_else(|| shipgate_provider::not_staged(staged))?;
         state.bridge.cancel();
         self.undo(&state).await
     }
@@ -344,7 +344,7 @@ impl HelmProvider {
             .lock()
             .await
             .remove(&staged.revision.0)
-            .ok_or_else(|| not_staged(staged))?;
+            .ok_or_else(|| shipgate_provider::not_staged(staged))?;
         state.bridge.cancel();
         Ok(())
     }
@@ -503,13 +503,6 @@ fn kube_error(name: &str, err: kube::Error) -> ProviderError {
         _ => ProviderError::unavailable(message),
     }
     .caused_by(err)
-}
-
-fn not_staged(staged: &Deployment) -> ProviderError {
-    ProviderError::not_found(format!(
-        "revision {} was not staged by this process",
-        staged.revision
-    ))
 }
 
 #[cfg(test)]

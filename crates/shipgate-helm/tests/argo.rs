@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use shipgate_helm::HelmProvider;
-use shipgate_provider::{Provider, StageOutcome, Staged, Verdict, WaitProgress};
+use shipgate_provider::{Provider, StageOutcome, Verdict, WaitProgress};
 use shipgate_testkit::fakes::FakeKube;
 use tokio_util::sync::CancellationToken;
 
@@ -62,13 +62,6 @@ async fn stage(provider: &HelmProvider, tag: &str) -> StageOutcome {
         .unwrap()
 }
 
-fn staged(outcome: StageOutcome) -> Staged {
-    match outcome {
-        StageOutcome::Staged(staged) => staged,
-        other => panic!("not staged: {other:?}"),
-    }
-}
-
 /// `GET base/path` through the preview bridge: (status, body).
 async fn get(base: &str, path: &str) -> (u16, String) {
     let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
@@ -81,7 +74,7 @@ async fn a_staged_release_is_tested_behind_the_preview_service_then_promoted() {
     let (fake, kube, provider) = world().await;
     assert!(provider.can_stage());
     kube.argo.next_revision("h2", "v2", true);
-    let release = staged(stage(&provider, "v2").await);
+    let release = stage(&provider, "v2").await.into_staged().unwrap();
     // The preview, reached through the Kubernetes API: v2. Users: still v1.
     let endpoint = release.endpoints.values().next().unwrap().clone();
     assert_eq!(get(&endpoint, "/version").await, (200, "v2".to_owned()));
@@ -113,7 +106,7 @@ async fn a_staged_release_is_tested_behind_the_preview_service_then_promoted() {
 async fn an_aborted_release_puts_users_back_and_rolls_the_helm_release_back() {
     let (fake, kube, provider) = world().await;
     kube.argo.next_revision("h2", "v2-broken", true);
-    let release = staged(stage(&provider, "v2-broken").await);
+    let release = stage(&provider, "v2-broken").await.into_staged().unwrap();
     let endpoint = release.endpoints.values().next().unwrap().clone();
     // What the pre-traffic gate sees: the broken critical path.
     assert_eq!(get(&endpoint, "/api/orders").await.0, 500);
@@ -192,7 +185,7 @@ async fn a_canary_rollout_is_tested_at_weight_zero_then_resumed_step_by_step() {
     let (_fake, kube, provider) = world_with(Some(canary_steps())).await;
     assert!(provider.can_split());
     kube.argo.next_revision("h2", "v2", true);
-    let release = staged(stage(&provider, "v2").await);
+    let release = stage(&provider, "v2").await.into_staged().unwrap();
     // The canary Service, through the Kubernetes API: v2; the stable one: v1.
     let endpoint = release.endpoints.values().next().unwrap().clone();
     assert_eq!(get(&endpoint, "/version").await, (200, "v2".to_owned()));
@@ -217,7 +210,7 @@ async fn a_canary_rollout_is_tested_at_weight_zero_then_resumed_step_by_step() {
 async fn an_aborted_canary_step_goes_back_to_the_stable_pods_and_helm_rolls_back() {
     let (fake, kube, provider) = world_with(Some(canary_steps())).await;
     kube.argo.next_revision("h2", "v2-flaky", true);
-    let release = staged(stage(&provider, "v2-flaky").await);
+    let release = stage(&provider, "v2-flaky").await.into_staged().unwrap();
     assert_eq!(provider.shift(&release.deployment, 20).await.unwrap(), 20);
     provider.abort(&release.deployment).await.unwrap();
     let patches = kube.argo.patches();

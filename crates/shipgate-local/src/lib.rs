@@ -802,11 +802,7 @@ impl Provider for LocalProvider {
     /// sends everything to the staged one.
     async fn shift<'a>(&'a self, staged: &'a Deployment, percent: u8) -> Result<u8, ProviderError> {
         let number = Self::number(&staged.revision)?;
-        if percent == 0 || percent > 100 {
-            return Err(ProviderError::invalid(format!(
-                "a traffic share is 1 to 100 percent, not {percent}"
-            )));
-        }
+        shipgate_provider::check_share(percent)?;
         if percent == 100 {
             return match self.switch(number).await? {
                 None => Ok(100),

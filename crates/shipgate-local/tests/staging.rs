@@ -15,6 +15,21 @@ use shipgate_provider::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// A demo target on a free port with v1 deployed and healthy; the guard stops every process
+/// it started (before the directory goes).
+async fn v1_live() -> (tempfile::TempDir, u16, StopOnDrop, LocalProvider) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = target(dir.path(), port);
+    let stop = StopOnDrop(config.clone());
+    let provider = LocalProvider::new(&config, options()).unwrap();
+    assert_eq!(
+        deploy_and_wait(&provider, "v1").await.unwrap(),
+        Verdict::Healthy
+    );
+    (dir, port, stop, provider)
+}
+
 async fn stage(provider: &LocalProvider, tag: &str) -> StageOutcome {
     provider
         .stage(
@@ -27,13 +42,6 @@ async fn stage(provider: &LocalProvider, tag: &str) -> StageOutcome {
         .unwrap()
 }
 
-fn staged(outcome: StageOutcome) -> Staged {
-    match outcome {
-        StageOutcome::Staged(staged) => staged,
-        other => panic!("not staged: {other:?}"),
-    }
-}
-
 /// The revision serving the stable port, as the provider reads it back.
 async fn live_revision(provider: &LocalProvider) -> String {
     provider.current().await.unwrap()[0].revision.0.clone()
@@ -41,20 +49,12 @@ async fn live_revision(provider: &LocalProvider) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staged_release_is_reachable_beside_the_live_one_and_an_abort_keeps_the_old_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = target(dir.path(), port);
-    let _stop = StopOnDrop(config.clone());
-    let provider = LocalProvider::new(&config, options()).unwrap();
+    let (_dir, port, _stop, provider) = v1_live().await;
     assert!(provider.can_stage());
-    assert_eq!(
-        deploy_and_wait(&provider, "v1").await.unwrap(),
-        Verdict::Healthy
-    );
     let v1_revision = live_revision(&provider).await;
 
     // Staged: v2 answers on its own endpoint; users on the stable port still get v1.
-    let staged = staged(stage(&provider, "v2").await);
+    let staged = stage(&provider, "v2").await.into_staged().unwrap();
     let endpoint = &staged.endpoints[&"api".parse().unwrap()];
     let staged_port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(staged_port, port);
@@ -77,17 +77,9 @@ async fn a_staged_release_is_reachable_beside_the_live_one_and_an_abort_keeps_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_release_retires_the_old_one_and_shares_out_of_range_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = target(dir.path(), port);
-    let _stop = StopOnDrop(config.clone());
-    let provider = LocalProvider::new(&config, options()).unwrap();
-    assert_eq!(
-        deploy_and_wait(&provider, "v1").await.unwrap(),
-        Verdict::Healthy
-    );
+    let (_dir, port, _stop, provider) = v1_live().await;
 
-    let staged = staged(stage(&provider, "v2").await);
+    let staged = stage(&provider, "v2").await.into_staged().unwrap();
     // Promoting what takes no traffic yet is refused; so is a share that is no share.
     assert!(provider.promote(&staged.deployment).await.is_err());
     for share in [0, 101] {
@@ -123,17 +115,9 @@ async fn observed(provider: &LocalProvider, staged: &Staged, total: u64) -> Traf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_share_is_exact_counted_per_release_and_an_abort_takes_it_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = target(dir.path(), port);
-    let _stop = StopOnDrop(config.clone());
-    let provider = LocalProvider::new(&config, options()).unwrap();
-    assert_eq!(
-        deploy_and_wait(&provider, "v1").await.unwrap(),
-        Verdict::Healthy
-    );
+    let (_dir, port, _stop, provider) = v1_live().await;
     let v1_revision = live_revision(&provider).await;
-    let staged = staged(stage(&provider, "v2-broken").await);
+    let staged = stage(&provider, "v2-broken").await.into_staged().unwrap();
     let before = observed(&provider, &staged, 0).await;
     assert_eq!(before.staged.requests, 0);
 
@@ -175,15 +159,7 @@ async fn a_canary_share_is_exact_counted_per_release_and_an_abort_takes_it_back(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_that_never_becomes_healthy_is_removed_without_touching_traffic() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = target(dir.path(), port);
-    let _stop = StopOnDrop(config.clone());
-    let provider = LocalProvider::new(&config, options()).unwrap();
-    assert_eq!(
-        deploy_and_wait(&provider, "v1").await.unwrap(),
-        Verdict::Healthy
-    );
+    let (_dir, port, _stop, provider) = v1_live().await;
 
     // The demo service's `unhealthy` versions fail /healthz.
     match stage(&provider, "v2-unhealthy").await {

@@ -274,6 +274,27 @@ impl Recorder<'_> {
         });
     }
 
+    /// A target's deploy (rolling or staged): its ledger rows and its line in the summary.
+    async fn deployed(
+        &mut self,
+        target: &str,
+        from: &BTreeMap<ServiceName, ImageRef>,
+        deployment: &Deployment,
+        verdict: &Verdict,
+    ) {
+        self.deployment(
+            target,
+            DeploymentKind::Deploy,
+            from,
+            deployment,
+            verdict_word(verdict),
+        )
+        .await;
+        self.summary
+            .targets
+            .push(TargetSummary::new(target, from, deployment, verdict));
+    }
+
     async fn deployment(
         &mut self,
         target: &str,
@@ -895,20 +916,8 @@ async fn deploy_and_gate(
             }
         };
         let verdict = watch(target, &deployment, "waiting", events, cancel).await;
-        rec.deployment(
-            &target.name,
-            DeploymentKind::Deploy,
-            &from,
-            &deployment,
-            verdict_word(&verdict),
-        )
-        .await;
-        rec.summary.targets.push(TargetSummary::new(
-            &target.name,
-            &from,
-            &deployment,
-            &verdict,
-        ));
+        rec.deployed(&target.name, &from, &deployment, &verdict)
+            .await;
         rec.step(
             &format!("deploy {}", target.name),
             step_started,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use shipgate_core::{DeploymentKind, ImageRef, ServiceName, StepResult};
+use shipgate_core::{ImageRef, ServiceName, StepResult};
 use shipgate_ledger::now_ms;
 use shipgate_provider::{DeployRequest, StageOutcome, Staged, TrafficObservation, Verdict};
 use shipgate_smoke::SmokeRunner;
@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Outcome, PipelineEvent, Plan, Recorder, RollbackSummary, Strategy, TargetSummary, Throttle,
     describe_live, failing_checks, gate_detail, read_back, retrying, target_names, verdict_detail,
-    verdict_word,
 };
 use crate::analysis;
 
@@ -70,20 +69,8 @@ pub(super) async fn deploy(
             .await;
         match outcome {
             Ok(StageOutcome::Staged(release)) => {
-                rec.deployment(
-                    &target.name,
-                    DeploymentKind::Deploy,
-                    &from,
-                    &release.deployment,
-                    verdict_word(&Verdict::Healthy),
-                )
-                .await;
-                rec.summary.targets.push(TargetSummary::new(
-                    &target.name,
-                    &from,
-                    &release.deployment,
-                    &Verdict::Healthy,
-                ));
+                rec.deployed(&target.name, &from, &release.deployment, &Verdict::Healthy)
+                    .await;
                 let endpoints: Vec<String> = release
                     .endpoints
                     .iter()
@@ -102,20 +89,8 @@ pub(super) async fn deploy(
                 staged.push((index, release));
             }
             Ok(StageOutcome::NotHealthy(deployment, verdict)) => {
-                rec.deployment(
-                    &target.name,
-                    DeploymentKind::Deploy,
-                    &from,
-                    &deployment,
-                    verdict_word(&verdict),
-                )
-                .await;
-                rec.summary.targets.push(TargetSummary::new(
-                    &target.name,
-                    &from,
-                    &deployment,
-                    &verdict,
-                ));
+                rec.deployed(&target.name, &from, &deployment, &verdict)
+                    .await;
                 rec.step(
                     &format!("stage {}", target.name),
                     started,

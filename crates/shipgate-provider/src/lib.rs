@@ -411,6 +411,17 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// `Ok` for a share of traffic `shift` can be asked for: 1 to 100 percent.
+pub fn check_share(percent: u8) -> Result<(), ProviderError> {
+    if (1..=100).contains(&percent) {
+        Ok(())
+    } else {
+        Err(ProviderError::invalid(format!(
+            "a traffic share is 1 to 100 percent, not {percent}"
+        )))
+    }
+}
+
 /// For a provider that moves traffic all at once (blue-green only): `Ok` for 100 percent,
 /// otherwise the refusal naming `what` moves it (`Fly blue-green`).
 pub fn require_full_shift(what: &str, percent: u8) -> Result<(), ProviderError> {
@@ -421,6 +432,15 @@ pub fn require_full_shift(what: &str, percent: u8) -> Result<(), ProviderError> 
             "{what} moves all traffic at once; it cannot send {percent}% to the staged release"
         )))
     }
+}
+
+/// The refusal of an operation on a staged release this provider did not stage (or already
+/// aborted or promoted).
+pub fn not_staged(staged: &Deployment) -> ProviderError {
+    ProviderError::not_found(format!(
+        "revision {} was not staged by this process",
+        staged.revision
+    ))
 }
 
 /// The refusal of a provider that cannot stage a release.
@@ -442,12 +462,23 @@ pub struct Staged {
 
 /// What staging a release came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum StageOutcome {
     /// It runs beside the live release and is healthy.
     Staged(Staged),
     /// It never became healthy (the [`Verdict`] says why); it was removed, and the live
     /// release never stopped serving.
     NotHealthy(Deployment, Verdict),
+}
+
+impl StageOutcome {
+    /// The staged release, or the deployment and verdict of one that never became healthy.
+    pub fn into_staged(self) -> Result<Staged, Box<(Deployment, Verdict)>> {
+        match self {
+            StageOutcome::Staged(staged) => Ok(staged),
+            StageOutcome::NotHealthy(deployment, verdict) => Err(Box::new((deployment, verdict))),
+        }
+    }
 }
 
 /// A database migration that runs on the platform rather than on the deploy runner (a
