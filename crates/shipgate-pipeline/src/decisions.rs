@@ -676,3 +676,39 @@ async fn canary_on_a_target_that_stages_but_cannot_split_deploys_bluegreen_and_s
     assert!(note.contains("helm cannot split traffic"), "{note}");
     assert_eq!(platform.running(), "v2");
 }
+
+#[tokio::test]
+async fn a_staged_run_that_cannot_recover_a_target_stages_nothing_and_reads_back() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let platform = Platform::new("fly", &log);
+    let mut mock = MockProvider::new();
+    mock.expect_kind().return_const("mock");
+    let p = Arc::clone(&platform);
+    mock.expect_current().returning(move || {
+        Ok(vec![Running {
+            service: service(),
+            image: image(&p.running()),
+            revision: RevisionId("1".into()),
+        }])
+    });
+    mock.expect_can_stage().return_const(true);
+    mock.expect_recover()
+        .returning(|| Err(ProviderError::unavailable("503 from the Machines API")));
+    // No stage expectation: a call would fail the test.
+    let mut plan = plan(vec![target("fly", mock)]);
+    plan.strategy = crate::Strategy::Bluegreen;
+    let (summary, _) = run(&plan, &CancellationToken::new()).await;
+    assert_eq!(summary.outcome, Outcome::Failed, "{}", summary.message);
+    assert!(
+        summary
+            .message
+            .contains("cannot recover what an interrupted run left")
+            && summary
+                .message
+                .contains("read back, it runs api=ghcr.io/acme/api:v1"),
+        "{}",
+        summary.message
+    );
+    assert_eq!(platform.running(), "v1");
+    assert!(log.lock().unwrap().is_empty(), "nothing was staged");
+}
