@@ -21,6 +21,7 @@ macro_rules! tell {
 
 mod check_env;
 mod ci_gate;
+mod dashboard;
 mod deploy;
 mod error;
 mod ledger;
@@ -95,6 +96,11 @@ pub enum Command {
     ///
     /// Exit codes: --once 0 healthy, 1 a check failed; 0 after a clean shutdown; 2 usage.
     Monitor(monitor::Args),
+    /// A read-only web dashboard over the ledger: what runs where, every run on a timeline,
+    /// delivery charts and monitor health, each page with a JSON twin.
+    ///
+    /// Exit codes: 0 after a clean shutdown; 2 usage, configuration or access rule.
+    Dashboard(dashboard::Args),
     /// Notifications: `notify deliver` retries queued ones.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -151,6 +157,7 @@ pub fn main_impl() -> ExitCode {
         Command::Notify(command) => notify::run(command, &vars),
         Command::Report(args) => report::run(args, &vars),
         Command::Monitor(args) => monitor::run(args, &vars),
+        Command::Dashboard(args) => dashboard::run(args, &vars),
         Command::Local(command) => local::run(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };

@@ -28,7 +28,10 @@ comment and close it. State lives in the ledger, so restarts keep it; with a Pos
 several replicas share the targets, each check claimed by one of them.
 
 Without --once it runs until SIGINT/SIGTERM, serving /metrics and /healthz on [monitor] listen
-(or --listen), and also delivers notifications that failed earlier.
+(or --listen), and also delivers notifications that failed earlier. The same address serves
+the dashboard (see `shipgate dashboard --help`) when it is the loopback or [dashboard] has an
+access rule. Each check's latency is kept in 5-minute rollups for [monitor] latency_retention
+(default 30d).
 
 Exit codes: --once: 0 every check passed (or nothing was due), 1 a check failed; long-running:
 0 after a clean shutdown; 2 usage, configuration or ledger error.
@@ -78,6 +81,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
     let mut options = MonitorOptions::new(composition.app(), replica);
     options.lease = config.monitor.lease.as_duration();
     options.concurrency = usize::try_from(config.monitor.concurrency.max(1)).unwrap_or(64);
+    options.latency_retention = config.monitor.latency_retention.as_duration();
     let listen = args
         .listen
         .clone()
@@ -119,13 +123,17 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
             events: Arc::new(move |event: &MonitorEventKind| print_event(event, json)),
         };
         let ledger = composition.ledger().await?;
+        let dashboard = if args.once {
+            None
+        } else {
+            Some(composition.dashboard().await?)
+        };
         let monitor = Monitor::new(ledger, options, targets, parts)
             .await
             .map_err(Failure::usage)?;
-        if args.once {
-            once(&monitor, json).await
-        } else {
-            serve(&monitor, &listen).await
+        match dashboard {
+            None => once(&monitor, json).await,
+            Some(dashboard) => serve(&monitor, dashboard, &listen).await,
         }
     })
 }
@@ -153,20 +161,38 @@ async fn once(monitor: &Arc<Monitor>, json: bool) -> CommandResult {
     })
 }
 
-async fn serve(monitor: &Arc<Monitor>, listen: &str) -> CommandResult {
+async fn serve(
+    monitor: &Arc<Monitor>,
+    dashboard: shipgate_dashboard::Dashboard,
+    listen: &str,
+) -> CommandResult {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|err| {
         Failure::usage(format!(
             "cannot listen on {listen} ([monitor] listen or --listen): {err}"
         ))
     })?;
-    let address = listener
-        .local_addr()
-        .map_or_else(|_| listen.to_owned(), |a| a.to_string());
-    tell!("shipgate: monitoring; /metrics and /healthz on http://{address}");
+    let local = listener.local_addr().ok();
+    let address = local.map_or_else(|| listen.to_owned(), |a| a.to_string());
+    // The dashboard shows the ledger: on another address than the loopback only with an
+    // access rule. /metrics and /healthz stay open for scrapers and probes either way.
+    let extra = match local.map(|a| dashboard.access().check_bind(a)) {
+        Some(Ok(())) => {
+            tell!("shipgate: monitoring; /metrics, /healthz and the dashboard on http://{address}");
+            Some(dashboard.router())
+        }
+        Some(Err(err)) => {
+            tell!(
+                "shipgate: monitoring; /metrics and /healthz on http://{address}; dashboard not mounted: {err}"
+            );
+            None
+        }
+        None => None,
+    };
     let cancel = shutdown_signal();
-    let server = tokio::spawn(shipgate_monitor::http::serve(
+    let server = tokio::spawn(shipgate_monitor::http::serve_with(
         listener,
         Arc::clone(monitor),
+        extra,
         cancel.clone(),
     ));
     let outcome = monitor.run(&cancel).await;

@@ -215,6 +215,7 @@ fn every_command_help_is_pinned() {
         &["lock", "release"],
         &["report"],
         &["monitor"],
+        &["dashboard"],
         &["notify", "deliver"],
         &["rollback", "plan"],
         &["local", "stop"],

@@ -65,6 +65,27 @@ impl ActionsContext {
         ))
     }
 
+    /// The links a run's summary carries: the Actions run and the commit, when known.
+    pub fn links(&self, tag: &str) -> Vec<shipgate_pipeline::Link> {
+        let mut links = Vec::new();
+        if let Some(url) = self.run_url() {
+            links.push(shipgate_pipeline::Link {
+                label: "Actions run".to_owned(),
+                url,
+            });
+        }
+        if let (Some(repository), Some(sha)) = (&self.repository, self.full_sha(tag)) {
+            links.push(shipgate_pipeline::Link {
+                label: "Commit".to_owned(),
+                url: format!(
+                    "{}/{repository}/commit/{sha}",
+                    self.server_url.as_deref().unwrap_or("https://github.com")
+                ),
+            });
+        }
+        links
+    }
+
     /// The full commit SHA being deployed: `GITHUB_SHA`, or the image tag when it is one.
     pub fn full_sha(&self, tag: &str) -> Option<String> {
         let full = |s: &str| s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit());

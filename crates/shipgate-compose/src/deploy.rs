@@ -184,6 +184,7 @@ impl Composition {
                 shipgate_config::DeployStrategy::Canary => shipgate_pipeline::Strategy::Canary,
             },
             canary: self.canary()?,
+            links: self.actions().links(&release.tag),
         })
     }
 
@@ -335,7 +336,7 @@ impl Composition {
         events: Events<'_>,
         cancel: &CancellationToken,
     ) -> Result<Summary, ComposeError> {
-        let plan = self.plan(release, options).await?;
+        let mut plan = self.plan(release, options).await?;
         let notifier = self.notifier().await?;
         let config = self.config();
         let reporting = if config.notify.github_deployments || config.notify.github_pr_comment {
@@ -364,6 +365,8 @@ impl Composition {
             ),
             None => None,
         };
+        plan.links
+            .extend(reporter.as_ref().and_then(Reporter::link));
         let ledger = self.ledger().await?;
         let mut runner = SmokeRunner::new(self.redactor().clone())
             .map_err(|e| ComposeError::setup_caused(e.to_string(), e))?;

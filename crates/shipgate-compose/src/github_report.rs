@@ -24,6 +24,7 @@ pub(crate) struct Reporter {
     environment: String,
     environment_url: Option<String>,
     log_url: Option<String>,
+    server_url: String,
 }
 
 fn deadline() -> Instant {
@@ -54,6 +55,10 @@ impl Reporter {
             environment,
             environment_url: config.github.environment_url.clone(),
             log_url: actions.run_url(),
+            server_url: actions
+                .server_url
+                .clone()
+                .unwrap_or_else(|| "https://github.com".to_owned()),
         };
         if config.notify.github_deployments {
             let new = NewDeployment {
@@ -78,6 +83,14 @@ impl Reporter {
             }
         }
         Ok(reporter)
+    }
+
+    /// The link to the GitHub deployment, once created.
+    pub(crate) fn link(&self) -> Option<shipgate_pipeline::Link> {
+        self.deployment.map(|id| shipgate_pipeline::Link {
+            label: format!("GitHub deployment {id}"),
+            url: format!("{}/{}/deployments", self.server_url, self.repository),
+        })
     }
 
     async fn status(&self, state: DeploymentState, description: &str, warn: Warn<'_>) {

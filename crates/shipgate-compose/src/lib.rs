@@ -30,6 +30,7 @@
 //! ```
 
 mod actions;
+mod dashboard;
 mod deploy;
 mod error;
 mod github_report;

@@ -62,6 +62,9 @@ pub struct Config {
     /// Scheduled health checks and alerts.
     #[serde(default)]
     pub monitor: MonitorConfig,
+    /// `[dashboard]`: the read-only web dashboard.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
 }
 
 /// `[image]`: images are `REGISTRY/OWNER/NAME:TAG` per service.
@@ -1291,6 +1294,14 @@ pub struct MonitorConfig {
     /// What to watch.
     #[serde(default)]
     pub targets: Vec<MonitorTarget>,
+    /// How long the checks' latency rollups (the dashboard's health page) are kept.
+    /// Default 30d.
+    #[serde(default = "default_latency_retention")]
+    pub latency_retention: HumanDuration,
+}
+
+fn default_latency_retention() -> HumanDuration {
+    HumanDuration::from_secs(30 * 86_400)
 }
 
 fn default_monitor_lease() -> HumanDuration {
@@ -1312,6 +1323,7 @@ impl Default for MonitorConfig {
             lease: default_monitor_lease(),
             concurrency: default_monitor_concurrency(),
             targets: Vec::new(),
+            latency_retention: default_latency_retention(),
         }
     }
 }
@@ -1375,4 +1387,49 @@ pub fn secret_source_name(source: &SecretSourceConfig) -> &str {
         SecretSourceConfig::AwsSecretsManager { name, .. } => (name, "aws"),
     };
     name.as_deref().unwrap_or(kind)
+}
+
+/// `[dashboard]`: the read-only web dashboard (`shipgate dashboard`, and mounted by
+/// `shipgate monitor`). It binds the loopback by default; any other address needs an access
+/// rule (`token`, `basic_user` + `basic_password`, or `trust_proxy_header`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Address to serve on. Default `127.0.0.1:9465`.
+    #[serde(default = "default_dashboard_listen")]
+    pub listen: String,
+    /// Secret key holding a bearer token every request must send
+    /// (`Authorization: Bearer …`).
+    pub token: Option<String>,
+    /// The user of HTTP basic authentication (with `basic_password`).
+    pub basic_user: Option<String>,
+    /// Secret key holding the basic-authentication password.
+    pub basic_password: Option<String>,
+    /// Behind an authenticating proxy: the request header it sets to the signed-in user
+    /// (`X-Forwarded-User`). Requests without it are refused.
+    pub trust_proxy_header: Option<String>,
+    /// How often pages reload themselves. Default 30s; `0s` never.
+    #[serde(default = "default_dashboard_refresh")]
+    pub refresh: HumanDuration,
+}
+
+fn default_dashboard_listen() -> String {
+    "127.0.0.1:9465".to_owned()
+}
+
+fn default_dashboard_refresh() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            listen: default_dashboard_listen(),
+            token: None,
+            basic_user: None,
+            basic_password: None,
+            trust_proxy_header: None,
+            refresh: default_dashboard_refresh(),
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dashboard;
 mod delivery;
 mod lock;
 mod monitor;
@@ -24,6 +25,10 @@ use shipgate_core::{DeploymentKind, DeploymentVerdict, Outcome, redact_credentia
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
+pub use dashboard::{
+    DayCount, LATENCY_BOUNDS_MS, LATENCY_BUCKET_MS, LatencyStats, LiveRelease, TimelineQuery,
+    TimelineRun,
+};
 pub use delivery::{DeliveryAggregates, OutcomeCount};
 pub use lock::{LockHolder, LockRequest, LockWait, now_ms};
 pub use monitor::{MonitorEvent, MonitorRecord, MonitorTargetRow};
@@ -189,6 +194,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_delivery_rollup.sql")),
     (5, include_str!("../migrations/0005_lock_queue.sql")),
     (6, include_str!("../migrations/0006_run_strategy.sql")),
+    (7, include_str!("../migrations/0007_dashboard.sql")),
 ];
 
 /// Inserts a run, unfinished or (`finished`: when and how) already finished.

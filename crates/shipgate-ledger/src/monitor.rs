@@ -7,6 +7,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::dashboard::{LATENCY_BUCKET_MS, latency_bucket};
 use crate::{Backend, Ledger, LedgerError};
 
 /// A watched target as stored.
@@ -64,6 +65,8 @@ pub struct MonitorRecord {
     pub passed: bool,
     /// What it found (redacted).
     pub detail: String,
+    /// How long the check took, ms (counted in the latency rollups).
+    pub latency_ms: i64,
     /// See [`MonitorTargetRow::failing_since_ms`].
     pub failing_since_ms: Option<i64>,
     /// See [`MonitorTargetRow::alert_opened_ms`].
@@ -199,18 +202,9 @@ impl Ledger {
         record: &MonitorRecord,
         event: Option<&MonitorEvent>,
     ) -> Result<bool, LedgerError> {
-        // The common case (no state change) is one autocommitted statement; a transition
-        // writes its event in the same transaction as the state.
-        let Some(event) = event else {
-            return Ok(record_update(id, claimer, record)
-                .execute(self.pool())
-                .await
-                .map_err(self.db("record a check"))?
-                .rows_affected()
-                == 1);
-        };
+        // The state, its event and the latency rollup are written in one transaction.
         Ok(self
-            .monitor_record_batch(claimer, &[(id, record, Some(event))])
+            .monitor_record_batch(claimer, &[(id, record, event)])
             .await?
             .first()
             .copied()
@@ -238,6 +232,12 @@ impl Ledger {
                 .map_err(self.db("record a check"))?
                 .rows_affected()
                 == 1;
+            if done {
+                add_latency(id, record)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.db("record a check's latency"))?;
+            }
             if done && let Some(event) = event {
                 sqlx::query(
                     "INSERT INTO monitor_events (target_id, at_ms, from_state, to_state, detail) VALUES ($1, $2, $3, $4, $5)",
@@ -272,8 +272,16 @@ impl Ledger {
 
     /// The watched (not retired) targets of `app`, by id.
     pub async fn monitor_targets(&self, app: &str) -> Result<Vec<MonitorTargetRow>, LedgerError> {
+        self.monitor_target_rows(Some(app)).await
+    }
+
+    /// The watched (not retired) targets of one app or of all, by id.
+    pub(crate) async fn monitor_target_rows(
+        &self,
+        app: Option<&str>,
+    ) -> Result<Vec<MonitorTargetRow>, LedgerError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM monitor_targets WHERE app = $1 AND retired = 0 ORDER BY id"
+            "SELECT {COLUMNS} FROM monitor_targets WHERE ($1 IS NULL OR app = $1) AND retired = 0 ORDER BY id"
         );
         // Built from constants.
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -321,6 +329,39 @@ impl Ledger {
         })
         .collect()
     }
+}
+
+/// Counts one check in its target's latency bucket.
+fn add_latency<'q>(
+    id: &'q str,
+    record: &'q MonitorRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut histogram = [0i64; 11];
+    histogram[latency_bucket(record.latency_ms)] = 1;
+    let latency = record.latency_ms.max(0);
+    let mut query = sqlx::query(
+        "INSERT INTO monitor_latency (target_id, bucket_ms, checks, failures, total_ms, max_ms, \
+         h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10) \
+         VALUES ($1, $2, 1, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (target_id, bucket_ms) DO UPDATE SET checks = monitor_latency.checks + 1, \
+         failures = monitor_latency.failures + excluded.failures, \
+         total_ms = monitor_latency.total_ms + excluded.total_ms, \
+         max_ms = CASE WHEN excluded.max_ms > monitor_latency.max_ms THEN excluded.max_ms ELSE monitor_latency.max_ms END, \
+         h0 = monitor_latency.h0 + excluded.h0, h1 = monitor_latency.h1 + excluded.h1, \
+         h2 = monitor_latency.h2 + excluded.h2, h3 = monitor_latency.h3 + excluded.h3, \
+         h4 = monitor_latency.h4 + excluded.h4, h5 = monitor_latency.h5 + excluded.h5, \
+         h6 = monitor_latency.h6 + excluded.h6, h7 = monitor_latency.h7 + excluded.h7, \
+         h8 = monitor_latency.h8 + excluded.h8, h9 = monitor_latency.h9 + excluded.h9, \
+         h10 = monitor_latency.h10 + excluded.h10",
+    )
+    .bind(id)
+    .bind(record.checked_ms - record.checked_ms.rem_euclid(LATENCY_BUCKET_MS))
+    .bind(i64::from(!record.passed))
+    .bind(latency);
+    for count in histogram {
+        query = query.bind(count);
+    }
+    query
 }
 
 /// The write-back of one check, if `claimer` still holds the target.

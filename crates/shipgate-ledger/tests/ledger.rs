@@ -640,6 +640,7 @@ async fn monitor_targets(url: &str) {
         checked_ms: 1_000,
         passed: false,
         detail: "GET /healthz → 503".into(),
+        latency_ms: 120,
         failing_since_ms: Some(1_000),
         alert_opened_ms: None,
         issue_number: None,

@@ -31,7 +31,18 @@ pub async fn serve(
     monitor: Arc<Monitor>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(monitor))
+    serve_with(listener, monitor, None, cancel).await
+}
+
+/// Serves [`router`] merged with `extra` (the dashboard's routes: one process can be monitor,
+/// metrics and dashboard) on `listener` until `cancel` fires.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    monitor: Arc<Monitor>,
+    extra: Option<Router>,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(monitor).merge(extra.unwrap_or_default()))
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await
 }

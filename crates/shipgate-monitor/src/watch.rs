@@ -89,11 +89,13 @@ pub struct MonitorOptions {
     /// How often the long-running loop reports a [`MonitorEventKind::Summary`] of the checks
     /// since the last one (passing checks are otherwise not reported one by one).
     pub summary_every: Duration,
+    /// How long the check latency rollups (the dashboard's health page) are kept.
+    pub latency_retention: Duration,
 }
 
 impl MonitorOptions {
     /// Defaults for `app` and `replica`: 2 min lease, 64 checks at once, a 1 s poll, 15 s
-    /// housekeeping, a summary every minute.
+    /// housekeeping, a summary every minute, latency rollups kept 30 days.
     pub fn new(app: impl Into<String>, replica: impl Into<String>) -> MonitorOptions {
         MonitorOptions {
             app: app.into(),
@@ -103,6 +105,7 @@ impl MonitorOptions {
             poll: Duration::from_secs(1),
             housekeeping: Duration::from_secs(15),
             summary_every: Duration::from_secs(60),
+            latency_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -509,6 +512,17 @@ impl Monitor {
                 "metrics not refreshed: {err}"
             )));
         }
+        let retention =
+            i64::try_from(self.options.latency_retention.as_millis()).unwrap_or(i64::MAX);
+        if let Err(err) = self
+            .ledger
+            .monitor_prune_latency(now_ms().saturating_sub(retention))
+            .await
+        {
+            (self.events)(&MonitorEventKind::Warning(format!(
+                "old check latencies not pruned: {err}"
+            )));
+        }
     }
 
     /// Checks one claimed target, moves its state, acts, writes back. `None` when the target
@@ -579,6 +593,7 @@ impl Monitor {
             checked_ms,
             passed,
             detail: detail.clone(),
+            latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
             failing_since_ms: match step.state {
                 AlertState::Healthy => None,
                 _ if passed => row.failing_since_ms,

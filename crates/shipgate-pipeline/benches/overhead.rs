@@ -115,6 +115,7 @@ fn main() {
             allow_older: false,
             strategy: shipgate_pipeline::Strategy::Rolling,
             canary: shipgate_pipeline::Canary::default(),
+            links: Vec::new(),
         };
         let cancel = CancellationToken::new();
         shipgate_pipeline::run(&plan("v1"), &ledger, &mut runner, &quiet, &cancel)

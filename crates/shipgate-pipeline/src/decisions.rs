@@ -209,6 +209,7 @@ fn plan(targets: Vec<Target>) -> Plan {
         allow_older: true,
         strategy: crate::Strategy::Rolling,
         canary: crate::Canary::default(),
+        links: Vec::new(),
     }
 }
 
@@ -488,6 +489,7 @@ fn recording_ledger(mock: &mut crate::MockRunLedger) {
     mock.expect_newer_live_release()
         .returning(|_, _, _, _| Ok(None));
     mock.expect_finish_run().returning(|_, _, _, _| Ok(None));
+    mock.expect_record_summary().returning(|_, _| Ok(()));
     mock.expect_release_lock().returning(|_, _, _| Ok(true));
     mock.expect_record_run_without_lock()
         .returning(|_, _, _, _| Ok(()));

@@ -31,8 +31,8 @@ pub use event::{Events, PipelineEvent};
 pub use record::MockRunLedger;
 pub use record::{LockProgress, RunLedger};
 pub use summary::{
-    CanaryStep, Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepMetric, StepSummary,
-    StepTraffic, Strategy, Summary, TargetSummary,
+    CanaryStep, Link, Outcome, RollbackSummary, SCHEMA_VERSION, ServiceSummary, StepMetric,
+    StepSummary, StepTraffic, Strategy, Summary, TargetSummary,
 };
 
 /// A provider with the name of its target (`local`, `helm`, …).
@@ -145,6 +145,8 @@ pub struct Plan {
     pub strategy: Strategy,
     /// With [`Strategy::Canary`]: the steps, the pause and the analysis.
     pub canary: Canary,
+    /// Links the summary carries (the CI run, the commit, the GitHub deployment).
+    pub links: Vec<Link>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -539,6 +541,8 @@ pub async fn run(
             ),
         });
     }
+    summary.exit_code = summary.outcome.exit_code();
+    store_summary(plan, ledger, &summary, events).await;
     if let Err(err) = ledger
         .release_lock(&plan.app, &plan.environment, &plan.run_id)
         .await
@@ -610,8 +614,26 @@ async fn ended_without_lock(
         events(&PipelineEvent::Warning {
             message: err.to_string(),
         });
+    } else {
+        store_summary(plan, ledger, &summary, events).await;
     }
     summary
+}
+
+/// Stores the summary as the file says it, for the dashboard's run page (wherever the run
+/// ran); a failure is a warning.
+async fn store_summary(plan: &Plan, ledger: &dyn RunLedger, summary: &Summary, events: Events<'_>) {
+    let Ok(json) = serde_json::to_string(summary) else {
+        return;
+    };
+    if let Err(err) = ledger
+        .record_summary(&plan.run_id, &plan.redactor.redact(&json))
+        .await
+    {
+        events(&PipelineEvent::Warning {
+            message: err.to_string(),
+        });
+    }
 }
 
 /// Waits for a target's verdict within its timeout, with throttled progress lines

@@ -81,6 +81,13 @@ pub trait RunLedger: Send + Sync {
         finished_ms: i64,
     ) -> Result<Option<String>, LedgerError>;
 
+    /// Stores the run's summary (redacted JSON) for the dashboard.
+    async fn record_summary<'a>(
+        &'a self,
+        run_id: &'a str,
+        summary: &'a str,
+    ) -> Result<(), LedgerError>;
+
     /// Releases the lock if this run holds it.
     async fn release_lock<'a>(
         &'a self,
@@ -182,6 +189,14 @@ impl RunLedger for Ledger {
             Ledger::finish_run(self, run_id, outcome.as_str(), finished_ms, None).await?;
         Ledger::record_strategy(self, run_id, strategy.word()).await?;
         Ok(recorded)
+    }
+
+    async fn record_summary<'a>(
+        &'a self,
+        run_id: &'a str,
+        summary: &'a str,
+    ) -> Result<(), LedgerError> {
+        Ledger::record_summary(self, run_id, summary).await
     }
 
     async fn release_lock<'a>(

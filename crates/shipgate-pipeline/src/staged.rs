@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use shipgate_core::{ImageRef, ServiceName, StepResult};
+use shipgate_core::{DeploymentKind, DeploymentVerdict, ImageRef, ServiceName, StepResult};
 use shipgate_ledger::now_ms;
 use shipgate_provider::{DeployRequest, StageOutcome, Staged, TrafficObservation, Verdict};
 use shipgate_smoke::SmokeRunner;
@@ -557,6 +557,27 @@ async fn abort_all(plan: &Plan, rec: &mut Recorder<'_>, staged: &[(usize, Staged
             .push(summary);
         match aborted {
             Ok(()) => {
+                // The ledger says what serves now, as read back: the staged release's rows
+                // are followed by the release the abort put users back on.
+                if let Ok(now) = &seen {
+                    let restored: BTreeMap<ServiceName, ImageRef> = release
+                        .deployment
+                        .request
+                        .images
+                        .keys()
+                        .filter_map(|s| now.get(s).map(|i| (s.clone(), i.clone())))
+                        .collect();
+                    let mut back = release.deployment.clone();
+                    back.request.images = restored;
+                    rec.deployment(
+                        &target.name,
+                        DeploymentKind::Rollback,
+                        &release.deployment.request.images,
+                        &back,
+                        DeploymentVerdict::Healthy,
+                    )
+                    .await;
+                }
                 rec.step(
                     &format!("abort {}", target.name),
                     started,

@@ -212,6 +212,18 @@ pub struct Summary {
     /// With `canary`: each step that ran, with its traffic share and analysis.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub canary: Vec<CanaryStep>,
+    /// Where to read more: the CI run, the commit, the GitHub deployment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+}
+
+/// A labelled link of a run (`Actions run` → its URL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// What it points to.
+    pub label: String,
+    /// The URL.
+    pub url: String,
 }
 
 /// One canary step: the traffic share it reached and what its analysis saw.
@@ -344,6 +356,7 @@ impl Summary {
             environment: plan.environment.clone(),
             image_tag: plan.image_tag.clone(),
             started_ms: shipgate_ledger::now_ms(),
+            links: plan.links.clone(),
             ..Summary::default()
         }
     }

@@ -128,6 +128,7 @@ impl World {
             allow_older: false,
             strategy: shipgate_pipeline::Strategy::Rolling,
             canary: shipgate_pipeline::Canary::default(),
+            links: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod argo;
+pub mod browser;
 pub mod fakes;
 pub mod fly;
 pub mod github;

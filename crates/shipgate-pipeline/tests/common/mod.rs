@@ -40,5 +40,6 @@ pub(crate) fn plan(
         allow_older: false,
         strategy: shipgate_pipeline::Strategy::Rolling,
         canary: shipgate_pipeline::Canary::default(),
+        links: Vec::new(),
     }
 }

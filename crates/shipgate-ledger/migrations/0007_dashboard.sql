@@ -1,0 +1,33 @@
+-- shipgate ledger, version 7: what the dashboard reads. Portable SQL (SQLite and Postgres).
+-- Each finished run's summary, the same redacted JSON as its summary file, so a run page can
+-- show it wherever the run ran (a CI runner's files are gone once the job ends).
+CREATE TABLE run_summaries (
+    run_id TEXT PRIMARY KEY,
+    summary TEXT NOT NULL
+);
+-- The monitor's check latencies per target and 5-minute bucket: checks, failures, the sum and
+-- the largest, and a histogram (non-cumulative counts per bound: 10, 25, 50, 100, 250, 500 ms,
+-- 1, 2.5, 5, 10 s, above), so a day's p50/p95 sums at most 288 rows per target. Buckets older
+-- than the monitor's retention are deleted as it goes.
+CREATE TABLE monitor_latency (
+    target_id TEXT NOT NULL,
+    bucket_ms BIGINT NOT NULL,
+    checks BIGINT NOT NULL,
+    failures BIGINT NOT NULL,
+    total_ms BIGINT NOT NULL,
+    max_ms BIGINT NOT NULL,
+    h0 BIGINT NOT NULL,
+    h1 BIGINT NOT NULL,
+    h2 BIGINT NOT NULL,
+    h3 BIGINT NOT NULL,
+    h4 BIGINT NOT NULL,
+    h5 BIGINT NOT NULL,
+    h6 BIGINT NOT NULL,
+    h7 BIGINT NOT NULL,
+    h8 BIGINT NOT NULL,
+    h9 BIGINT NOT NULL,
+    h10 BIGINT NOT NULL,
+    PRIMARY KEY (target_id, bucket_ms)
+);
+-- Retention deletes by age.
+CREATE INDEX monitor_latency_by_bucket ON monitor_latency (bucket_ms)
