@@ -235,10 +235,26 @@ url = "{base}/t/api"
         http_get(&format!("http://127.0.0.1:{port}/healthz")),
         Some((200, "ok\n".to_owned()))
     );
+    // The same address serves the dashboard: the monitor's own checks, with their latency
+    // from the ledger's rollups, are on its health page.
+    let (status, health) = http_get(&format!("http://127.0.0.1:{port}/api/health")).unwrap();
+    assert_eq!(status, 200, "{health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    let target = &health["targets"][0];
+    assert_eq!(target["id"], "shop/staging/api-health");
+    assert!(target["day"]["checks"].as_i64().unwrap() >= 2, "{health}");
+    assert!(target["day"]["p50_ms"].as_f64().unwrap() > 0.0, "{health}");
+    let (status, page) = http_get(&format!("http://127.0.0.1:{port}/health")).unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("shop/staging/api-health"), "{page}");
     signal(&child, "TERM");
     let (code, stderr) = finish(child);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("monitor stopped"), "{stderr}");
+    assert!(
+        stderr.contains("and the dashboard on http://127.0.0.1"),
+        "{stderr}"
+    );
     // A passing check that changes nothing is no line of its own; the summary on stop adds
     // them up.
     assert!(!stderr.contains("api-health: passed"), "{stderr}");

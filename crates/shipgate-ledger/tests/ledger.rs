@@ -1006,3 +1006,216 @@ async fn waiting_deploys_are_superseded_by_a_newer_one_queued_behind_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn check_latencies_roll_up_per_five_minutes_and_old_buckets_are_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        latency_rollups(&url).await;
+    }
+}
+
+async fn latency_rollups(url: &str) {
+    use shipgate_ledger::{LATENCY_BUCKET_MS, MonitorRecord};
+    let ledger = Ledger::open(url).await.unwrap();
+    let id = ledger
+        .monitor_register("demo", &[("production".into(), "api".into())])
+        .await
+        .unwrap()
+        .remove(0);
+    let day0 = 1_796_601_600_000; // a bucket boundary
+    // Three checks in the first bucket, one in the bucket an hour later.
+    for (at, latency_ms, passed) in [
+        (day0, 12, true),
+        (day0 + 60_000, 480, true),
+        (day0 + 240_000, 3_000, false),
+        (day0 + 3_600_000, 40, true),
+    ] {
+        let claimed = ledger
+            .monitor_claim_due("demo", at, 1, 60_000, "r1")
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{url}: due at {at}");
+        let record = MonitorRecord {
+            state: "healthy".into(),
+            streak: 0,
+            next_due_ms: at + 1,
+            checked_ms: at,
+            passed,
+            detail: "checked".into(),
+            latency_ms,
+            failing_since_ms: None,
+            alert_opened_ms: None,
+            issue_number: None,
+            issue_url: None,
+            last_comment_ms: None,
+        };
+        assert!(
+            ledger
+                .monitor_record(&id, "r1", &record, None)
+                .await
+                .unwrap()
+        );
+    }
+    // A write from a replica that lost the claim counts nothing.
+    let stale = ledger
+        .monitor_record(
+            &id,
+            "r2",
+            &MonitorRecord {
+                state: "healthy".into(),
+                streak: 0,
+                next_due_ms: 0,
+                checked_ms: day0,
+                passed: true,
+                detail: String::new(),
+                latency_ms: 1,
+                failing_since_ms: None,
+                alert_opened_ms: None,
+                issue_number: None,
+                issue_url: None,
+                last_comment_ms: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!stale);
+
+    let all = ledger.monitor_latency(day0).await.unwrap();
+    assert_eq!(all.len(), 1, "{url}");
+    let stats = &all[0];
+    assert_eq!(stats.target_id, "demo/production/api");
+    assert_eq!((stats.checks, stats.failures), (4, 1), "{url}");
+    assert_eq!(stats.total_ms, 12 + 480 + 3_000 + 40);
+    assert_eq!(stats.max_ms, 3_000);
+    // 12 ms ≤ 25, 40 ≤ 50, 480 ≤ 500, 3 s ≤ 5 s.
+    assert_eq!(stats.histogram, [0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0], "{url}");
+    // Since the second bucket: the later check alone.
+    let later = ledger
+        .monitor_latency(day0 + LATENCY_BUCKET_MS)
+        .await
+        .unwrap();
+    assert_eq!(later[0].checks, 1, "{url}");
+    // Retention: buckets that started before the cut go, the later one stays.
+    let pruned = ledger
+        .monitor_prune_latency(day0 + LATENCY_BUCKET_MS)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1, "{url}");
+    let kept = ledger.monitor_latency(0).await.unwrap();
+    assert_eq!(kept[0].checks, 1, "{url}");
+    assert_eq!(kept[0].max_ms, 40);
+}
+
+#[tokio::test]
+async fn the_dashboard_reads_environments_what_runs_now_and_stored_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in backends(&dir).await {
+        dashboard_reads(&url).await;
+    }
+}
+
+async fn dashboard_reads(url: &str) {
+    use shipgate_ledger::TimelineQuery;
+    let ledger = Ledger::open(url).await.unwrap();
+    assert!(ledger.environments().await.unwrap().is_empty());
+    let deployment = |run_id: &str, to: &str, kind: &str, verdict: &str| DeploymentRecord {
+        run_id: run_id.into(),
+        target: "helm".into(),
+        service: "api".into(),
+        from_image: None,
+        to_image: to.into(),
+        revision: "1".into(),
+        kind: kind.into(),
+        verdict: verdict.into(),
+    };
+    for (id, env, started, rows) in [
+        (
+            "a1",
+            "production",
+            1_000,
+            vec![deployment("a1", "api:v1", "deploy", "healthy")],
+        ),
+        (
+            "a2",
+            "production",
+            2_000,
+            vec![
+                deployment("a2", "api:v2", "deploy", "healthy"),
+                deployment("a2", "api:v1", "rollback", "healthy"),
+            ],
+        ),
+        (
+            "a3",
+            "production",
+            3_000,
+            vec![deployment("a3", "api:v3", "deploy", "failed")],
+        ),
+        (
+            "b1",
+            "staging",
+            1_500,
+            vec![deployment("b1", "api:v9", "deploy", "healthy")],
+        ),
+    ] {
+        let mut new = run(id, started);
+        new.environment = env.into();
+        ledger.start_run(&new).await.unwrap();
+        for row in rows {
+            ledger.record_deployment(&row).await.unwrap();
+        }
+        ledger
+            .finish_run(id, "succeeded", started + 10, None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        ledger.environments().await.unwrap(),
+        [
+            ("demo".to_owned(), "production".to_owned()),
+            ("demo".to_owned(), "staging".to_owned())
+        ],
+        "{url}"
+    );
+    // Production runs v1: a2 rolled back to it, a3's deploy failed (it never went live).
+    let live = ledger.live_releases("demo", "production").await.unwrap();
+    assert_eq!(live.len(), 1, "{url}");
+    assert_eq!(
+        (live[0].image.as_str(), live[0].run_id.as_str()),
+        ("api:v1", "a2")
+    );
+    assert_eq!(live[0].kind, "rollback");
+    assert_eq!(
+        ledger.latest_runs("demo", "production", 1).await.unwrap()[0].id,
+        "a3"
+    );
+
+    let query = TimelineQuery {
+        app: "demo".into(),
+        environment: "production".into(),
+        since_ms: 0,
+        until_ms: 10_000,
+        service: None,
+        outcome: None,
+    };
+    let runs = ledger.timeline(&query, 2).await.unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.run.id.as_str()).collect();
+    assert_eq!(ids, ["a3", "a2"], "{url}: newest first, limited");
+    assert_eq!((runs[1].deploys, runs[1].rollbacks), (1, 1));
+    let days = ledger.timeline_days(&query).await.unwrap();
+    assert_eq!(days.iter().map(|d| d.runs).sum::<i64>(), 3);
+    let other = TimelineQuery {
+        service: Some("worker".into()),
+        ..query
+    };
+    assert!(ledger.timeline(&other, 10).await.unwrap().is_empty());
+
+    assert_eq!(ledger.run_summary("a1").await.unwrap(), None);
+    ledger.record_summary("a1", "{\"v\":1}").await.unwrap();
+    ledger.record_summary("a1", "{\"v\":2}").await.unwrap();
+    assert_eq!(
+        ledger.run_summary("a1").await.unwrap().as_deref(),
+        Some("{\"v\":2}")
+    );
+}
