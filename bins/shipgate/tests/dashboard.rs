@@ -89,17 +89,22 @@ fn it_refuses_a_short_token_and_a_rule_without_its_secret() {
 }
 
 #[test]
-fn it_serves_behind_a_token_from_the_secret_sources_and_stops_on_sigterm() {
+fn the_kubernetes_example_serves_behind_its_token_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = shipgate_testkit::closed_port().port();
-    let config = write_config(
-        dir.path(),
-        &format!("[dashboard]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"DASHBOARD_TOKEN\"\n"),
-    );
+    // fixtures/dashboard/shipgate.toml as the Kubernetes example runs it, with the ledger
+    // and the address overridden by the environment as the Secret does there.
+    let config =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dashboard/shipgate.toml");
     let token = "d4shb0ard-t0ken-for-tests";
     let child: Child = Process::new(assert_cmd::cargo::cargo_bin("shipgate"))
         .env_clear()
-        .env("DASHBOARD_TOKEN", token)
+        .env("SHIPGATE_DASHBOARD_TOKEN", token)
+        .env(
+            "SHIPGATE_LEDGER__URL",
+            format!("sqlite://{}/ledger.db", dir.path().display()),
+        )
+        .env("SHIPGATE_DASHBOARD__LISTEN", format!("127.0.0.1:{port}"))
         .arg("dashboard")
         .arg("--config")
         .arg(&config)
@@ -125,7 +130,7 @@ fn it_serves_behind_a_token_from_the_secret_sources_and_stops_on_sigterm() {
     assert!(page.contains("The ledger has no run yet"), "{page}");
     let (status, api) = get(&format!("{url}api/overview"), Some(token)).unwrap();
     assert_eq!(status, 200);
-    assert!(api.contains("\"schema_version\": 1"), "{api}");
+    assert!(api.contains("\"schema_version\":1"), "{api}");
     let status = Process::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -510,6 +510,39 @@ fn github_gets_a_deployment_with_statuses_and_one_sticky_pr_comment() {
     assert_eq!(repo.violations, Vec::<String>::new());
     // Within a process writes are spaced; only the boundary between the two may be throttled.
     assert!(repo.throttled <= 1, "{} writes throttled", repo.throttled);
+    drop(repo);
+
+    // The summaries the ledger keeps (the dashboard's run pages) link the Actions run, the
+    // commit, the GitHub deployment and the pull request commented on.
+    let ledger_url = format!(
+        "sqlite://{}",
+        demo.dir.path().join("state/ledger.db").display()
+    );
+    let links = runtime.block_on(async {
+        let ledger = shipgate_ledger::Ledger::open(&ledger_url).await.unwrap();
+        let last = ledger.runs(None, 1).await.unwrap().remove(0);
+        let stored = ledger.run_summary(&last.id).await.unwrap().unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        demo.canary.assert_absent("the stored summary", &stored);
+        assert_eq!(summary["outcome"], "rolled_back");
+        summary["links"].clone()
+    });
+    let urls: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://github.com/acme/demo/actions/runs/99",
+            &format!("https://github.com/acme/demo/commit/{SHA}"),
+            "https://github.com/acme/demo/deployments",
+            "https://github.com/acme/demo/pull/12",
+        ],
+        "{links}"
+    );
 }
 
 #[test]

@@ -370,10 +370,24 @@ impl Composition {
         let ledger = self.ledger().await?;
         let mut runner = SmokeRunner::new(self.redactor().clone())
             .map_err(|e| ComposeError::setup_caused(e.to_string(), e))?;
-        let summary = shipgate_pipeline::run(&plan, &ledger, &mut runner, events, cancel).await?;
+        let mut summary =
+            shipgate_pipeline::run(&plan, &ledger, &mut runner, events, cancel).await?;
         if let Some(reporter) = &reporter {
             let markdown = self.redactor().redact(&summary.to_markdown()).into_owned();
-            reporter.finish(&summary, &markdown, &warn).await;
+            if let Some(pr) = reporter.finish(&summary, &markdown, &warn).await {
+                // The pull request is known once the comment is posted: the stored summary
+                // (the dashboard's run page) gets its link too.
+                summary.links.push(pr);
+                if let Ok(json) = serde_json::to_string(&summary)
+                    && let Err(err) = ledger
+                        .record_summary(&summary.run_id, &self.redactor().redact(&json))
+                        .await
+                {
+                    warn(format!(
+                        "the summary's pull request link was not stored: {err}"
+                    ));
+                }
+            }
         }
         if let Some(notifier) = &notifier {
             let notification = self.notification(&summary);

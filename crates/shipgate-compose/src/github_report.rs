@@ -112,8 +112,14 @@ impl Reporter {
         }
     }
 
-    /// Posts the final status and the PR comment.
-    pub(crate) async fn finish(&self, summary: &Summary, markdown: &str, warn: Warn<'_>) {
+    /// Posts the final status and the PR comment; returns the link to the pull request it
+    /// commented on.
+    pub(crate) async fn finish(
+        &self,
+        summary: &Summary,
+        markdown: &str,
+        warn: Warn<'_>,
+    ) -> Option<shipgate_pipeline::Link> {
         let state = match summary.outcome {
             Outcome::Succeeded => DeploymentState::Success,
             Outcome::Aborted | Outcome::LockTimeout | Outcome::Superseded => DeploymentState::Error,
@@ -131,7 +137,7 @@ impl Reporter {
         )
         .await;
         if !self.pr_comment {
-            return;
+            return None;
         }
         let pr = match self
             .client
@@ -139,8 +145,11 @@ impl Reporter {
             .await
         {
             Ok(Some(pr)) => pr,
-            Ok(None) => return, // a direct push: no pull request to comment on
-            Err(err) => return warn(format!("GitHub pull request lookup failed: {err}")),
+            Ok(None) => return None, // a direct push: no pull request to comment on
+            Err(err) => {
+                warn(format!("GitHub pull request lookup failed: {err}"));
+                return None;
+            }
         };
         let marker = format!("<!-- shipgate:deploy {} -->", self.environment);
         if let Err(err) = self
@@ -150,5 +159,9 @@ impl Reporter {
         {
             warn(format!("GitHub PR comment not posted: {err}"));
         }
+        Some(shipgate_pipeline::Link {
+            label: format!("Pull request #{}", pr.number),
+            url: pr.html_url,
+        })
     }
 }

@@ -6,17 +6,7 @@
 //! asset from elsewhere, a strict Content-Security-Policy. Each page has a JSON twin under
 //! `/api/`.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use shipgate_dashboard::{Access, Dashboard};
-//! let ledger = shipgate_ledger::Ledger::open("sqlite://.shipgate/ledger.db").await?;
-//! let dashboard = Dashboard::new(ledger, Access::LoopbackOnly, Default::default(), 30);
-//! let address = "127.0.0.1:9465".parse()?;
-//! dashboard.access().check_bind(address)?;
-//! let listener = tokio::net::TcpListener::bind(address).await?;
-//! dashboard.serve(listener, tokio_util::sync::CancellationToken::new()).await?;
-//! # Ok(()) }
-//! ```
+//! See the README (its examples are compiled as doctests) and docs/dashboard.md.
 
 mod access;
 pub mod model;
@@ -43,3 +33,8 @@ pub enum DashboardError {
         address: SocketAddr,
     },
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

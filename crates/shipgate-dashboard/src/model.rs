@@ -488,11 +488,26 @@ pub async fn delivery(
             .unwrap_or_default(),
     };
     let current = week_start(now_ms);
+    let first = current - (DELIVERY_WEEKS - 1) * WEEK_MS;
+    // One read for all the weeks: the rollup's days, grouped here into weeks and computed
+    // by the report's own arithmetic.
+    let mut per_week: BTreeMap<i64, Vec<shipgate_ledger::OutcomeCount>> = BTreeMap::new();
+    for day in ledger.delivery_days(first, now_ms).await? {
+        if day.count.app == app && day.count.environment == environment {
+            per_week
+                .entry(week_start(day.day_ms))
+                .or_default()
+                .push(day.count);
+        }
+    }
     let mut weeks = Vec::new();
     for back in (0..DELIVERY_WEEKS).rev() {
         let since_ms = current - back * WEEK_MS;
         let until_ms = (since_ms + WEEK_MS - 1).min(now_ms);
-        let report = report::from_ledger(ledger, since_ms, until_ms).await?;
+        let aggregates = shipgate_ledger::DeliveryAggregates {
+            outcomes: per_week.remove(&since_ms).unwrap_or_default(),
+        };
+        let report = report::compute(&aggregates, since_ms, until_ms);
         weeks.push(Week {
             since_ms,
             until_ms,
@@ -572,18 +587,15 @@ impl From<&shipgate_ledger::LatencyStats> for Latency {
 
 /// Reads the health page at `now_ms`.
 pub async fn health(ledger: &Ledger, now_ms: i64) -> Result<Health, LedgerError> {
-    let day: BTreeMap<String, Latency> = ledger
-        .monitor_latency(now_ms - DAY_MS)
+    let mut day: BTreeMap<String, Latency> = BTreeMap::new();
+    let mut week: BTreeMap<String, Latency> = BTreeMap::new();
+    for (last_week, last_day) in ledger
+        .monitor_latency_windows(now_ms - WEEK_MS, now_ms - DAY_MS)
         .await?
-        .iter()
-        .map(|s| (s.target_id.clone(), Latency::from(s)))
-        .collect();
-    let week: BTreeMap<String, Latency> = ledger
-        .monitor_latency(now_ms - WEEK_MS)
-        .await?
-        .iter()
-        .map(|s| (s.target_id.clone(), Latency::from(s)))
-        .collect();
+    {
+        day.insert(last_day.target_id.clone(), Latency::from(&last_day));
+        week.insert(last_week.target_id.clone(), Latency::from(&last_week));
+    }
     let targets = ledger
         .monitor_all_targets()
         .await?

@@ -134,7 +134,7 @@ impl Dashboard {
 
     /// A JSON document, redacted.
     fn json(&self, value: &impl Serialize) -> Response {
-        match serde_json::to_string_pretty(value) {
+        match serde_json::to_string(value) {
             Ok(json) => self.json_text(&json),
             Err(err) => self.failure_json(&err.to_string()),
         }

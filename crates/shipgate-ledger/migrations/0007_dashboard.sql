@@ -31,3 +31,29 @@ CREATE TABLE monitor_latency (
 );
 -- Retention deletes by age.
 CREATE INDEX monitor_latency_by_bucket ON monitor_latency (bucket_ms)
+;
+-- What each target and service of an environment runs now: its newest healthy deployment or
+-- rollback, kept current as deployments are recorded (the overview reads a handful of rows
+-- instead of searching a million runs). Backfilled from existing deployments.
+CREATE TABLE live_releases (
+    app TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    target TEXT NOT NULL,
+    service TEXT NOT NULL,
+    image TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    since_ms BIGINT NOT NULL,
+    PRIMARY KEY (app, environment, target, service)
+);
+INSERT INTO live_releases (app, environment, target, service, image, run_id, kind, since_ms)
+SELECT app, environment, target, service, to_image, run_id, kind, since_ms FROM (
+    SELECT r.app AS app, r.environment AS environment, d.target AS target, d.service AS service,
+        d.to_image AS to_image, d.run_id AS run_id, d.kind AS kind,
+        COALESCE(r.finished_ms, r.started_ms) AS since_ms,
+        ROW_NUMBER() OVER (PARTITION BY r.app, r.environment, d.target, d.service
+            ORDER BY r.started_ms DESC, d.position DESC) AS newest
+    FROM runs r JOIN deployments d ON d.run_id = r.id
+    WHERE d.verdict = 'healthy'
+) ranked
+WHERE newest = 1

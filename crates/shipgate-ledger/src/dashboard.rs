@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use shipgate_core::{DeploymentKind, DeploymentVerdict};
+use shipgate_core::DeploymentKind;
 
 use crate::{Ledger, LedgerError, MonitorTargetRow, RunRecord, run_from_row, words};
 
@@ -17,10 +17,6 @@ pub const LATENCY_BUCKET_MS: i64 = 300_000;
 /// The upper bounds (inclusive, ms) of the latency histogram's buckets; one more bucket
 /// counts everything slower.
 pub const LATENCY_BOUNDS_MS: [i64; 10] = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
-
-/// How many deployment rows the overview reads back, newest first, to find what each target
-/// and service runs now.
-const LIVE_ROWS: i64 = 500;
 
 /// One service on one target, as it runs now: the newest healthy deployment (or rollback).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,7 +29,8 @@ pub struct LiveRelease {
     pub image: String,
     /// The run that put it there.
     pub run_id: String,
-    /// Since when: that run's end (unix ms), or its start while it is still running.
+    /// Since when, unix ms: when its healthy verdict was recorded (for deployments recorded
+    /// before the ledger kept this, the end of the run).
     pub since_ms: i64,
     /// `deploy`, or `rollback` when a rollback put it back.
     pub kind: String,
@@ -186,43 +183,34 @@ impl Ledger {
     }
 
     /// What each target and service of an environment runs now: the newest healthy
-    /// deployment or rollback of each, read from the environment's newest deployment rows.
-    /// Sorted by target, then service.
+    /// deployment or rollback of each, kept current as deployments are recorded. Sorted by
+    /// target, then service.
     pub async fn live_releases(
         &self,
         app: &str,
         environment: &str,
     ) -> Result<Vec<LiveRelease>, LedgerError> {
-        let healthy = words::quoted(DeploymentVerdict::Healthy.as_str());
-        let sql = format!(
-            "SELECT d.target, d.service, d.to_image, r.id, COALESCE(r.finished_ms, r.started_ms), d.kind \
-             FROM runs r JOIN deployments d ON d.run_id = r.id \
-             WHERE r.app = $1 AND r.environment = $2 AND d.verdict = {healthy} \
-             ORDER BY r.started_ms DESC, d.position DESC LIMIT $3"
-        );
-        // Built from a constant and a vocabulary word; the values are bound.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(app)
-            .bind(environment)
-            .bind(LIVE_ROWS)
-            .fetch_all(self.pool())
-            .await
-            .map_err(self.db("read what runs now"))?;
-        let mut live: std::collections::BTreeMap<(String, String), LiveRelease> =
-            std::collections::BTreeMap::new();
-        for r in &rows {
-            let release = LiveRelease {
+        sqlx::query(
+            "SELECT target, service, image, run_id, since_ms, kind FROM live_releases \
+             WHERE app = $1 AND environment = $2 ORDER BY target, service",
+        )
+        .bind(app)
+        .bind(environment)
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db("read what runs now"))?
+        .iter()
+        .map(|r| {
+            Ok(LiveRelease {
                 target: r.try_get(0).map_err(self.db("read what runs now"))?,
                 service: r.try_get(1).map_err(self.db("read what runs now"))?,
                 image: r.try_get(2).map_err(self.db("read what runs now"))?,
                 run_id: r.try_get(3).map_err(self.db("read what runs now"))?,
                 since_ms: r.try_get(4).map_err(self.db("read what runs now"))?,
                 kind: r.try_get(5).map_err(self.db("read what runs now"))?,
-            };
-            live.entry((release.target.clone(), release.service.clone()))
-                .or_insert(release);
-        }
-        Ok(live.into_values().collect())
+            })
+        })
+        .collect()
     }
 
     /// A timeline query: `sql` gets the WHERE clause over runs `r` (parameters from `$1`)
@@ -337,37 +325,76 @@ impl Ledger {
 
     /// The latency of every monitor target's checks since `since_ms`, from the rollups.
     pub async fn monitor_latency(&self, since_ms: i64) -> Result<Vec<LatencyStats>, LedgerError> {
-        let since = since_ms - since_ms.rem_euclid(LATENCY_BUCKET_MS);
-        sqlx::query(
-            // Postgres sums BIGINTs as NUMERIC: cast back.
-            "SELECT target_id, CAST(SUM(checks) AS BIGINT), CAST(SUM(failures) AS BIGINT), \
-             CAST(SUM(total_ms) AS BIGINT), MAX(max_ms), \
-             CAST(SUM(h0) AS BIGINT), CAST(SUM(h1) AS BIGINT), CAST(SUM(h2) AS BIGINT), \
-             CAST(SUM(h3) AS BIGINT), CAST(SUM(h4) AS BIGINT), CAST(SUM(h5) AS BIGINT), \
-             CAST(SUM(h6) AS BIGINT), CAST(SUM(h7) AS BIGINT), CAST(SUM(h8) AS BIGINT), \
-             CAST(SUM(h9) AS BIGINT), CAST(SUM(h10) AS BIGINT) \
+        Ok(self
+            .monitor_latency_windows(since_ms, since_ms)
+            .await?
+            .into_iter()
+            .map(|(stats, _)| stats)
+            .collect())
+    }
+
+    /// The latency of every monitor target's checks since `longer_ms` and since `shorter_ms`
+    /// (a later time), in one pass over the rollups (the health page's 7 days and 24 hours).
+    pub async fn monitor_latency_windows(
+        &self,
+        longer_ms: i64,
+        shorter_ms: i64,
+    ) -> Result<Vec<(LatencyStats, LatencyStats)>, LedgerError> {
+        let bucket = |ms: i64| ms - ms.rem_euclid(LATENCY_BUCKET_MS);
+        let columns = [
+            "checks", "failures", "total_ms", "h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8",
+            "h9", "h10",
+        ];
+        // Postgres sums BIGINTs as NUMERIC: cast back.
+        let sums = |recent: bool| {
+            columns
+                .iter()
+                .map(|c| {
+                    if recent {
+                        format!(
+                            "CAST(SUM(CASE WHEN bucket_ms >= $2 THEN {c} ELSE 0 END) AS BIGINT)"
+                        )
+                    } else {
+                        format!("CAST(SUM({c}) AS BIGINT)")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "SELECT target_id, MAX(max_ms), MAX(CASE WHEN bucket_ms >= $2 THEN max_ms ELSE 0 END), {}, {} \
              FROM monitor_latency WHERE bucket_ms >= $1 GROUP BY target_id ORDER BY target_id",
-        )
-        .bind(since)
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.db("read check latencies"))?
-        .iter()
-        .map(|r| {
-            let mut histogram = [0i64; 11];
-            for (i, slot) in histogram.iter_mut().enumerate() {
-                *slot = r.try_get(5 + i).map_err(self.db("read check latencies"))?;
-            }
-            Ok(LatencyStats {
-                target_id: r.try_get(0).map_err(self.db("read check latencies"))?,
-                checks: r.try_get(1).map_err(self.db("read check latencies"))?,
-                failures: r.try_get(2).map_err(self.db("read check latencies"))?,
-                total_ms: r.try_get(3).map_err(self.db("read check latencies"))?,
-                max_ms: r.try_get(4).map_err(self.db("read check latencies"))?,
-                histogram,
+            sums(false),
+            sums(true)
+        );
+        let read = || self.db("read check latencies");
+        // Built from constants; the bounds are bound.
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(bucket(longer_ms))
+            .bind(bucket(shorter_ms))
+            .fetch_all(self.pool())
+            .await
+            .map_err(read())?
+            .iter()
+            .map(|r| {
+                let target_id: String = r.try_get(0).map_err(read())?;
+                let stats = |max_at: usize, from: usize| -> Result<LatencyStats, LedgerError> {
+                    let mut histogram = [0i64; 11];
+                    for (i, slot) in histogram.iter_mut().enumerate() {
+                        *slot = r.try_get(from + 3 + i).map_err(read())?;
+                    }
+                    Ok(LatencyStats {
+                        target_id: target_id.clone(),
+                        checks: r.try_get(from).map_err(read())?,
+                        failures: r.try_get(from + 1).map_err(read())?,
+                        total_ms: r.try_get(from + 2).map_err(read())?,
+                        max_ms: r.try_get(max_at).map_err(read())?,
+                        histogram,
+                    })
+                };
+                Ok((stats(1, 3)?, stats(2, 3 + columns.len())?))
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// Deletes latency buckets that started before `before_ms`; returns how many.

@@ -29,7 +29,7 @@ pub use dashboard::{
     DayCount, LATENCY_BOUNDS_MS, LATENCY_BUCKET_MS, LatencyStats, LiveRelease, TimelineQuery,
     TimelineRun,
 };
-pub use delivery::{DeliveryAggregates, OutcomeCount};
+pub use delivery::{DayOutcomes, DeliveryAggregates, OutcomeCount};
 pub use lock::{LockHolder, LockRequest, LockWait, now_ms};
 pub use monitor::{MonitorEvent, MonitorRecord, MonitorTargetRow};
 
@@ -647,6 +647,24 @@ impl Ledger {
         .execute(&self.pool)
         .await
         .map_err(self.db("record deployment"))?;
+        if d.verdict == DeploymentVerdict::Healthy.as_str() {
+            // It runs now: the dashboard's overview reads this instead of every deployment.
+            sqlx::query(
+                "INSERT INTO live_releases (app, environment, target, service, image, run_id, kind, since_ms) \
+                 SELECT app, environment, $1, $2, $3, id, $4, $5 FROM runs WHERE id = $6 \
+                 ON CONFLICT (app, environment, target, service) DO UPDATE SET image = excluded.image, \
+                 run_id = excluded.run_id, kind = excluded.kind, since_ms = excluded.since_ms",
+            )
+            .bind(&d.target)
+            .bind(&d.service)
+            .bind(&d.to_image)
+            .bind(&d.kind)
+            .bind(now_ms())
+            .bind(&d.run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db("record what runs now"))?;
+        }
         Ok(())
     }
 

@@ -38,5 +38,12 @@ mod tests {
             outcomes(Outcome::leaves_good_release_live),
             "'succeeded', 'rolled_back'"
         );
+        // Migration 7's backfill of what runs now: the healthy verdict's word.
+        let migration = include_str!("../migrations/0007_dashboard.sql");
+        let healthy = format!(
+            "d.verdict = {}",
+            quoted(shipgate_core::DeploymentVerdict::Healthy.as_str())
+        );
+        assert!(migration.contains(&healthy), "{migration}");
     }
 }

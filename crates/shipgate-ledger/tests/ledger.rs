@@ -1190,6 +1190,25 @@ async fn dashboard_reads(url: &str) {
         ledger.latest_runs("demo", "production", 1).await.unwrap()[0].id,
         "a3"
     );
+    // A ledger from before this table: the migration backfills the same answer.
+    drop(ledger);
+    shipgate_testkit::forget_dashboard_tables(url).await;
+    let ledger = Ledger::open(url).await.unwrap();
+    let backfilled = ledger.live_releases("demo", "production").await.unwrap();
+    assert_eq!(backfilled.len(), 1, "{url}");
+    assert_eq!(
+        (
+            backfilled[0].image.as_str(),
+            backfilled[0].run_id.as_str(),
+            backfilled[0].kind.as_str()
+        ),
+        ("api:v1", "a2", "rollback"),
+        "{url}"
+    );
+    assert_eq!(
+        ledger.live_releases("demo", "staging").await.unwrap()[0].image,
+        "api:v9"
+    );
 
     let query = TimelineQuery {
         app: "demo".into(),
@@ -1211,6 +1230,18 @@ async fn dashboard_reads(url: &str) {
     };
     assert!(ledger.timeline(&other, 10).await.unwrap().is_empty());
 
+    // Per day, the same counts as the report's aggregates over the window.
+    let days = ledger.delivery_days(0, 3 * 86_400_000).await.unwrap();
+    let runs: i64 = days
+        .iter()
+        .filter(|d| d.count.service.is_none())
+        .map(|d| d.count.runs)
+        .sum();
+    assert_eq!(runs, 4, "{url}");
+    assert!(
+        days.iter().all(|d| d.day_ms == 0),
+        "{url}: every run started on day 0"
+    );
     assert_eq!(ledger.run_summary("a1").await.unwrap(), None);
     ledger.record_summary("a1", "{\"v\":1}").await.unwrap();
     ledger.record_summary("a1", "{\"v\":2}").await.unwrap();

@@ -539,10 +539,24 @@ async fn abort_all(plan: &Plan, rec: &mut Recorder<'_>, staged: &[(usize, Staged
         let aborted = retrying(|| target.provider.abort(&release.deployment)).await;
         let seen = read_back(target).await;
         let what = describe_live(&seen, release.deployment.request.images.keys());
+        // What users are back on, as read back: the summary's "to", and, after an abort that
+        // returned, the ledger's rollback rows (what runs now, for the dashboard and the
+        // next run).
+        let back = seen.as_ref().ok().map(|now| {
+            let mut back = release.deployment.clone();
+            back.request.images = release
+                .deployment
+                .request
+                .images
+                .keys()
+                .filter_map(|s| now.get(s).map(|i| (s.clone(), i.clone())))
+                .collect::<BTreeMap<ServiceName, ImageRef>>();
+            back
+        });
         let mut summary = TargetSummary::new(
             &target.name,
             &release.deployment.request.images,
-            &release.deployment,
+            back.as_ref().unwrap_or(&release.deployment),
             &Verdict::Healthy,
         );
         summary.set_read_back(&seen);
@@ -557,23 +571,12 @@ async fn abort_all(plan: &Plan, rec: &mut Recorder<'_>, staged: &[(usize, Staged
             .push(summary);
         match aborted {
             Ok(()) => {
-                // The ledger says what serves now, as read back: the staged release's rows
-                // are followed by the release the abort put users back on.
-                if let Ok(now) = &seen {
-                    let restored: BTreeMap<ServiceName, ImageRef> = release
-                        .deployment
-                        .request
-                        .images
-                        .keys()
-                        .filter_map(|s| now.get(s).map(|i| (s.clone(), i.clone())))
-                        .collect();
-                    let mut back = release.deployment.clone();
-                    back.request.images = restored;
+                if let Some(back) = &back {
                     rec.deployment(
                         &target.name,
                         DeploymentKind::Rollback,
                         &release.deployment.request.images,
-                        &back,
+                        back,
                         DeploymentVerdict::Healthy,
                     )
                     .await;

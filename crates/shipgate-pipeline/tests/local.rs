@@ -799,6 +799,20 @@ async fn bluegreen_catches_a_release_failing_its_smoke_spec_before_any_user_requ
         rollback.targets[0].read_back.as_ref().unwrap()["api"],
         "demo/api:v1"
     );
+    assert_eq!(rollback.targets[0].services[0].to, "demo/api:v1");
+    // The ledger says so too: after the staged release's row, the release the abort put
+    // users back on (what the dashboard shows as running now, and the next run reads).
+    let live = world
+        .ledger
+        .live_releases("demo", "production")
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        (live[0].image.as_str(), live[0].kind.as_str()),
+        ("demo/api:v1", "rollback")
+    );
+    assert_eq!(live[0].run_id, caught.run_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,6 +251,25 @@ pub async fn forget_delivery_rollup(url: &str) {
     pool.close().await;
 }
 
+/// Makes the ledger at `url` look as it did before the dashboard's tables (ledger migration
+/// 7): stored summaries, latency rollups and what runs now gone, the migration unapplied.
+/// Opening the ledger again backfills what runs now from the deployments, as for a ledger
+/// created by an older shipgate (or rows loaded behind the ledger's back, as the dashboard
+/// benchmark does).
+pub async fn forget_dashboard_tables(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for statement in [
+        "DROP TABLE live_releases",
+        "DROP TABLE run_summaries",
+        "DROP TABLE monitor_latency",
+        "DELETE FROM shipgate_schema WHERE version = 7",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.
