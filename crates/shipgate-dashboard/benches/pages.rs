@@ -1,7 +1,7 @@
 //! Server time and weight of each dashboard page over a large ledger: 1,000,000 finished
 //! runs (one a minute, the newest just now) with one deployment row each and one rollback row
 //! for each rolled-back run, over four environments, plus 7 days of latency rollups for 100
-//! monitor targets. The dashboard serves on a loopback port; each page is fetched once to
+//! monitor targets (and their hourly rollups). The dashboard serves on a loopback port; each page is fetched once to
 //! warm up and then 7 times, and the median time from request to last byte is reported with
 //! the page's size. SQLite always; Postgres when `SHIPGATE_TEST_POSTGRES_URL` is set (as
 //! `scripts/test` and the dev recipe do).
@@ -36,6 +36,10 @@ const DEPLOYMENT_COLUMNS: &str = "'run-' || i, 0, 'helm', \
 const ROLLBACK_COLUMNS: &str = "'run-' || i, 1, 'helm', \
     CASE i % 3 WHEN 0 THEN 'api' WHEN 1 THEN 'worker' ELSE 'web' END, 'ghcr.io/acme/app:v' || i, \
     'ghcr.io/acme/app:v' || (i + 4), 'r' || i, 'rollback', 'healthy'";
+/// Seven days of hourly buckets for 100 targets (12 checks each).
+const HOURLY_COLUMNS: &str = "'shop/production/t' || (i % 100), \
+    (START - START % 3600000) - (i / 100) * 3600000, 12, CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END, \
+    12 * (20 + i % 30), 20 + i % 30, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0";
 /// Seven days of 5-minute buckets for 100 targets.
 const LATENCY_COLUMNS: &str = "'shop/production/t' || (i % 100), \
     (START - START % 300000) - (i / 100) * 300000, 1, CASE WHEN i % 50 = 0 THEN 1 ELSE 0 END, \
@@ -100,18 +104,29 @@ async fn seed(url: &str, runs: i64, start: i64) -> Ledger {
     shipgate_testkit::forget_dashboard_tables(url).await;
     let ledger = Ledger::open(url).await.unwrap();
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let latency = series(
-        LATENCY_COLUMNS,
-        "monitor_latency",
-        "target_id, bucket_ms, checks, failures, total_ms, max_ms, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10",
-        100 * 7 * 288,
-        "",
-    );
-    // Built from the constants above.
-    sqlx::query(sqlx::AssertSqlSafe(latency))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let columns = "target_id, bucket_ms, checks, failures, total_ms, max_ms, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10";
+    for statement in [
+        series(
+            LATENCY_COLUMNS,
+            "monitor_latency",
+            columns,
+            100 * 7 * 288,
+            "",
+        ),
+        series(
+            HOURLY_COLUMNS,
+            "monitor_latency_hourly",
+            columns,
+            100 * 7 * 24,
+            "",
+        ),
+    ] {
+        // Built from the constants above.
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     pool.close().await;
     let targets: Vec<(String, String)> = (0..100)
         .map(|t| ("production".to_owned(), format!("t{t}")))
@@ -149,7 +164,7 @@ async fn measure(name: &str, url: &str, runs: i64) {
     });
     let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
     println!(
-        "dashboard {name}: {runs} runs, {} deployment rows, 201,600 latency buckets (seeded in {:.1} s)",
+        "dashboard {name}: {runs} runs, {} deployment rows, 201,600 5-minute and 16,800 hourly latency buckets (seeded in {:.1} s)",
         runs + runs / 10,
         seeded.as_secs_f64()
     );

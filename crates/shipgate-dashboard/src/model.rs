@@ -103,11 +103,32 @@ fn figures_of(report: &report::Report, app: &str, environment: &str) -> Figures 
         .unwrap_or_default()
 }
 
+/// The figures of one app and environment over `[since_ms, until_ms]`, as `shipgate report`
+/// computes them, from the ledger's days.
+async fn window(
+    ledger: &Ledger,
+    app: &str,
+    environment: &str,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<Figures, LedgerError> {
+    let aggregates = shipgate_ledger::DeliveryAggregates {
+        outcomes: ledger
+            .delivery_days(app, environment, since_ms, until_ms)
+            .await?
+            .into_iter()
+            .map(|d| d.count)
+            .collect(),
+    };
+    Ok(figures_of(
+        &report::compute(&aggregates, since_ms, until_ms),
+        app,
+        environment,
+    ))
+}
+
 /// Reads the overview at `now_ms`.
 pub async fn overview(ledger: &Ledger, now_ms: i64) -> Result<Overview, LedgerError> {
-    let last = report::from_ledger(ledger, now_ms - 30 * DAY_MS, now_ms).await?;
-    let before =
-        report::from_ledger(ledger, now_ms - 60 * DAY_MS, now_ms - 30 * DAY_MS - 1).await?;
     let alerting = AlertState::Alerting.as_str();
     let targets = ledger.monitor_all_targets().await?;
     let mut environments = Vec::new();
@@ -122,8 +143,15 @@ pub async fn overview(ledger: &Ledger, now_ms: i64) -> Result<Overview, LedgerEr
             last_run: ledger.latest_runs(&app, &environment, 1).await?.pop(),
             lock: ledger.lock_status(&app, &environment).await?,
             open_alerts,
-            last_30_days: figures_of(&last, &app, &environment),
-            previous_30_days: figures_of(&before, &app, &environment),
+            last_30_days: window(ledger, &app, &environment, now_ms - 30 * DAY_MS, now_ms).await?,
+            previous_30_days: window(
+                ledger,
+                &app,
+                &environment,
+                now_ms - 60 * DAY_MS,
+                now_ms - 30 * DAY_MS - 1,
+            )
+            .await?,
             app,
             environment,
         });
@@ -492,13 +520,14 @@ pub async fn delivery(
     // One read for all the weeks: the rollup's days, grouped here into weeks and computed
     // by the report's own arithmetic.
     let mut per_week: BTreeMap<i64, Vec<shipgate_ledger::OutcomeCount>> = BTreeMap::new();
-    for day in ledger.delivery_days(first, now_ms).await? {
-        if day.count.app == app && day.count.environment == environment {
-            per_week
-                .entry(week_start(day.day_ms))
-                .or_default()
-                .push(day.count);
-        }
+    for day in ledger
+        .delivery_days(&app, &environment, first, now_ms)
+        .await?
+    {
+        per_week
+            .entry(week_start(day.day_ms))
+            .or_default()
+            .push(day.count);
     }
     let mut weeks = Vec::new();
     for back in (0..DELIVERY_WEEKS).rev() {
@@ -587,15 +616,19 @@ impl From<&shipgate_ledger::LatencyStats> for Latency {
 
 /// Reads the health page at `now_ms`.
 pub async fn health(ledger: &Ledger, now_ms: i64) -> Result<Health, LedgerError> {
-    let mut day: BTreeMap<String, Latency> = BTreeMap::new();
-    let mut week: BTreeMap<String, Latency> = BTreeMap::new();
-    for (last_week, last_day) in ledger
-        .monitor_latency_windows(now_ms - WEEK_MS, now_ms - DAY_MS)
+    // The last 24 hours to the 5 minutes; the last 7 days to the hour.
+    let day: BTreeMap<String, Latency> = ledger
+        .monitor_latency(now_ms - DAY_MS)
         .await?
-    {
-        day.insert(last_day.target_id.clone(), Latency::from(&last_day));
-        week.insert(last_week.target_id.clone(), Latency::from(&last_week));
-    }
+        .iter()
+        .map(|s| (s.target_id.clone(), Latency::from(s)))
+        .collect();
+    let week: BTreeMap<String, Latency> = ledger
+        .monitor_latency_hourly(now_ms - WEEK_MS)
+        .await?
+        .iter()
+        .map(|s| (s.target_id.clone(), Latency::from(s)))
+        .collect();
     let targets = ledger
         .monitor_all_targets()
         .await?

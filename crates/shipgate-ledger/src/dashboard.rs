@@ -9,10 +9,14 @@ use sqlx::Row;
 
 use shipgate_core::DeploymentKind;
 
+use crate::monitor::LATENCY_TABLES;
 use crate::{Ledger, LedgerError, MonitorTargetRow, RunRecord, run_from_row, words};
 
 /// The width of a latency rollup bucket: 5 minutes.
 pub const LATENCY_BUCKET_MS: i64 = 300_000;
+
+/// The width of an hourly latency rollup bucket.
+pub const LATENCY_HOUR_MS: i64 = 3_600_000;
 
 /// The upper bounds (inclusive, ms) of the latency histogram's buckets; one more bucket
 /// counts everything slower.
@@ -323,90 +327,77 @@ impl Ledger {
             .map_err(self.db("read the summary"))
     }
 
-    /// The latency of every monitor target's checks since `since_ms`, from the rollups.
+    /// The latency of every monitor target's checks since `since_ms` (to the 5 minutes),
+    /// from the 5-minute rollups.
     pub async fn monitor_latency(&self, since_ms: i64) -> Result<Vec<LatencyStats>, LedgerError> {
-        Ok(self
-            .monitor_latency_windows(since_ms, since_ms)
-            .await?
-            .into_iter()
-            .map(|(stats, _)| stats)
-            .collect())
+        self.latency_sums(LATENCY_TABLES[0], since_ms).await
     }
 
-    /// The latency of every monitor target's checks since `longer_ms` and since `shorter_ms`
-    /// (a later time), in one pass over the rollups (the health page's 7 days and 24 hours).
-    pub async fn monitor_latency_windows(
+    /// The same to the hour, from the hourly rollups: a week reads 168 rows per target.
+    pub async fn monitor_latency_hourly(
         &self,
-        longer_ms: i64,
-        shorter_ms: i64,
-    ) -> Result<Vec<(LatencyStats, LatencyStats)>, LedgerError> {
-        let bucket = |ms: i64| ms - ms.rem_euclid(LATENCY_BUCKET_MS);
-        let columns = [
-            "checks", "failures", "total_ms", "h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8",
-            "h9", "h10",
-        ];
-        // Postgres sums BIGINTs as NUMERIC: cast back.
-        let sums = |recent: bool| {
-            columns
-                .iter()
-                .map(|c| {
-                    if recent {
-                        format!(
-                            "CAST(SUM(CASE WHEN bucket_ms >= $2 THEN {c} ELSE 0 END) AS BIGINT)"
-                        )
-                    } else {
-                        format!("CAST(SUM({c}) AS BIGINT)")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let sql = format!(
-            "SELECT target_id, MAX(max_ms), MAX(CASE WHEN bucket_ms >= $2 THEN max_ms ELSE 0 END), {}, {} \
-             FROM monitor_latency WHERE bucket_ms >= $1 GROUP BY target_id ORDER BY target_id",
-            sums(false),
-            sums(true)
-        );
+        since_ms: i64,
+    ) -> Result<Vec<LatencyStats>, LedgerError> {
+        self.latency_sums(LATENCY_TABLES[1], since_ms).await
+    }
+
+    async fn latency_sums(
+        &self,
+        (table, width_ms): (&str, i64),
+        since_ms: i64,
+    ) -> Result<Vec<LatencyStats>, LedgerError> {
         let read = || self.db("read check latencies");
-        // Built from constants; the bounds are bound.
+        // Postgres sums BIGINTs as NUMERIC: cast back. Built from the constant table names.
+        let sums: Vec<String> = ["checks", "failures", "total_ms"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((0..11).map(|i| format!("h{i}")))
+            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+            .collect();
+        let sql = format!(
+            "SELECT target_id, MAX(max_ms), {} FROM {table} WHERE bucket_ms >= $1 \
+             GROUP BY target_id ORDER BY target_id",
+            sums.join(", ")
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(bucket(longer_ms))
-            .bind(bucket(shorter_ms))
+            .bind(since_ms - since_ms.rem_euclid(width_ms))
             .fetch_all(self.pool())
             .await
             .map_err(read())?
             .iter()
             .map(|r| {
-                let target_id: String = r.try_get(0).map_err(read())?;
-                let stats = |max_at: usize, from: usize| -> Result<LatencyStats, LedgerError> {
-                    let mut histogram = [0i64; 11];
-                    for (i, slot) in histogram.iter_mut().enumerate() {
-                        *slot = r.try_get(from + 3 + i).map_err(read())?;
-                    }
-                    Ok(LatencyStats {
-                        target_id: target_id.clone(),
-                        checks: r.try_get(from).map_err(read())?,
-                        failures: r.try_get(from + 1).map_err(read())?,
-                        total_ms: r.try_get(from + 2).map_err(read())?,
-                        max_ms: r.try_get(max_at).map_err(read())?,
-                        histogram,
-                    })
-                };
-                Ok((stats(1, 3)?, stats(2, 3 + columns.len())?))
+                let mut histogram = [0i64; 11];
+                for (i, slot) in histogram.iter_mut().enumerate() {
+                    *slot = r.try_get(5 + i).map_err(read())?;
+                }
+                Ok(LatencyStats {
+                    target_id: r.try_get(0).map_err(read())?,
+                    max_ms: r.try_get(1).map_err(read())?,
+                    checks: r.try_get(2).map_err(read())?,
+                    failures: r.try_get(3).map_err(read())?,
+                    total_ms: r.try_get(4).map_err(read())?,
+                    histogram,
+                })
             })
             .collect()
     }
 
-    /// Deletes latency buckets that started before `before_ms`; returns how many.
+    /// Deletes latency buckets (5-minute and hourly) that started before `before_ms`;
+    /// returns how many.
     pub async fn monitor_prune_latency(&self, before_ms: i64) -> Result<u64, LedgerError> {
-        Ok(
-            sqlx::query("DELETE FROM monitor_latency WHERE bucket_ms < $1")
-                .bind(before_ms)
-                .execute(self.pool())
-                .await
-                .map_err(self.db("prune check latencies"))?
-                .rows_affected(),
-        )
+        let mut deleted = 0;
+        for (table, _) in LATENCY_TABLES {
+            // Built from the constant table names.
+            deleted += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE bucket_ms < $1"
+            )))
+            .bind(before_ms)
+            .execute(self.pool())
+            .await
+            .map_err(self.db("prune check latencies"))?
+            .rows_affected();
+        }
+        Ok(deleted)
     }
 
     /// Every watched (not retired) monitor target, sorted by id.

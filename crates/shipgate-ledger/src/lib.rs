@@ -26,8 +26,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
 pub use dashboard::{
-    DayCount, LATENCY_BOUNDS_MS, LATENCY_BUCKET_MS, LatencyStats, LiveRelease, TimelineQuery,
-    TimelineRun,
+    DayCount, LATENCY_BOUNDS_MS, LATENCY_BUCKET_MS, LATENCY_HOUR_MS, LatencyStats, LiveRelease,
+    TimelineQuery, TimelineRun,
 };
 pub use delivery::{DayOutcomes, DeliveryAggregates, OutcomeCount};
 pub use lock::{LockHolder, LockRequest, LockWait, now_ms};

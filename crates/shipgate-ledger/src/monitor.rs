@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::dashboard::{LATENCY_BUCKET_MS, latency_bucket};
+use crate::dashboard::{LATENCY_BUCKET_MS, LATENCY_HOUR_MS, latency_bucket};
 use crate::{Backend, Ledger, LedgerError};
 
 /// A watched target as stored.
@@ -233,10 +233,12 @@ impl Ledger {
                 .rows_affected()
                 == 1;
             if done {
-                add_latency(id, record)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.db("record a check's latency"))?;
+                for (table, width_ms) in LATENCY_TABLES {
+                    add_latency(table, width_ms, id, record)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.db("record a check's latency"))?;
+                }
             }
             if done && let Some(event) = event {
                 sqlx::query(
@@ -331,33 +333,42 @@ impl Ledger {
     }
 }
 
-/// Counts one check in its target's latency bucket.
+/// The latency rollups: table and bucket width.
+pub(crate) const LATENCY_TABLES: [(&str, i64); 2] = [
+    ("monitor_latency", LATENCY_BUCKET_MS),
+    ("monitor_latency_hourly", LATENCY_HOUR_MS),
+];
+
+/// Counts one check in its target's bucket of rollup `table` (of width `width_ms`).
 fn add_latency<'q>(
+    table: &str,
+    width_ms: i64,
     id: &'q str,
     record: &'q MonitorRecord,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let mut histogram = [0i64; 11];
     histogram[latency_bucket(record.latency_ms)] = 1;
     let latency = record.latency_ms.max(0);
-    let mut query = sqlx::query(
-        "INSERT INTO monitor_latency (target_id, bucket_ms, checks, failures, total_ms, max_ms, \
+    let add = |c: &str| format!("{c} = {table}.{c} + excluded.{c}");
+    let sums: Vec<String> = ["failures", "total_ms"]
+        .into_iter()
+        .map(add)
+        .chain((0..11).map(|i| add(&format!("h{i}"))))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} (target_id, bucket_ms, checks, failures, total_ms, max_ms, \
          h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10) \
          VALUES ($1, $2, 1, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (target_id, bucket_ms) DO UPDATE SET checks = monitor_latency.checks + 1, \
-         failures = monitor_latency.failures + excluded.failures, \
-         total_ms = monitor_latency.total_ms + excluded.total_ms, \
-         max_ms = CASE WHEN excluded.max_ms > monitor_latency.max_ms THEN excluded.max_ms ELSE monitor_latency.max_ms END, \
-         h0 = monitor_latency.h0 + excluded.h0, h1 = monitor_latency.h1 + excluded.h1, \
-         h2 = monitor_latency.h2 + excluded.h2, h3 = monitor_latency.h3 + excluded.h3, \
-         h4 = monitor_latency.h4 + excluded.h4, h5 = monitor_latency.h5 + excluded.h5, \
-         h6 = monitor_latency.h6 + excluded.h6, h7 = monitor_latency.h7 + excluded.h7, \
-         h8 = monitor_latency.h8 + excluded.h8, h9 = monitor_latency.h9 + excluded.h9, \
-         h10 = monitor_latency.h10 + excluded.h10",
-    )
-    .bind(id)
-    .bind(record.checked_ms - record.checked_ms.rem_euclid(LATENCY_BUCKET_MS))
-    .bind(i64::from(!record.passed))
-    .bind(latency);
+         ON CONFLICT (target_id, bucket_ms) DO UPDATE SET checks = {table}.checks + 1, {}, \
+         max_ms = CASE WHEN excluded.max_ms > {table}.max_ms THEN excluded.max_ms ELSE {table}.max_ms END",
+        sums.join(", ")
+    );
+    // Built from the constant table names; the values are bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(record.checked_ms - record.checked_ms.rem_euclid(width_ms))
+        .bind(i64::from(!record.passed))
+        .bind(latency);
     for count in histogram {
         query = query.bind(count);
     }

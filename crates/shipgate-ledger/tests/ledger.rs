@@ -1097,15 +1097,29 @@ async fn latency_rollups(url: &str) {
         .await
         .unwrap();
     assert_eq!(later[0].checks, 1, "{url}");
-    // Retention: buckets that started before the cut go, the later one stays.
+    // Hourly: the first three checks in one hour, the last in the next.
+    let hourly = ledger.monitor_latency_hourly(day0).await.unwrap();
+    assert_eq!(
+        (hourly[0].checks, hourly[0].histogram),
+        (stats.checks, stats.histogram),
+        "{url}"
+    );
+    let next_hour = ledger
+        .monitor_latency_hourly(day0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(next_hour[0].checks, 1, "{url}");
+    // Retention: buckets that started before the cut go (the first 5 minutes and the first
+    // hour), the later ones stay.
     let pruned = ledger
         .monitor_prune_latency(day0 + LATENCY_BUCKET_MS)
         .await
         .unwrap();
-    assert_eq!(pruned, 1, "{url}");
+    assert_eq!(pruned, 2, "{url}");
     let kept = ledger.monitor_latency(0).await.unwrap();
     assert_eq!(kept[0].checks, 1, "{url}");
     assert_eq!(kept[0].max_ms, 40);
+    assert_eq!(ledger.monitor_latency_hourly(0).await.unwrap()[0].checks, 1);
 }
 
 #[tokio::test]
@@ -1231,13 +1245,12 @@ async fn dashboard_reads(url: &str) {
     assert!(ledger.timeline(&other, 10).await.unwrap().is_empty());
 
     // Per day, the same counts as the report's aggregates over the window.
-    let days = ledger.delivery_days(0, 3 * 86_400_000).await.unwrap();
-    let runs: i64 = days
-        .iter()
-        .filter(|d| d.count.service.is_none())
-        .map(|d| d.count.runs)
-        .sum();
-    assert_eq!(runs, 4, "{url}");
+    let days = ledger
+        .delivery_days("demo", "production", 0, 3 * 86_400_000)
+        .await
+        .unwrap();
+    let runs: i64 = days.iter().map(|d| d.count.runs).sum();
+    assert_eq!(runs, 3, "{url}");
     assert!(
         days.iter().all(|d| d.day_ms == 0),
         "{url}: every run started on day 0"

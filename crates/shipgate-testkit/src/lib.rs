@@ -263,6 +263,7 @@ pub async fn forget_dashboard_tables(url: &str) {
         "DROP TABLE live_releases",
         "DROP TABLE run_summaries",
         "DROP TABLE monitor_latency",
+        "DROP TABLE monitor_latency_hourly",
         "DELETE FROM shipgate_schema WHERE version = 7",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
