@@ -133,35 +133,50 @@ pub(crate) fn latency_bucket(ms: i64) -> usize {
 }
 
 impl Ledger {
-    /// Every (app, environment) with a run, sorted. One index seek per environment (a
-    /// skip scan of `runs_by_app`), so it costs the same on a ledger of a million runs.
+    /// Every (app, environment) with a run, sorted. Index seeks only (a skip scan of
+    /// `runs_by_app`, two seeks per environment), so it costs the same on a ledger of a
+    /// million runs: a condition with `OR` would make Postgres and SQLite scan every run.
     pub async fn environments(&self) -> Result<Vec<(String, String)>, LedgerError> {
-        let mut found: Vec<(String, String)> = Vec::new();
-        loop {
-            let row = match found.last() {
-                None => sqlx::query(
-                    "SELECT app, environment FROM runs ORDER BY app, environment LIMIT 1",
-                )
-                .fetch_optional(self.pool())
-                .await,
-                Some((app, environment)) => sqlx::query(
-                    "SELECT app, environment FROM runs WHERE app > $1 OR (app = $1 AND environment > $2) \
-                     ORDER BY app, environment LIMIT 1",
-                )
-                .bind(app)
-                .bind(environment)
-                .fetch_optional(self.pool())
-                .await,
-            }
-            .map_err(self.db("list environments"))?;
-            let Some(row) = row else {
-                return Ok(found);
+        let read = || self.db("list environments");
+        let pair =
+            |row: Option<sqlx::any::AnyRow>| -> Result<Option<(String, String)>, LedgerError> {
+                row.map(|r| Ok((r.try_get(0).map_err(read())?, r.try_get(1).map_err(read())?)))
+                    .transpose()
             };
-            found.push((
-                row.try_get(0).map_err(self.db("list environments"))?,
-                row.try_get(1).map_err(self.db("list environments"))?,
-            ));
+        let mut found: Vec<(String, String)> = Vec::new();
+        let mut next = pair(
+            sqlx::query("SELECT app, environment FROM runs ORDER BY app, environment LIMIT 1")
+                .fetch_optional(self.pool())
+                .await
+                .map_err(read())?,
+        )?;
+        while let Some((app, environment)) = next {
+            // The next environment of the same app, else the first of the next app.
+            let same_app = sqlx::query(
+                "SELECT app, environment FROM runs WHERE app = $1 AND environment > $2 \
+                 ORDER BY environment LIMIT 1",
+            )
+            .bind(&app)
+            .bind(&environment)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(read())?;
+            next = match pair(same_app)? {
+                Some(found) => Some(found),
+                None => pair(
+                    sqlx::query(
+                        "SELECT app, environment FROM runs WHERE app > $1 \
+                         ORDER BY app, environment LIMIT 1",
+                    )
+                    .bind(&app)
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(read())?,
+                )?,
+            };
+            found.push((app, environment));
         }
+        Ok(found)
     }
 
     /// The newest `limit` runs of an environment, newest first.
