@@ -2,7 +2,7 @@
 //! address without an access rule, refuses a weak token, serves behind a token taken from
 //! the secret sources, and stops cleanly on SIGTERM.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
@@ -97,9 +97,9 @@ fn the_kubernetes_example_serves_behind_its_token_and_stops_on_sigterm() {
     let config =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/dashboard/shipgate.toml");
     let token = "d4shb0ard-t0ken-for-tests";
-    let child: Child = Process::new(assert_cmd::cargo::cargo_bin("shipgate"))
+    let mut child: Child = Process::new(assert_cmd::cargo::cargo_bin("shipgate"))
         .env_clear()
-        .env("SHIPGATE_DASHBOARD_TOKEN", token)
+        .env("DASHBOARD_TOKEN", token)
         .env(
             "SHIPGATE_LEDGER__URL",
             format!("sqlite://{}/ledger.db", dir.path().display()),
@@ -119,6 +119,13 @@ fn the_kubernetes_example_serves_behind_its_token_and_stops_on_sigterm() {
             Instant::now() < deadline,
             "the dashboard did not answer within 30 s"
         );
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the dashboard exited: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
         if let Some(answer) = get(&url, None) {
             break answer;

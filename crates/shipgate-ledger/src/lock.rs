@@ -101,13 +101,16 @@ impl Ledger {
         let result = self
             .wait_for_lock(request, timeout, progress, cancel, &mut queued_ms)
             .await;
-        if queued_ms.is_some() {
+        if queued_ms.is_some() && result.is_err() {
             sqlx::query("DELETE FROM lock_queue WHERE run_id = $1")
                 .bind(&request.run_id)
                 .execute(self.pool())
                 .await
                 .map_err(self.db("leave the lock queue"))?;
         }
+        // A waiter that took the lock keeps its place in the queue until it releases the
+        // lock: an older waiter that polls after this one took the lock still sees that a
+        // newer deploy queued behind it (it would otherwise wait for the newer run to end).
         result
     }
 
@@ -208,7 +211,8 @@ impl Ledger {
     }
 
     /// The deploys waiting for the lock of `app`/`environment` (run id, reason), oldest
-    /// first; entries whose wait is over are left out.
+    /// first; entries whose wait is over, and the run that holds the lock (it keeps its
+    /// place until it releases the lock), are left out.
     pub async fn lock_waiters(
         &self,
         app: &str,
@@ -216,7 +220,8 @@ impl Ledger {
     ) -> Result<Vec<(String, String)>, LedgerError> {
         sqlx::query(
             "SELECT run_id, reason FROM lock_queue WHERE app = $1 AND environment = $2 \
-             AND expires_ms > $3 ORDER BY queued_ms, run_id",
+             AND expires_ms > $3 AND run_id NOT IN (SELECT run_id FROM locks WHERE app = $1 AND environment = $2) \
+             ORDER BY queued_ms, run_id",
         )
         .bind(app)
         .bind(environment)
@@ -383,6 +388,11 @@ impl Ledger {
                 .await
                 .map_err(self.db("release lock"))?
                 .rows_affected();
+        sqlx::query("DELETE FROM lock_queue WHERE run_id = $1")
+            .bind(run_id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db("leave the lock queue"))?;
         Ok(deleted == 1)
     }
 
