@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use shipgate_testkit::workspace_binary;
 
 /// A fresh copy of the demo (local provider, SQLite ledger) with a monitor target.
 struct Demo {
@@ -21,23 +20,9 @@ struct Demo {
 
 impl Demo {
     fn new() -> Demo {
-        let service = workspace_binary("shipgate-local", "shipgate-demo-service");
-        workspace_binary("shipgate-local", "shipgate-local-router");
         let dir = tempfile::tempdir().unwrap();
         let port = shipgate_testkit::closed_port().port();
-        let mut text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
-        )
-        .unwrap()
-        .replace(
-            "target/debug/shipgate-demo-service",
-            &service.display().to_string(),
-        )
-        .replace("18080", &port.to_string())
-        .replace(
-            ".shipgate/demo",
-            &dir.path().join("state").display().to_string(),
-        );
+        let mut text = shipgate_testkit::demo_config(&dir.path().join("state"), port);
         text.push_str(&format!(
             "\n[[monitor.targets]]\nname = \"api\"\nschedule = \"1m\"\nurl = \"http://127.0.0.1:{port}/healthz\"\n"
         ));

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use shipgate_testkit::{Canary, workspace_binary};
+use shipgate_testkit::Canary;
 
 struct Demo {
     dir: tempfile::TempDir,
@@ -19,23 +19,9 @@ struct Demo {
 
 impl Demo {
     fn new() -> Demo {
-        let demo = workspace_binary("shipgate-local", "shipgate-demo-service");
-        workspace_binary("shipgate-local", "shipgate-local-router");
         let dir = tempfile::tempdir().unwrap();
         let port = shipgate_testkit::closed_port().port();
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
-        )
-        .unwrap()
-        .replace(
-            "target/debug/shipgate-demo-service",
-            &demo.display().to_string(),
-        )
-        .replace("18080", &port.to_string())
-        .replace(
-            ".shipgate/demo",
-            &dir.path().join("state").display().to_string(),
-        );
+        let text = shipgate_testkit::demo_config(&dir.path().join("state"), port);
         let config = dir.path().join("shipgate.toml");
         std::fs::write(&config, text).unwrap();
         Demo {

@@ -271,6 +271,24 @@ pub async fn forget_dashboard_tables(url: &str) {
     pool.close().await;
 }
 
+/// The README demo's configuration (fixtures/demo/shipgate.toml) for a test: the demo
+/// service built for this test run, users' port `port`, state under `state`. Builds the local
+/// provider's binaries first.
+pub fn demo_config(state: &std::path::Path, port: u16) -> String {
+    let service = workspace_binary("shipgate-local", "shipgate-demo-service");
+    workspace_binary("shipgate-local", "shipgate-local-router");
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
+    )
+    .unwrap()
+    .replace(
+        "target/debug/shipgate-demo-service",
+        &service.display().to_string(),
+    )
+    .replace("18080", &port.to_string())
+    .replace(".shipgate/demo", &state.display().to_string())
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.

@@ -86,8 +86,11 @@ pub async fn run(ledger: &Ledger, names: &Names, run: SeedRun<'_>, secret: &str)
             } else {
                 "failed"
             },
-            // A step detail that quotes a URL with credentials: masked on every page.
-            format!("checked https://bot:{secret}@api.example.com/healthz"),
+            // A step detail that quotes a URL with credentials and a server that echoed the
+            // request's headers: masked on every page, in every shape.
+            format!(
+                "checked https://bot:{secret}@api.example.com/healthz; the server echoed {{\"authorization\": \"Bearer {secret}\"}}"
+            ),
         ),
     ]
     .into_iter()
