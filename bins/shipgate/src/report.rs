@@ -38,7 +38,7 @@ pub struct Args {
 /// How the report is written.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum ReportFormat {
-    /// A markdown table (seed 004's health report).
+    /// A markdown table (a health report to keep as an artifact).
     Markdown,
     /// The figures as JSON.
     Json,

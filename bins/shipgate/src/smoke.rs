@@ -28,7 +28,7 @@ refuse http:// URLs and unverified TLS unless the spec sets allow_insecure = tru
 --allow-insecure.
 
 Examples:
-  shipgate smoke                                        # seed 000: PRODUCTION_API_URL + /healthz
+  shipgate smoke                                        # PRODUCTION_API_URL + /healthz
   shipgate smoke --url https://api.example.com --check /healthz --check /readyz
   shipgate smoke --spec fixtures/smoke/seed-003-proofkit.toml --report-junit smoke.xml
   ENVIRONMENT=dev shipgate smoke --url http://localhost:8080 --format json

@@ -439,7 +439,7 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
             ),
             (None, None) => (
                 DEFAULT_REQUIRED.iter().map(|s| (*s).to_owned()).collect(),
-                "default set (seed 002)".to_owned(),
+                "the default production set".to_owned(),
             ),
         };
     let mut rules = Rules {
@@ -603,7 +603,7 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
         "ENABLE_DEPLOY_SMOKE_GATE",
         "ENABLE_AUTO_ROLLBACK",
     ] {
-        rules.push(simple(name, VarKind::Bool, Need::Optional, "seed switch"));
+        rules.push(simple(name, VarKind::Bool, Need::Optional, "deploy switch"));
     }
     rules
 }
