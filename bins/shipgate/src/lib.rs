@@ -45,7 +45,12 @@ use crate::error::Failure;
 
 /// Deploy pinned container images, gate them with smoke tests, and roll back by itself.
 #[derive(Debug, Parser)]
-#[command(name = "shipgate", version, about, long_about = None)]
+#[command(
+    name = "shipgate",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SHIPGATE_GIT_COMMIT"), ")"),
+    about,
+    long_about = None
+)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -101,6 +106,12 @@ pub enum Command {
     ///
     /// Exit codes: 0 after a clean shutdown; 2 usage, configuration or access rule.
     Dashboard(dashboard::Args),
+    /// Shell completions: `shipgate completions bash > /etc/bash_completion.d/shipgate`.
+    ///
+    /// Prints the completion script of bash, zsh, fish, powershell or elvish on stdout.
+    Completions(Completions),
+    /// Man pages: `shipgate man` prints shipgate(1); `--dir DIR` writes one page per command.
+    Man(Man),
     /// Notifications: `notify deliver` retries queued ones.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
@@ -115,6 +126,60 @@ pub enum Command {
     /// Exit codes: 0 passed, 1 failed or timed out, 2 usage, 130 interrupted.
     #[command(name = "ci-gate")]
     CiGate(ci_gate::Args),
+}
+
+/// Arguments of `completions`.
+#[derive(Debug, clap::Args)]
+pub struct Completions {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, clap::Args)]
+pub struct Man {
+    /// Write shipgate.1 and one page per command (shipgate-deploy.1, …) into this directory
+    /// instead of printing shipgate.1.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn completions(args: &Completions) -> Result<u8, Failure> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "shipgate",
+        &mut std::io::stdout(),
+    );
+    Ok(exit_code::OK)
+}
+
+fn man(args: &Man) -> Result<u8, Failure> {
+    use clap::CommandFactory as _;
+    let command = Cli::command();
+    match &args.dir {
+        None => match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+            // `shipgate man | head` closed the pipe: nothing more to say.
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(Failure::usage(format!("cannot write the man page: {err}")));
+            }
+            _ => {}
+        },
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                Failure::usage(format!("cannot create {} (--dir): {err}", dir.display()))
+            })?;
+            clap_mangen::generate_to(command, dir).map_err(|err| {
+                Failure::usage(format!(
+                    "cannot write man pages into {} (--dir): {err}",
+                    dir.display()
+                ))
+            })?;
+        }
+    }
+    Ok(exit_code::OK)
 }
 
 /// Output format shared by the commands.
@@ -158,6 +223,8 @@ pub fn main_impl() -> ExitCode {
         Command::Report(args) => report::run(args, &vars),
         Command::Monitor(args) => monitor::run(args, &vars),
         Command::Dashboard(args) => dashboard::run(args, &vars),
+        Command::Completions(args) => completions(&args),
+        Command::Man(args) => man(&args),
         Command::Local(command) => local::run(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
     };

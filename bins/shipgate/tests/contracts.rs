@@ -201,6 +201,8 @@ fn every_command_help_is_pinned() {
         &["report"],
         &["monitor"],
         &["dashboard"],
+        &["completions"],
+        &["man"],
         &["notify", "deliver"],
         &["rollback", "plan"],
         &["local", "stop"],

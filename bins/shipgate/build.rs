@@ -1,0 +1,47 @@
+//! Puts the git commit the binary is built from into `--version` (`SHIPGATE_GIT_COMMIT`):
+//! from `git` in a checkout, from cargo's `.cargo_vcs_info.json` in a packaged crate, else
+//! `unknown commit`.
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let output = Command::new("git").args(args).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn main() {
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])
+        .map(|sha| {
+            // Rebuild when HEAD moves (a commit, a checkout).
+            for path in [
+                git(&["rev-parse", "--git-path", "HEAD"]),
+                git(&["rev-parse", "--git-path", "packed-refs"]),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                println!("cargo:rerun-if-changed={path}");
+            }
+            if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"])
+                .and_then(|r| git(&["rev-parse", "--git-path", &r]))
+            {
+                println!("cargo:rerun-if-changed={reference}");
+            }
+            sha
+        })
+        .or_else(|| {
+            // A packaged crate: cargo recorded the commit it was packaged from.
+            let info = std::fs::read_to_string(".cargo_vcs_info.json").ok()?;
+            let info: serde_json::Value = serde_json::from_str(&info).ok()?;
+            let sha = info["git"]["sha1"].as_str()?;
+            (sha.len() >= 12 && sha.chars().all(|c| c.is_ascii_hexdigit()))
+                .then(|| sha[..12].to_owned())
+        })
+        .unwrap_or_else(|| "unknown commit".to_owned());
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rustc-env=SHIPGATE_GIT_COMMIT={commit}");
+}
