@@ -15,7 +15,7 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"])
-        .map(|sha| {
+        .inspect(|_| {
             // Rebuild when HEAD moves (a commit, a checkout).
             for path in [
                 git(&["rev-parse", "--git-path", "HEAD"]),
@@ -31,7 +31,6 @@ fn main() {
             {
                 println!("cargo:rerun-if-changed={reference}");
             }
-            sha
         })
         .or_else(|| {
             // A packaged crate: cargo recorded the commit it was packaged from.
