@@ -43,11 +43,19 @@ use shipgate_core::exit_code;
 
 use crate::error::Failure;
 
+/// The version and the commit the binary was built from (`0.1.0 (f1e3b44650d8)`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SHIPGATE_GIT_COMMIT"),
+    ")"
+);
+
 /// Deploy pinned container images, gate them with smoke tests, and roll back by itself.
 #[derive(Debug, Parser)]
 #[command(
     name = "shipgate",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SHIPGATE_GIT_COMMIT"), ")"),
+    version = VERSION,
     about,
     long_about = None
 )]
@@ -193,6 +201,15 @@ pub enum Format {
 
 /// Runs the CLI with the process arguments and environment.
 pub fn main_impl() -> ExitCode {
+    // `shipgate --version` alone (install checks, CI logs) answers without building the
+    // whole command tree: half of its start-up time.
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(flag), None) = (args.next(), args.next())
+        && (flag == "--version" || flag == "-V")
+    {
+        println!("shipgate {VERSION}");
+        return ExitCode::from(exit_code::OK);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
