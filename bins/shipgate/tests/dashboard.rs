@@ -42,20 +42,7 @@ fn dashboard(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String
 }
 
 fn get(url: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
-        let mut request = client.get(url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().await.ok()?))
-    })
+    shipgate_testkit::http_get(url, token)
 }
 
 #[test]

@@ -102,16 +102,7 @@ fn finish(child: Child) -> (Option<i32>, String) {
 }
 
 fn http_get(url: &str) -> Option<(u16, String)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
-        let response = client.get(url).send().await.ok()?;
-        let status = response.status().as_u16();
-        Some((status, response.text().await.ok()?))
-    })
+    shipgate_testkit::http_get(url, None)
 }
 
 #[test]

@@ -52,18 +52,7 @@ async fn seed(url: &str, runs: i64, start: i64) -> Ledger {
     let postgres = url.starts_with("postgres");
     let series = |columns: &str, table: &str, names: &str, count: i64, filter: &str| {
         let columns = columns.replace("START", &start.to_string());
-        if postgres {
-            format!(
-                "INSERT INTO {table} ({names}) SELECT {columns} FROM generate_series(CAST(0 AS BIGINT), {}) AS s(i) {filter}",
-                count - 1
-            )
-        } else {
-            format!(
-                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
-                 INSERT INTO {table} ({names}) SELECT {columns} FROM s {filter}",
-                count - 1
-            )
-        }
+        shipgate_testkit::generated_rows(postgres, table, names, &columns, count, filter)
     };
     let deployment_names =
         "run_id, position, target, service, from_image, to_image, revision, kind, verdict";

@@ -184,6 +184,33 @@ const ROLLUP_COUNTS: &str = "SELECT app, environment, service, outcome, CAST(SUM
      FROM delivery_rollup WHERE day_ms >= $1 AND day_ms <= $2 \
      GROUP BY app, environment, service, outcome";
 
+/// A range of unix milliseconds, both ends included.
+type Span = (i64, i64);
+
+/// A window's whole UTC days (read from the rollup) and the rest of it, each part within
+/// one day (read from `runs`): the days cut at either end, or every day's part of a window
+/// with no whole day.
+fn split_days(since_ms: i64, until_ms: i64) -> (Option<Span>, Vec<Span>) {
+    let mut partial = Vec::new();
+    let whole = whole_days(since_ms, until_ms);
+    if let Some((first, last)) = whole {
+        if since_ms < first {
+            partial.push((since_ms, first - 1));
+        }
+        if last + DAY_MS <= until_ms {
+            partial.push((last + DAY_MS, until_ms));
+        }
+    } else {
+        let mut from = since_ms;
+        while from <= until_ms {
+            let day_end = from - from.rem_euclid(DAY_MS) + DAY_MS - 1;
+            partial.push((from, day_end.min(until_ms)));
+            from = day_end + 1;
+        }
+    }
+    (whole, partial)
+}
+
 /// The first and last start of the UTC days lying wholly inside `[since_ms, until_ms]`, if any.
 fn whole_days(since_ms: i64, until_ms: i64) -> Option<(i64, i64)> {
     let first = since_ms.div_euclid(DAY_MS) * DAY_MS
@@ -221,18 +248,16 @@ impl Ledger {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<DeliveryAggregates, LedgerError> {
+        let (whole, partial) = split_days(since_ms, until_ms);
         let mut parts: Vec<(String, i64, i64)> = Vec::new();
-        if let Some((first, last)) = whole_days(since_ms, until_ms) {
+        if let Some((first, last)) = whole {
             parts.push((ROLLUP_COUNTS.to_owned(), first, last));
-            if since_ms < first {
-                parts.push((raw_counts(), since_ms, first - 1));
-            }
-            if last + DAY_MS <= until_ms {
-                parts.push((raw_counts(), last + DAY_MS, until_ms));
-            }
-        } else {
-            parts.push((raw_counts(), since_ms, until_ms));
         }
+        parts.extend(
+            partial
+                .into_iter()
+                .map(|(from, to)| (raw_counts(), from, to)),
+        );
         let mut counts: std::collections::BTreeMap<(String, String, String, String), [i64; 6]> =
             std::collections::BTreeMap::new();
         for (sql, from, to) in parts {
@@ -344,8 +369,8 @@ impl Ledger {
             })
         };
         let mut days = Vec::new();
-        let mut partial = Vec::new();
-        if let Some((first, last)) = whole_days(since_ms, until_ms) {
+        let (whole, partial) = split_days(since_ms, until_ms);
+        if let Some((first, last)) = whole {
             let rows = sqlx::query(
                 "SELECT day_ms, outcome, runs, duration_ms, restored, restore_ms, lead_runs, lead_time_ms \
                  FROM delivery_rollup WHERE day_ms >= $1 AND day_ms <= $2 AND app = $3 \
@@ -363,20 +388,6 @@ impl Ledger {
                     day_ms: r.try_get(0).map_err(read())?,
                     count: count(r, 1)?,
                 });
-            }
-            if since_ms < first {
-                partial.push((since_ms, first - 1));
-            }
-            if last + DAY_MS <= until_ms {
-                partial.push((last + DAY_MS, until_ms));
-            }
-        } else {
-            // Within one or two days: each day's part of the window.
-            let mut from = since_ms;
-            while from <= until_ms {
-                let day_end = from - from.rem_euclid(DAY_MS) + DAY_MS - 1;
-                partial.push((from, day_end.min(until_ms)));
-                from = day_end + 1;
             }
         }
         for (from, to) in partial {
@@ -403,7 +414,7 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use super::{DAY_MS as D, whole_days};
+    use super::{DAY_MS as D, split_days, whole_days};
 
     #[test]
     fn whole_days_are_the_ones_inside_the_window() {
@@ -412,5 +423,16 @@ mod tests {
         assert_eq!(whole_days(1, 2 * D - 2), None);
         assert_eq!(whole_days(10, D - 10), None);
         assert_eq!(whole_days(-D, 0), Some((-D, -D)));
+    }
+
+    #[test]
+    fn a_window_splits_into_whole_days_and_day_parts() {
+        assert_eq!(split_days(0, 2 * D - 1), (Some((0, D)), vec![]));
+        assert_eq!(
+            split_days(5, 3 * D + 7),
+            (Some((D, 2 * D)), vec![(5, D - 1), (3 * D, 3 * D + 7)])
+        );
+        assert_eq!(split_days(5, D + 7), (None, vec![(5, D - 1), (D, D + 7)]));
+        assert_eq!(split_days(5, 7), (None, vec![(5, 7)]));
     }
 }

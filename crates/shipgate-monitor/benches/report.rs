@@ -40,18 +40,7 @@ async fn seed(url: &str, runs: i64) -> Ledger {
     let postgres = url.starts_with("postgres");
     let series = |columns: &str, table: &str, names: &str| {
         let columns = columns.replace("START", &START.to_string());
-        if postgres {
-            format!(
-                "INSERT INTO {table} ({names}) SELECT {columns} FROM generate_series(CAST(0 AS BIGINT), {}) AS s(i)",
-                runs - 1
-            )
-        } else {
-            format!(
-                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
-                 INSERT INTO {table} ({names}) SELECT {columns} FROM s",
-                runs - 1
-            )
-        }
+        shipgate_testkit::generated_rows(postgres, table, names, &columns, runs, "")
     };
     for statement in [
         series(

@@ -271,6 +271,52 @@ pub async fn forget_dashboard_tables(url: &str) {
     pool.close().await;
 }
 
+/// A GET from a test that runs no runtime of its own (on its own current-thread runtime),
+/// with a bearer token when given: the status and body, `None` when nothing answers (a server
+/// still starting).
+pub fn http_get(url: &str, bearer: Option<&str>) -> Option<(u16, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = shipgate_http::build_client(&shipgate_http::ClientOptions::default()).unwrap();
+        let mut request = client.get(url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    })
+}
+
+/// SQL that inserts `count` generated rows into `table` (`names`), each row's values the SQL
+/// expressions `columns` over the row number `i` (from 0), optionally filtered by `filter`
+/// (`WHERE i % 10 = 2`): `generate_series` on Postgres, a recursive CTE on SQLite. For the
+/// benchmarks that load a million runs.
+pub fn generated_rows(
+    postgres: bool,
+    table: &str,
+    names: &str,
+    columns: &str,
+    count: i64,
+    filter: &str,
+) -> String {
+    if postgres {
+        format!(
+            "INSERT INTO {table} ({names}) SELECT {columns} FROM generate_series(CAST(0 AS BIGINT), {}) AS s(i) {filter}",
+            count - 1
+        )
+    } else {
+        format!(
+            "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) \
+             INSERT INTO {table} ({names}) SELECT {columns} FROM s {filter}",
+            count - 1
+        )
+    }
+}
+
 /// The README demo's configuration (fixtures/demo/shipgate.toml) for a test: the demo
 /// service built for this test run, users' port `port`, state under `state`. Builds the local
 /// provider's binaries first.
