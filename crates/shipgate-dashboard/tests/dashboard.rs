@@ -199,6 +199,8 @@ async fn every_page_and_its_json_twin_show_what_the_ledger_holds() {
             "66 ms",
             "smoke gate failed: 1 critical check(s) failed: orders",
             "rolling: the previous release demo/api:v1 was verified good",
+            "Smoke test of the restored release",
+            "health-after-rollback",
             "https://github.com/acme/shop/actions/runs/1",
             "/runs/run-2/summary.json",
         ] {

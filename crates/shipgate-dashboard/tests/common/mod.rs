@@ -158,6 +158,13 @@ pub async fn run(ledger: &Ledger, names: &Names, run: SeedRun<'_>, secret: &str)
             "reasons": [names.reason, "rolling: the previous release demo/api:v1 was verified good"],
             "first_action_ms": 12.5,
             "targets": [],
+            // The restored release's own gate.
+            "smoke": {
+                "passed": true,
+                "base_url": "https://api.example.com/",
+                "duration_ms": 31.0,
+                "checks": [{"name": "health-after-rollback", "method": "GET", "path": "/healthz", "outcome": "passed", "status": 200, "p50_ms": 9.0, "p95_ms": 14.0, "latency_ms": [9.0, 14.0]}]
+            },
         }) } else { serde_json::Value::Null },
         "links": [{"label": "Actions run", "url": "https://github.com/acme/shop/actions/runs/1"}],
     });
