@@ -49,7 +49,7 @@ const CHECKS: &[Check] = &[
     Check {
         path: "/runs/run-2",
         expect: "document.querySelectorAll('svg.steps rect.bar').length === 3 \
-            && document.querySelectorAll('table.checks tbody tr').length === 2 \
+            && document.querySelectorAll('table.checks tbody tr').length === 3 /* the gate's 2, the rollback gate's 1 */ \
             && document.querySelectorAll('ol.reasons li').length === 2",
         screenshot: Some("dashboard-run"),
     },
