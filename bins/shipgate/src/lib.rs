@@ -24,6 +24,7 @@ mod ci_gate;
 mod dashboard;
 mod deploy;
 mod error;
+mod init;
 mod ledger;
 mod local;
 mod monitor;
@@ -68,6 +69,13 @@ pub struct Cli {
 /// Subcommands. Each lands with its issue; none is declared before it works.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented shipgate.toml and .github/workflows/deploy.yml for this repository,
+    /// from what it holds (Helm chart, fly.toml, railway.json, .env.sample, Makefile,
+    /// workflows).
+    ///
+    /// Never overwrites a file without --force; --dry-run prints instead.
+    /// Exit codes: 0 written (or printed), 2 a file exists or the directory cannot be read.
+    Init(init::Args),
     /// Check that the runtime environment has every variable a deploy needs, well-formed.
     ///
     /// Production-like environments (prod, production, staging, any unknown name, or none)
@@ -228,6 +236,7 @@ pub fn main_impl() -> ExitCode {
     init_logging(&vars);
     mask_secrets_in_actions(&vars);
     let result = match cli.command {
+        Command::Init(args) => init::run(&args),
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
         Command::Secrets(command) => secrets::run(command, &vars),

@@ -286,6 +286,22 @@ pub struct RailwayTarget {
     /// such a service is refused with guidance.
     #[serde(default)]
     pub switch_source_to_image: bool,
+    /// What a deploy ships: `image` (default; the pinned image is set as the service's
+    /// source) or `repo` (the service builds from its connected GitHub repository; the
+    /// release's tag is the commit SHA Railway builds and deploys).
+    #[serde(default)]
+    pub source: RailwaySource,
+}
+
+/// What a Railway deploy ships.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RailwaySource {
+    /// A pinned container image, set as the service's source.
+    #[default]
+    Image,
+    /// A commit of the service's connected GitHub repository, built by Railway.
+    Repo,
 }
 
 fn default_railway_poll() -> HumanDuration {
@@ -317,6 +333,7 @@ impl Default for RailwayTarget {
             poll_interval: default_railway_poll(),
             stable_for: default_railway_stable_for(),
             switch_source_to_image: false,
+            source: RailwaySource::Image,
         }
     }
 }

