@@ -336,3 +336,82 @@ fn the_written_configurations_plan_against_the_platform_fakes() {
     }
     assert_eq!(railway.violations(), Vec::<String>::new());
 }
+
+/// The repository Railway builds (seed 004's layout): what init writes deploys the exact
+/// commit after the CI gate, and a commit that crashes right after going live is rolled back
+/// to the last good commit, read back from Railway.
+#[test]
+fn the_written_railway_configuration_deploys_commits_and_rolls_back_a_crash() {
+    use shipgate_testkit::fakes::FakeGithub;
+    const GOOD: &str = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const CRASH: &str = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let rt = runtime();
+    let (_dir, repo) = repository("railway-auto");
+    let (code, out) = init(&repo, &["--force"]);
+    assert_eq!(code, 0, "{out}");
+    let railway = FakeRailway::new(FakeToken::Account("railway-init-token".to_owned()));
+    railway.push_commit("svc-web", GOOD, "ok");
+    railway.push_commit("svc-web", CRASH, "crash-after-success");
+    let railway_url = rt.block_on(railway.clone().start());
+    let github = FakeGithub::new("acme/web", "ghs_token");
+    for name in [
+        "Build Verification",
+        "Coverage Report",
+        "Code Quality Checks",
+        "Security Scan",
+        "Run Tests (shards 1)",
+    ] {
+        github.check(name, "success", 0);
+    }
+    let github_url = rt.block_on(github.clone().start());
+    let site = rt.block_on(shipgate_testkit::serve(
+        axum::Router::new().fallback(|| async { "ok" }),
+    ));
+    let env = |sha: &str| {
+        vec![
+            ("GITHUB_SHA", sha.to_owned()),
+            ("GITHUB_REPOSITORY", "acme/web".to_owned()),
+            ("GITHUB_API_URL", github_url.clone()),
+            ("GITHUB_TOKEN", "ghs_token".to_owned()),
+            ("RAILWAY_API_TOKEN", "railway-init-token".to_owned()),
+            ("RAILWAY_PROJECT_ID", "proj-shop".to_owned()),
+            ("RAILWAY_ENVIRONMENT", "production".to_owned()),
+            (
+                "SHIPGATE_TARGETS__RAILWAY__SERVICES__BACKEND",
+                "web".to_owned(),
+            ),
+            ("SHIPGATE_TARGETS__RAILWAY__API_URL", railway_url.clone()),
+            (
+                "SHIPGATE_TARGETS__RAILWAY__POLL_INTERVAL",
+                "100ms".to_owned(),
+            ),
+            ("SHIPGATE_TARGETS__RAILWAY__STABLE_FOR", "300ms".to_owned()),
+            ("SHIPGATE_SMOKE__ALLOW_INSECURE", "true".to_owned()),
+            ("PRODUCTION_API_URL", format!("http://{site}")),
+            (
+                "SHIPGATE_LEDGER__URL",
+                format!("sqlite://{}", repo.join("ledger.db").display()),
+            ),
+        ]
+    };
+    let (code, out) = shipgate(&repo, &["plan", "--config", "shipgate.toml"], &env(GOOD));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("backend: nothing → railway-auto-backend:{GOOD}")),
+        "{out}"
+    );
+    let (code, out) = shipgate(&repo, &["deploy", "--config", "shipgate.toml"], &env(GOOD));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        railway.live_commit("env-prod", "svc-web").as_deref(),
+        Some(GOOD)
+    );
+    let (code, out) = shipgate(&repo, &["deploy", "--config", "shipgate.toml"], &env(CRASH));
+    assert_eq!(code, 3, "rolled back: {out}");
+    assert_eq!(
+        railway.live_commit("env-prod", "svc-web").as_deref(),
+        Some(GOOD),
+        "the last good commit serves again: {out}"
+    );
+    assert_eq!(railway.violations(), Vec::<String>::new());
+}

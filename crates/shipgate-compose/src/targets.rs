@@ -172,9 +172,19 @@ impl Composition {
         )
         .map_err(|e| ComposeError::setup_caused(e.to_string(), e))?;
         let mut targets = Vec::new();
-        for ServiceImage { service, .. } in services {
+        for ServiceImage {
+            service,
+            repository,
+        } in services
+        {
             let Some(railway_service) = railway.services.get(service) else {
                 continue;
+            };
+            let source = match railway.source {
+                shipgate_config::RailwaySource::Image => shipgate_railway::ServiceSource::Image,
+                shipgate_config::RailwaySource::Repo => shipgate_railway::ServiceSource::Repo {
+                    repository: repository.clone(),
+                },
             };
             let settings = shipgate_railway::RailwaySettings {
                 api_url: railway.api_url.clone(),
@@ -185,6 +195,7 @@ impl Composition {
                 service: service.clone(),
                 railway_service: railway_service.clone(),
                 switch_source_to_image: railway.switch_source_to_image,
+                source,
                 require_pinned: production_like,
                 poll_interval: railway.poll_interval.as_duration(),
                 stable_for: railway.stable_for.as_duration(),

@@ -42,6 +42,7 @@ pub(crate) mod ops {
     operation!(ActiveDeployments, true);
     operation!(SetImage, true);
     operation!(DeployV2, false);
+    operation!(DeployCommit, false);
     operation!(Deployment, true);
     operation!(Deployments, true);
     operation!(Rollback, false);

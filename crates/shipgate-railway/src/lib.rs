@@ -135,6 +135,8 @@ pub struct RailwaySettings {
     /// Disconnect a GitHub-sourced service's repo and point it at the image. Off by default:
     /// such a service is refused with guidance.
     pub switch_source_to_image: bool,
+    /// What a deploy ships to this service: a pinned image, or a commit of its repo.
+    pub source: ServiceSource,
     /// Refuse images that are not pinned (production-like environments).
     pub require_pinned: bool,
     /// Time between status polls (Railway's CLI polls every 5 s).
@@ -144,6 +146,22 @@ pub struct RailwaySettings {
     pub stable_for: Duration,
     /// Masks the token and every secret the run knows in messages and logs.
     pub redactor: Redactor,
+}
+
+/// What a deploy ships to a Railway service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSource {
+    /// A pinned container image, set as the service's source (`serviceInstanceUpdate`) and
+    /// deployed (`serviceInstanceDeployV2`).
+    Image,
+    /// A commit of the service's connected GitHub repo, built and deployed by Railway
+    /// (`serviceInstanceDeployV2(commitSha)`). The release's image tag is the commit SHA;
+    /// what runs is reported as `repository:COMMIT`, with `repository` the name shipgate uses
+    /// for the service's releases, so that releases and read-backs compare.
+    Repo {
+        /// The name of the service's releases (`backend-backend`).
+        repository: String,
+    },
 }
 
 /// The IDs and names a [`RailwayProvider`] resolved.
@@ -171,6 +189,7 @@ pub struct RailwayProvider {
     service: ServiceName,
     resolved: ResolvedService,
     switch_source_to_image: bool,
+    source: ServiceSource,
     require_pinned: bool,
     poll_interval: Duration,
     stable_for: Duration,
@@ -229,6 +248,11 @@ struct DeploymentNode {
 impl DeploymentNode {
     fn image(&self) -> Option<ImageRef> {
         self.meta.as_ref()?.get("image")?.as_str()?.parse().ok()
+    }
+
+    /// The commit a GitHub-sourced deployment built (`meta.commitHash`).
+    fn commit(&self) -> Option<&str> {
+        self.meta.as_ref()?.get("commitHash")?.as_str()
     }
 
     fn phase(&self) -> Phase {
@@ -368,16 +392,25 @@ impl RailwayProvider {
                 )),
                 other => other,
             })?;
-        let repo = instance
-            .service_instance
-            .source
-            .filter(|s| s.image.is_none())
-            .and_then(|s| s.repo);
+        let source = instance.service_instance.source;
+        let configured_image = source.as_ref().and_then(|s| s.image.clone());
+        let repo = source.filter(|s| s.image.is_none()).and_then(|s| s.repo);
+        if matches!(settings.source, ServiceSource::Repo { .. }) && repo.is_none() {
+            return Err(RailwayError::Invalid(format!(
+                "Railway service `{}` (environment `{}`) is not connected to a GitHub repo{}; targets.railway.source = \"repo\" deploys commits of the connected repo. Connect the repo in Railway (Settings → Source), or set source = \"image\" to deploy pinned images",
+                service.name,
+                environment.name,
+                configured_image
+                    .map(|i| format!(" (it deploys image `{i}`)"))
+                    .unwrap_or_default()
+            )));
+        }
         if let Some(repo) = &repo
+            && settings.source == ServiceSource::Image
             && !settings.switch_source_to_image
         {
             return Err(RailwayError::Invalid(format!(
-                "Railway service `{}` (environment `{}`) deploys from GitHub repo `{repo}`, not from a container image; shipgate deploys pinned images. Point the service at an image in Railway (Settings → Source), or set targets.railway.switch_source_to_image = true to have shipgate disconnect the repo and set the image on the next deploy",
+                "Railway service `{}` (environment `{}`) deploys from GitHub repo `{repo}`, not from a container image; shipgate deploys pinned images. Set targets.railway.source = \"repo\" to deploy the commit being shipped from that repo, point the service at an image in Railway (Settings → Source), or set targets.railway.switch_source_to_image = true to have shipgate disconnect the repo and set the image on the next deploy",
                 service.name, environment.name
             )));
         }
@@ -394,6 +427,7 @@ impl RailwayProvider {
             client,
             service: settings.service,
             switch_source_to_image: settings.switch_source_to_image,
+            source: settings.source,
             require_pinned: settings.require_pinned,
             poll_interval: settings.poll_interval,
             stable_for: settings.stable_for,
@@ -495,6 +529,66 @@ impl RailwayProvider {
         Ok(list)
     }
 
+    /// What a deployment runs, as shipgate names releases: its image, or for a GitHub-sourced
+    /// service `repository:COMMIT`.
+    fn release_of(&self, node: &DeploymentNode) -> Option<ImageRef> {
+        match &self.source {
+            ServiceSource::Image => node.image(),
+            ServiceSource::Repo { repository } => {
+                format!("{repository}:{}", node.commit()?).parse().ok()
+            }
+        }
+    }
+
+    /// Deploys commit `image`'s tag of the connected repo (a GitHub-sourced service).
+    async fn deploy_commit(
+        &self,
+        image: &ImageRef,
+        description: &str,
+    ) -> Result<Deployment, RailwayError> {
+        let commit = image.tag().unwrap_or_default();
+        if commit.len() < 7 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(RailwayError::Invalid(format!(
+                "`{commit}` is not a commit SHA; a GitHub-sourced Railway service deploys the commit being shipped (image_tag, IMAGE_TAG or GITHUB_SHA)"
+            )));
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Deployed {
+            service_instance_deploy_v2: String,
+        }
+        let deployed: Deployed = self
+            .client
+            .run(
+                ops::DeployCommit,
+                json!({
+                    "serviceId": self.resolved.service_id,
+                    "environmentId": self.resolved.environment_id,
+                    "commitSha": commit,
+                }),
+            )
+            .await
+            .map_err(|e| match e {
+                RailwayError::Graphql { message, .. } | RailwayError::NotFound { message, .. }
+                    if message.contains("Commit not found") =>
+                {
+                    RailwayError::Invalid(format!(
+                        "Railway cannot find commit {commit} in {}: push it to the repo the service is connected to before deploying it",
+                        self.resolved.repo.as_deref().unwrap_or("the connected repo")
+                    ))
+                }
+                other => other,
+            })?;
+        tracing::info!(service = %self.service, deployment = %deployed.service_instance_deploy_v2, %commit, "Railway deployment of a commit started");
+        Ok(Deployment {
+            revision: RevisionId(deployed.service_instance_deploy_v2),
+            request: DeployRequest {
+                images: BTreeMap::from([(self.service.clone(), image.clone())]),
+                description: description.to_owned(),
+            },
+        })
+    }
+
     /// Sets the service's configured source image in this environment (no deployment).
     async fn set_source_image(&self, image: &ImageRef) -> Result<(), RailwayError> {
         let updated: BoolField = self
@@ -517,6 +611,9 @@ impl RailwayProvider {
         image: &ImageRef,
         description: &str,
     ) -> Result<Deployment, RailwayError> {
+        if matches!(self.source, ServiceSource::Repo { .. }) {
+            return self.deploy_commit(image, description).await;
+        }
         if self.require_pinned && !image.pinning(&[]).is_pinned() {
             return Err(RailwayError::Invalid(format!(
                 "image `{image}` is not pinned; production-like environments deploy a commit SHA tag or a digest"
@@ -584,13 +681,20 @@ impl RailwayProvider {
                 Poll::Waiting(format!("{}: deployment {id} {what}", self.service))
             }
             Phase::Live => {
-                let ran = node.image();
+                let ran = self.release_of(&node);
                 match (expected, ran) {
                     (Some(want), Some(ran)) if &ran != want => {
                         return Poll::Ready(Ok(Verdict::Failed {
-                            reason: format!(
-                                "Railway deployment {id} is live with image `{ran}`, not the requested `{want}`; the service's source did not take the new image"
-                            ),
+                            reason: match self.source {
+                                ServiceSource::Image => format!(
+                                    "Railway deployment {id} is live with image `{ran}`, not the requested `{want}`; the service's source did not take the new image"
+                                ),
+                                ServiceSource::Repo { .. } => format!(
+                                    "Railway deployment {id} is live having built commit {}, not the requested {}",
+                                    ran.tag().unwrap_or_default(),
+                                    want.tag().unwrap_or_default()
+                                ),
+                            },
                             diagnostics: Vec::new(),
                         }));
                     }
@@ -862,7 +966,7 @@ impl Provider for RailwayProvider {
             .and_then(|d| {
                 Some(Running {
                     service: self.service.clone(),
-                    image: d.image()?,
+                    image: self.release_of(d)?,
                     revision: RevisionId(d.id.clone()),
                 })
             })
@@ -949,8 +1053,8 @@ impl Provider for RailwayProvider {
                 };
                 Revision {
                     id: RevisionId(d.id.clone()),
-                    images: d
-                        .image()
+                    images: self
+                        .release_of(&d)
                         .map(|i| BTreeMap::from([(self.service.clone(), i)]))
                         .unwrap_or_default(),
                     status,
@@ -970,7 +1074,7 @@ impl Provider for RailwayProvider {
                 target.status
             )));
         }
-        let image = target.image();
+        let image = self.release_of(&target);
         if !target.can_rollback {
             let image = image.ok_or_else(|| {
                 ProviderError::invalid(format!(
@@ -993,15 +1097,17 @@ impl Provider for RailwayProvider {
         // before (with the target's image, when Railway reports it).
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let found = self
-                .deployments()
-                .await?
-                .into_iter()
-                .find(|d| !before.contains(&d.id) && (image.is_none() || d.image() == image));
+            let found = self.deployments().await?.into_iter().find(|d| {
+                !before.contains(&d.id) && (image.is_none() || self.release_of(d) == image)
+            });
             if let Some(found) = found {
                 // deploymentRollback leaves the service's configured source naming the failed
-                // image, which the next redeploy or variable change would bring back.
-                if let Some(image) = &image {
+                // image, which the next redeploy or variable change would bring back. (A
+                // GitHub-sourced service's source is its repo: nothing to restore.)
+                if let Some(image) = image
+                    .as_ref()
+                    .filter(|_| self.source == ServiceSource::Image)
+                {
                     self.set_source_image(image).await?;
                 }
                 return Ok(Deployment {

@@ -7,10 +7,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use shipgate_core::{ImageRef, Redactor, Secret, ServiceName};
 use shipgate_provider::conformance::{Scenario, run};
 use shipgate_provider::{DeployRequest, Provider, ProviderError, Verdict};
-use shipgate_railway::{RailwayError, RailwayProvider, RailwaySettings, RailwayToken};
+use shipgate_railway::{
+    RailwayError, RailwayProvider, RailwaySettings, RailwayToken, ServiceSource,
+};
 use shipgate_testkit::Canary;
 use shipgate_testkit::railway::{FakeRailway, FakeToken};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +36,7 @@ fn settings(url: &str, token: RailwayToken) -> RailwaySettings {
         service: "api".parse().unwrap(),
         railway_service: "API".into(),
         switch_source_to_image: false,
+        source: ServiceSource::Image,
         require_pinned: true,
         poll_interval: Duration::from_millis(20),
         stable_for: Duration::from_millis(100),
@@ -505,5 +509,173 @@ async fn a_failing_events_query_does_not_stop_the_failure_report() {
     assert!(
         fake.calls().iter().any(|(op, _)| op == "DeploymentLogs"),
         "the logs were still asked for"
+    );
+}
+
+const C1: &str = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const C2: &str = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const C3: &str = "3333333ccccccccccccccccccccccccccccccccc";
+
+/// `web` (svc-web) is connected to GitHub repo `acme/web`; its releases are named `acme-web`.
+async fn repo_sourced(fake: &FakeRailway) -> RailwayProvider {
+    let url = fake.clone().start().await;
+    let mut s = settings(&url, account_token());
+    s.service = "web".parse().unwrap();
+    s.railway_service = "web".into();
+    s.source = ServiceSource::Repo {
+        repository: "acme-web".into(),
+    };
+    RailwayProvider::connect(s).await.unwrap()
+}
+
+fn commit(sha: &str) -> ImageRef {
+    image(&format!("acme-web:{sha}"))
+}
+
+async fn deploy_commit(provider: &RailwayProvider, sha: &str) -> Verdict {
+    let deployment = provider
+        .deploy(&DeployRequest {
+            images: BTreeMap::from([("web".parse::<ServiceName>().unwrap(), commit(sha))]),
+            description: "test".into(),
+        })
+        .await
+        .unwrap();
+    provider
+        .wait(
+            &deployment,
+            Instant::now() + Duration::from_secs(5),
+            &|_: &shipgate_provider::WaitProgress| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_github_sourced_service_deploys_the_exact_commit_and_passes_conformance() {
+    let fake = account();
+    for (sha, outcome) in [(C1, "ok"), (C2, "ok"), (C3, "unhealthy")] {
+        fake.push_commit("svc-web", sha, outcome);
+    }
+    let provider = repo_sourced(&fake).await;
+    run(
+        &provider,
+        &Scenario {
+            service: "web".parse().unwrap(),
+            good: commit(C1),
+            upgrade: commit(C2),
+            unhealthy: commit(C3),
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .await;
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    let calls = fake.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|(op, _)| op == "SetImage" || op == "ServiceDisconnect"),
+        "the repo source is left as it is: {calls:?}"
+    );
+    let deploys: Vec<&Value> = calls
+        .iter()
+        .filter(|(op, _)| op == "DeployCommit")
+        .map(|(_, vars)| vars)
+        .collect();
+    assert_eq!(
+        deploys[0]["commitSha"], C1,
+        "the exact commit, never the branch head"
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_that_built_another_commit_is_a_failure_read_back() {
+    let fake = account();
+    fake.push_commit("svc-web", C1, "ok");
+    fake.push_commit("svc-web", C2, "stale");
+    let provider = repo_sourced(&fake).await;
+    assert_eq!(deploy_commit(&provider, C1).await, Verdict::Healthy);
+    let verdict = deploy_commit(&provider, C2).await;
+    assert!(
+        matches!(&verdict, Verdict::Failed { reason, .. }
+            if reason.contains(&format!("built commit {C1}, not the requested {C2}"))),
+        "{verdict:?}"
+    );
+    // What runs, read back: the earlier commit, reported as a release of the service.
+    assert_eq!(provider.current().await.unwrap()[0].image, commit(C1));
+    assert_eq!(fake.live_commit("env-prod", "svc-web").as_deref(), Some(C1));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_crash_after_success_rolls_back_to_the_last_good_commit() {
+    let fake = account();
+    fake.push_commit("svc-web", C1, "ok");
+    fake.push_commit("svc-web", C2, "crash-after-success");
+    let provider = repo_sourced(&fake).await;
+    assert_eq!(deploy_commit(&provider, C1).await, Verdict::Healthy);
+    let good = provider.current().await.unwrap().remove(0).revision;
+    let verdict = deploy_commit(&provider, C2).await;
+    assert!(matches!(verdict, Verdict::Failed { .. }), "{verdict:?}");
+    assert_eq!(
+        provider.current().await.unwrap(),
+        Vec::new(),
+        "nothing runs"
+    );
+    let history = provider.history().await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|r| r.id == good && r.images.values().any(|i| *i == commit(C1))),
+        "{history:?}"
+    );
+    let back = provider.rollback(&good).await.unwrap();
+    let verdict = provider
+        .wait(
+            &back,
+            Instant::now() + Duration::from_secs(5),
+            &|_: &shipgate_provider::WaitProgress| {},
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(verdict, Verdict::Healthy);
+    assert_eq!(fake.live_commit("env-prod", "svc-web").as_deref(), Some(C1));
+    assert_eq!(provider.current().await.unwrap()[0].image, commit(C1));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unknown_commit_or_an_image_service_is_refused_naming_the_fix() {
+    let fake = account();
+    fake.push_commit("svc-web", C1, "ok");
+    let provider = repo_sourced(&fake).await;
+    let err = provider
+        .deploy(&DeployRequest {
+            images: BTreeMap::from([("web".parse::<ServiceName>().unwrap(), commit(C2))]),
+            description: "test".into(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("cannot find commit {C2} in acme/web")) && err.contains("push it"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.live_commit("env-prod", "svc-web"),
+        None,
+        "nothing deployed"
+    );
+
+    let url = fake.clone().start().await;
+    let mut s = settings(&url, account_token());
+    s.source = ServiceSource::Repo {
+        repository: "acme-api".into(),
+    };
+    let err = RailwayProvider::connect(s).await.unwrap_err().to_string();
+    assert!(
+        err.contains("is not connected to a GitHub repo") && err.contains("source = \"image\""),
+        "{err}"
     );
 }

@@ -17,6 +17,12 @@
 //! not document whether a crashed deployment has already replaced the previous one, so the
 //! fake models the case where it has); anything else succeeds.
 //!
+//! A GitHub-sourced service (`web`, repo `acme/web`) deploys commits: `serviceInstanceDeployV2`
+//! with a `commitSha` the repo has ([`FakeRailway::push_commit`]) builds it (`BUILDING` first)
+//! and reports `meta.commitHash`; an unknown SHA is refused with "Commit not found", and no SHA
+//! deploys the newest commit. A commit's outcome label works as an image name does above
+//! (`stale`: the deployment that goes live built the previous live commit).
+//!
 //! As on Railway, `deploymentRollback` creates a new deployment of the earlier image but leaves
 //! the service's configured `source.image` as it was (naming the failed image), so a later
 //! redeploy would bring the failed image back unless the caller restores it.
@@ -51,6 +57,8 @@ struct Service {
     project: String,
     repo: Option<String>,
     image: HashMap<String, String>,
+    /// Commits of the connected repo, oldest first, with their outcome labels.
+    commits: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +68,8 @@ struct Deployment {
     environment: String,
     /// What runs (`meta.image`).
     image: Option<String>,
+    /// The commit built (`meta.commitHash`), for GitHub-sourced services.
+    commit: Option<String>,
     status: &'static str,
     steps: Vec<&'static str>,
     seq: u64,
@@ -110,6 +120,7 @@ impl FakeRailway {
             project: "proj-shop".into(),
             repo: repo.map(str::to_owned),
             image: HashMap::new(),
+            commits: Vec::new(),
         };
         let w = World {
             workspaces: vec![
@@ -167,6 +178,25 @@ impl FakeRailway {
             .iter()
             .find(|s| s.id == service)
             .and_then(|s| s.image.get(environment).cloned())
+    }
+
+    /// Adds a commit to a GitHub-sourced service's repo; `outcome` decides how a deployment
+    /// of it ends, as image names do (`ok`, `unhealthy`, `crash-after-success`, `stale`…).
+    pub fn push_commit(&self, service: &str, sha: &str, outcome: &str) {
+        let mut w = self.world.lock().unwrap();
+        let s = w.services.iter_mut().find(|s| s.id == service).unwrap();
+        assert!(s.repo.is_some(), "{service} is not GitHub-sourced");
+        s.commits.push((sha.to_owned(), outcome.to_owned()));
+    }
+
+    /// The commit live for a GitHub-sourced service in an environment.
+    pub fn live_commit(&self, environment: &str, service: &str) -> Option<String> {
+        let w = self.world.lock().unwrap();
+        w.deployments
+            .iter()
+            .rev()
+            .find(|d| d.environment == environment && d.service == service && d.status == "SUCCESS")
+            .and_then(|d| d.commit.clone())
     }
 
     /// Schema violations seen so far (documents or answers); must stay empty.
@@ -330,7 +360,11 @@ fn deployment_json(d: &Deployment) -> Value {
         "createdAt": timestamp(d.seq),
         "canRollback": d.status == "SUCCESS" || d.status == "REMOVED",
         "deploymentStopped": false,
-        "meta": d.image.as_ref().map(|i| json!({"image": i})),
+        "meta": match (&d.image, &d.commit) {
+            (_, Some(commit)) => json!({"commitHash": commit, "branch": "main", "repo": "acme/web"}),
+            (Some(image), None) => json!({"image": image}),
+            (None, None) => Value::Null,
+        },
         "instances": [{"id": format!("{}-i0", d.id), "status": if running { "RUNNING" } else if d.status == "CRASHED" { "CRASHED" } else { "INITIALIZING" }}],
     })
 }
@@ -379,10 +413,49 @@ fn create_deployment(w: &mut World, service: &str, environment: &str, image: &st
         service: service.to_owned(),
         environment: environment.to_owned(),
         image: runs,
+        commit: None,
         status: steps[0],
         steps: steps[1..].to_vec(),
         seq,
         replaces_on_start: image.contains("crash-replacing"),
+    });
+    id
+}
+
+/// A deployment that builds `commit` of a GitHub-sourced service, ending as `outcome` says.
+fn create_commit_deployment(
+    w: &mut World,
+    service: &str,
+    environment: &str,
+    commit: &str,
+    outcome: &str,
+) -> String {
+    w.seq += 1;
+    let seq = w.seq;
+    let live_before = w
+        .deployments
+        .iter()
+        .rev()
+        .find(|d| d.service == service && d.environment == environment && d.status == "SUCCESS")
+        .and_then(|d| d.commit.clone());
+    let built = if outcome.contains("stale") {
+        live_before.unwrap_or_else(|| commit.to_owned())
+    } else {
+        commit.to_owned()
+    };
+    let id = format!("dep-{seq}");
+    let mut steps = vec!["BUILDING"];
+    steps.extend(outcome_steps(outcome));
+    w.deployments.push(Deployment {
+        id: id.clone(),
+        service: service.to_owned(),
+        environment: environment.to_owned(),
+        image: None,
+        commit: Some(built),
+        status: steps[0],
+        steps: steps[1..].to_vec(),
+        seq,
+        replaces_on_start: outcome.contains("crash-replacing"),
     });
     id
 }
@@ -545,7 +618,7 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
             s.repo = None;
             Ok(json!({"serviceDisconnect": {"id": svc}}))
         }
-        "DeployV2" => {
+        "DeployV2" | "DeployCommit" => {
             let (env, svc) = (var(vars, "environmentId"), var(vars, "serviceId"));
             let s = w
                 .services
@@ -554,6 +627,24 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                 .cloned()
                 .ok_or("Service not found")?;
             check_scope(caller, &s.project, Some(&env))?;
+            let sha = vars["commitSha"].as_str().map(str::to_owned);
+            if s.repo.is_some() {
+                let (commit, outcome) = match &sha {
+                    Some(sha) => s
+                        .commits
+                        .iter()
+                        .find(|(c, _)| c == sha)
+                        .cloned()
+                        .ok_or("Commit not found")?,
+                    None => s.commits.last().cloned().ok_or("No commits found")?,
+                };
+                let id = create_commit_deployment(w, &svc, &env, &commit, &outcome);
+                return Ok(json!({"serviceInstanceDeployV2": id}));
+            }
+            if sha.is_some() {
+                w.violations
+                    .push("commitSha sent for an image-sourced service (meaningless)".into());
+            }
             let image = s
                 .image
                 .get(&env)
@@ -589,8 +680,12 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
             if !(d.status == "SUCCESS" || d.status == "REMOVED") {
                 return Err("Cannot rollback to this deployment".into());
             }
-            // A new deployment of the earlier image; the service's configured source is left
-            // as it was.
+            // A new deployment of the earlier image (or commit); the service's configured
+            // source is left as it was.
+            if let Some(commit) = d.commit.clone() {
+                create_commit_deployment(w, &d.service, &d.environment, &commit, "ok");
+                return Ok(json!({"deploymentRollback": true}));
+            }
             let image = d.image.clone().unwrap_or_default();
             create_deployment(w, &d.service, &d.environment, &image);
             Ok(json!({"deploymentRollback": true}))
