@@ -23,6 +23,7 @@ mod check_env;
 mod ci_gate;
 mod dashboard;
 mod deploy;
+mod doctor;
 mod error;
 mod init;
 mod ledger;
@@ -76,6 +77,12 @@ pub enum Command {
     /// Never overwrites a file without --force; --dry-run prints instead.
     /// Exit codes: 0 written (or printed), 2 a file exists or the directory cannot be read.
     Init(init::Args),
+    /// Check, with read-only calls, everything a deploy of this configuration will need:
+    /// variables, release, ledger, each target's token and what it runs, registry tags,
+    /// GitHub check runs, the smoke target.
+    ///
+    /// Exit codes: 0 all good, 1 something would fail a deploy, 2 usage or configuration.
+    Doctor(doctor::Args),
     /// Check that the runtime environment has every variable a deploy needs, well-formed.
     ///
     /// Production-like environments (prod, production, staging, any unknown name, or none)
@@ -237,6 +244,7 @@ pub fn main_impl() -> ExitCode {
     mask_secrets_in_actions(&vars);
     let result = match cli.command {
         Command::Init(args) => init::run(&args),
+        Command::Doctor(args) => doctor::run(args, &vars),
         Command::CheckEnv(args) => check_env::run(args, &vars),
         Command::Smoke(args) => smoke::run(args, &vars),
         Command::Secrets(command) => secrets::run(command, &vars),

@@ -32,6 +32,7 @@
 mod actions;
 mod dashboard;
 mod deploy;
+mod doctor;
 mod error;
 mod github_report;
 mod monitor;
@@ -51,6 +52,7 @@ use shipgate_secrets::{BuildContext, Resolution, SecretResolver, build_sources};
 
 pub use actions::ActionsContext;
 pub use deploy::{DeployOptions, DryRun, TargetPlan, run_id};
+pub use doctor::{CheckStatus, DoctorCheck};
 pub use error::{BoxError, ComposeError};
 pub use monitor::{IssueTrackerChoice, ProviderInspector};
 pub use notify::after_deploy;
