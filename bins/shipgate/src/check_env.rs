@@ -11,15 +11,18 @@ use shipgate_env::{CheckInput, DotenvFile, Report, Severity, VarStatus};
 use crate::error::{CommandResult, Failure};
 use crate::{Format, load_config, runtime};
 
+/// The dotenv sample used when no configuration names one.
+const DEFAULT_SAMPLE: &str = ".env.sample";
+
 /// Arguments of `check-env`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  shipgate check-env                                  # the default production set, like `make check-prod-env`
+  shipgate check-env         # every name of ./.env.sample (make check-prod-env)
   shipgate check-env --config shipgate.toml --format json
   PROD_REQUIRED_ENV_VARS=\"DATABASE_URL AUTH_ISSUER\" shipgate check-env
   shipgate check-env --environment dev --env-file .env.dev
-  shipgate check-env --env-sample .env.sample        # also check .env.sample drift")]
+  shipgate check-env --env-sample .env.sample   # also check its drift")]
 pub struct Args {
     /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
     #[arg(long, value_name = "FILE")]
@@ -51,8 +54,15 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         .map(DotenvFile::read)
         .transpose()
         .map_err(Failure::usage)?;
-    // A `[env] sample` written in the file is relative to it (the loader anchors it).
-    let sample_path = args.env_sample.or_else(|| loaded.config.env.sample.clone());
+    // A `[env] sample` written in the file is relative to it (the loader anchors it). With no
+    // configuration file, `./.env.sample` is the app's list of variables when it exists.
+    let sample_path = args
+        .env_sample
+        .or_else(|| loaded.config.env.sample.clone())
+        .or_else(|| {
+            let default = std::path::Path::new(DEFAULT_SAMPLE);
+            (file.is_none() && default.is_file()).then(|| default.to_owned())
+        });
     let sample = sample_path
         .as_deref()
         .map(DotenvFile::read)
@@ -100,7 +110,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         vars,
         environment_origin,
         config_origin: file.as_ref().map(|f| f.display().to_string()),
-        implied_only: false,
+        // A configuration without `[env] required` or a sample requires what it implies.
+        implied_only: file.is_some()
+            && composition.config().env.required.is_none()
+            && sample.is_none(),
         required_override,
         required_origin,
         not_utf8: crate::not_utf8_vars(),

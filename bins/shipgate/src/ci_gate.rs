@@ -12,18 +12,15 @@ use crate::{Format, load_config, runtime, shutdown_signal};
 /// Arguments of `ci-gate`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Reads the commit's check runs and commit statuses, waits while required checks run, fails at
-the first failed one (failure, cancelled, timed_out, action_required, stale; neutral and
-skipped unless allowed; any unknown conclusion), and never passes a commit with nothing
-reported. The token is GITHUB_TOKEN (checks: read, statuses: read); GITHUB_API_URL selects
-GitHub Enterprise.
+Reads the commit's check runs and commit statuses, waits while required checks run, fails at the first failed one (failure, cancelled, timed_out, action_required, stale; neutral and skipped unless allowed; any unknown conclusion), and never passes a commit with nothing reported. The token is GITHUB_TOKEN (checks: read, statuses: read); GITHUB_API_URL selects GitHub Enterprise.
 
 Examples:
-  shipgate ci-gate --repo acme/backend --sha \"$GITHUB_SHA\" --require 'Run Tests (shards *)' --require 'Security Scan'
-  shipgate ci-gate --config shipgate.toml          # [ci_gate] required_checks, GITHUB_REPOSITORY, GITHUB_SHA
+  shipgate ci-gate --repo acme/backend --sha \"$GITHUB_SHA\" \\
+    --require 'Run Tests (shards *)' --require 'Security Scan'
+  shipgate ci-gate --config shipgate.toml
+    # [ci_gate] required_checks, GITHUB_REPOSITORY, GITHUB_SHA
 
-Exit codes: 0 every required check passed, 1 a check failed or the wait timed out,
-2 usage (bad repository or SHA, bad token, unknown repository), 130 interrupted.")]
+Exit codes: 0 every required check passed, 1 a check failed or the wait timed out, 2 usage (bad repository or SHA, bad token, unknown repository), 130 interrupted.")]
 pub struct Args {
     /// Configuration file ([ci_gate], [github]).
     #[arg(long, value_name = "FILE")]

@@ -11,19 +11,11 @@ use crate::shutdown_signal;
 /// Arguments of `dashboard`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Pages: / (what each environment runs now, its last run, lock, open alerts and the last 30
-days' delivery figures), /timeline?app=A&environment=E (every run on a time axis, filters by
-service, outcome and range), /runs/ID (steps, targets, smoke reports, rollback decision, the
-summary JSON), /delivery (weekly DORA charts over 26 weeks), /health (monitor targets with
-check latency p50/p95). Each has a JSON twin under /api/ (docs/dashboard.md).
+Pages: / (what each environment runs now, its last run, lock, open alerts and the last 30 days' delivery figures), /timeline?app=A&environment=E (every run on a time axis, filters by service, outcome and range), /runs/ID (steps, targets, smoke reports, rollback decision, the summary JSON), /delivery (weekly DORA charts over 26 weeks), /health (monitor targets with check latency p50/p95). Each has a JSON twin under /api/ (docs/dashboard.md).
 
-It reads the ledger and never writes to it. It binds 127.0.0.1 by default; any other address
-needs an access rule in [dashboard]: token (a secret key holding a bearer token),
-basic_user + basic_password (a secret key), or trust_proxy_header behind an authenticating
-proxy. Without one it refuses to start. `shipgate monitor` serves the same pages.
+It reads the ledger and never writes to it. It binds 127.0.0.1 by default; any other address needs an access rule in [dashboard]: token (a secret key holding a bearer token), basic_user + basic_password (a secret key), or trust_proxy_header behind an authenticating proxy. Without one it refuses to start. `shipgate monitor` serves the same pages.
 
-Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM); 2 usage, configuration, access rule
-or ledger error.
+Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM); 2 usage, configuration, access rule or ledger error.
 
 Examples:
   shipgate dashboard                              # http://127.0.0.1:9465

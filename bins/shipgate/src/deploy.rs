@@ -13,22 +13,13 @@ use crate::{Format, log_redactor, runtime, shutdown_signal};
 /// Arguments of `deploy`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Flow: check-env → lock (one deploy per app and environment; a second one waits) → CI gate
-and migration when configured → deploy each enabled
-target → wait for its verdict → smoke gate ([smoke] / ENABLE_DEPLOY_SMOKE_GATE) → on failure
-and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest verified good revision and smoke
-it → summary (always written) → ledger.
+Flow: check-env → lock (one deploy per app and environment; a second one waits) → CI gate and migration when configured → deploy each enabled target → wait for its verdict → smoke gate ([smoke] / ENABLE_DEPLOY_SMOKE_GATE) → on failure and with [rollback] auto / ENABLE_AUTO_ROLLBACK: roll back to the newest verified good revision and smoke it → summary (always written) → ledger.
 
-Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage or configuration error,
-3 rolled back (the previous release is live and passed its smoke), 4 rollback failed
-(production may be broken), 5 unhealthy (gate failed, rollback disabled), 6 lock timeout,
-7 superseded (a newer deploy queued behind this one, or the release is older than the live
-one: see --allow-older), 8 succeeded but the summary file could not be written,
-130 interrupted.
+Exit codes: 0 succeeded, 1 failed (nothing live changed), 2 usage or configuration error, 3 rolled back (the previous release is live and passed its smoke), 4 rollback failed (production may be broken), 5 unhealthy (gate failed, rollback disabled), 6 lock timeout, 7 superseded (a newer deploy queued behind this one, or the release is older than the live one: see --allow-older), 8 succeeded but the summary file could not be written, 130 interrupted.
 
 Examples:
   shipgate deploy --config shipgate.toml --image-tag 3f2c1a9
-  image_tag=3f2c1a9 runtime_target=local shipgate deploy --summary deploy-summary.json
+  image_tag=3f2c1a9 runtime_target=local shipgate deploy --summary summary.json
   shipgate deploy --dry-run")]
 pub struct Args {
     /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].

@@ -12,10 +12,7 @@ use crate::{Format, runtime};
 /// Arguments of `doctor`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Checks, with read-only calls: the environment (check-env), the release (tag, images), the
-ledger, each target (the token resolves the project, app or cluster and reads what runs),
-the registry has the tag, GitHub's check runs (when the CI gate is on), and the smoke target
-answers. One line per check; every failed line says how to fix it.
+Checks, with read-only calls: the environment (check-env), the release (tag, images), the ledger, each target (the token resolves the project, app or cluster and reads what runs), the registry has the tag, GitHub's check runs (when the CI gate is on), and the smoke target answers. One line per check; every failed line says how to fix it.
 
 Examples:
   shipgate doctor

@@ -11,14 +11,11 @@ use crate::error::{CommandResult, Failure};
 /// Arguments of `init`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-It reads, and never changes: a Helm chart (Chart.yaml and the image tags of its values.yaml),
-fly.toml, railway.json or railway.toml, .env.sample, a Makefile's check-prod-env and
-migrate-prod targets, and the workflows in .github/workflows (the deploy variables they use,
-an image-publishing workflow, CI job names, PR comments, a scheduled health check).
+It reads, and never changes: a Helm chart (Chart.yaml and the image tags of its values.yaml), fly.toml, railway.json or railway.toml, .env.sample, a Makefile's check-prod-env and migrate-prod targets, and the workflows in .github/workflows (the deploy variables they use, an image-publishing workflow, CI job names, PR comments, a scheduled health check).
 
 Examples:
   shipgate init --dry-run          # print what it would write
-  shipgate init                    # write shipgate.toml and .github/workflows/deploy.yml
+  shipgate init             # write shipgate.toml, .github/workflows/deploy.yml
   shipgate init --dir ../shop --force
 Then: shipgate check-env --config shipgate.toml; shipgate doctor; shipgate plan.")]
 pub struct Args {

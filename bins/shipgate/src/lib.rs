@@ -480,3 +480,49 @@ fn compose(
     let (loaded, _) = load_with(flag, overrides, vars)?;
     Ok(composition(loaded, vars))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap wraps each line of `after_help` to the terminal on its own: a paragraph is one
+    /// line (a second line would start a ragged new one), and an indented example or table
+    /// line fits in 80 columns (it would be cut in the middle of a command).
+    #[test]
+    fn help_paragraphs_are_single_lines_and_examples_fit_80_columns() {
+        fn walk(command: &clap::Command, path: &str, long: &mut Vec<String>) {
+            for text in [command.get_after_help(), command.get_after_long_help()]
+                .into_iter()
+                .flatten()
+            {
+                let text = text.to_string();
+                let mut previous = "";
+                for line in text.lines() {
+                    let indented = line.starts_with(' ');
+                    if indented && line.chars().count() > 80 {
+                        long.push(format!("{path}: over 80 columns: {line}"));
+                    }
+                    let continues = !line.is_empty()
+                        && !indented
+                        && !previous.is_empty()
+                        && !previous.starts_with(' ')
+                        && !previous.ends_with(':');
+                    if continues {
+                        long.push(format!("{path}: a paragraph broken before: {line}"));
+                    }
+                    previous = line;
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), long);
+            }
+        }
+        let mut long = Vec::new();
+        walk(&super::Cli::command(), "shipgate", &mut long);
+        assert!(
+            long.is_empty(),
+            "help text clap would wrap badly:\n{}",
+            long.join("\n")
+        );
+    }
+}

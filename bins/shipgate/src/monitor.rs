@@ -19,25 +19,14 @@ use crate::{Format, log_redactor, shutdown_signal};
 /// Arguments of `monitor`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Each [[monitor.targets]] entry is checked on its schedule (an interval such as 15m, aligned to
-the clock like cron, or a cron expression in UTC such as \"0 2 * * *\") with a health URL or the
-[smoke] checks. open_after failures in a row open an alert: one GitHub issue (title and labels
-configurable, an open one is reused), Slack/webhook notifications through the ledger's outbox.
-While it stays open, at most one comment per comment_every; resolve_after passes in a row
-comment and close it. State lives in the ledger, so restarts keep it; with a Postgres ledger
-several replicas share the targets, each check claimed by one of them.
+Each [[monitor.targets]] entry is checked on its schedule (an interval such as 15m, aligned to the clock like cron, or a cron expression in UTC such as \"0 2 * * *\") with a health URL or the [smoke] checks. open_after failures in a row open an alert: one GitHub issue (title and labels configurable, an open one is reused), Slack/webhook notifications through the ledger's outbox. While it stays open, at most one comment per comment_every; resolve_after passes in a row comment and close it. State lives in the ledger, so restarts keep it; with a Postgres ledger several replicas share the targets, each check claimed by one of them.
 
-Without --once it runs until SIGINT/SIGTERM, serving /metrics and /healthz on [monitor] listen
-(or --listen), and also delivers notifications that failed earlier. The same address serves
-the dashboard (see `shipgate dashboard --help`) when it is the loopback or [dashboard] has an
-access rule. Each check's latency is kept in 5-minute rollups for [monitor] latency_retention
-(default 30d).
+Without --once it runs until SIGINT/SIGTERM, serving /metrics and /healthz on [monitor] listen (or --listen), and also delivers notifications that failed earlier. The same address serves the dashboard (see `shipgate dashboard --help`) when it is the loopback or [dashboard] has an access rule. Each check's latency is kept in 5-minute rollups for [monitor] latency_retention (default 30d).
 
-Exit codes: --once: 0 every check passed (or nothing was due), 1 a check failed; long-running:
-0 after a clean shutdown; 2 usage, configuration or ledger error.
+Exit codes: --once: 0 every check passed (or nothing was due), 1 a check failed; long-running: 0 after a clean shutdown; 2 usage, configuration or ledger error.
 
 Examples:
-  shipgate monitor --once                     # from cron or a scheduled workflow
+  shipgate monitor --once                   # from cron or a scheduled workflow
   shipgate monitor --once --format json > health.json
   shipgate monitor --listen 0.0.0.0:9464      # as a Kubernetes Deployment")]
 pub struct Args {

@@ -11,11 +11,7 @@ use crate::{load_config, runtime};
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Per app and environment, from runs that started in the window: deploys per day, lead time for
-changes (commit to live, for deploys whose commit time came with the GitHub push or
-workflow_run event), change failure rate (rolled_back, rollback_failed, unhealthy over runs that
-changed production), mean time to restore, average deploy duration, success rate, per service
-counts.
+Per app and environment, from runs that started in the window: deploys per day, lead time for changes (commit to live, for deploys whose commit time came with the GitHub push or workflow_run event), change failure rate (rolled_back, rollback_failed, unhealthy over runs that changed production), mean time to restore, average deploy duration, success rate, per service counts.
 
 Exit codes: 0 report written, 2 usage or ledger error.
 

@@ -19,7 +19,8 @@ pub enum RollbackCommand {
     /// Exit codes: 0 a candidate was chosen, 1 none qualifies, 2 usage.
     #[command(after_help = "Examples:
   shipgate rollback plan --failing 3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a
-  shipgate rollback plan --failing $GITHUB_SHA --environment production --format json")]
+  shipgate rollback plan --failing $GITHUB_SHA --environment production \\
+    --format json")]
     Plan {
         /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
         #[arg(long, value_name = "FILE")]

@@ -26,8 +26,7 @@ Examples:
   shipgate secrets check --config shipgate.toml
   shipgate secrets check --key DATABASE_URL --key RAILWAY_TOKEN --format json
 
-The fingerprint is the first 8 hex digits of SHA-256(salt + value), salt = SHIPGATE_FINGERPRINT_SALT
-or `shipgate:<app>`: it changes when the secret changes and reveals nothing else.")]
+The fingerprint is the first 8 hex digits of SHA-256(salt + value), salt = SHIPGATE_FINGERPRINT_SALT or `shipgate:<app>`: it changes when the secret changes and reveals nothing else.")]
 pub struct CheckArgs {
     /// Configuration file [default: $SHIPGATE_CONFIG, else ./shipgate.toml if present].
     #[arg(long, value_name = "FILE")]

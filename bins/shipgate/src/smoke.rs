@@ -19,22 +19,21 @@ use crate::{Format, config_path, shutdown_signal};
 #[command(after_help = "\
 Where the checks come from, first match wins:
   --spec FILE      a smoke spec file (the keys of [smoke] at top level)
-  --config FILE    the [smoke] section of a shipgate.toml ($SHIPGATE_CONFIG, ./shipgate.toml)
-  otherwise        GET each --check path (default /healthz) on --url or PRODUCTION_API_URL,
-                   sending PRODUCTION_API_KEY in PRODUCTION_API_KEY_HEADER (default X-API-Key)
+  --config FILE    the [smoke] section of a shipgate.toml
+                   ($SHIPGATE_CONFIG, ./shipgate.toml)
+  otherwise        GET each --check path (default /healthz) on --url or
+                   PRODUCTION_API_URL, sending PRODUCTION_API_KEY in
+                   PRODUCTION_API_KEY_HEADER (default X-API-Key)
 
-Production-like environments (ENVIRONMENT/DEPLOY_ENVIRONMENT unset, prod, staging, unknown)
-refuse http:// URLs and unverified TLS unless the spec sets allow_insecure = true or you pass
---allow-insecure.
+Production-like environments (ENVIRONMENT/DEPLOY_ENVIRONMENT unset, prod, staging, unknown) refuse http:// URLs and unverified TLS unless the spec sets allow_insecure = true or you pass --allow-insecure.
 
 Examples:
-  shipgate smoke                                        # PRODUCTION_API_URL + /healthz
+  shipgate smoke                    # PRODUCTION_API_URL + /healthz
   shipgate smoke --url https://api.example.com --check /healthz --check /readyz
-  shipgate smoke --spec fixtures/smoke/seed-003-proofkit.toml --report-junit smoke.xml
+  shipgate smoke --spec smoke.toml --report-junit smoke.xml
   ENVIRONMENT=dev shipgate smoke --url http://localhost:8080 --format json
 
-Exit codes: 0 every critical check passed, 1 a critical check failed, 2 bad spec or usage,
-130 interrupted.")]
+Exit codes: 0 every critical check passed, 1 a critical check failed, 2 bad spec or usage, 130 interrupted.")]
 pub struct Args {
     /// A smoke spec file.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]

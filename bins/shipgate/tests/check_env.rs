@@ -77,16 +77,74 @@ fn with(
     vars
 }
 
+/// Runs `shipgate` in `dir` with only the given variables.
+fn run_in(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String) {
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
 #[test]
-fn no_config_applies_seed_002_defaults_like_make_check_prod_env() {
-    let (code, stdout, _) = run(
+fn no_config_requires_the_names_of_env_sample_like_make_check_prod_env() {
+    // The app's .env.sample is the list (the repository root has none: see below).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root().join("fixtures/waxwatch/.env.sample"),
+        dir.path().join(".env.sample"),
+    )
+    .unwrap();
+    let (code, stdout) = run_in(
+        dir.path(),
         &["check-env"],
         &[("ENVIRONMENT", "production"), ("DATABASE_URL", "x")],
     );
     assert_eq!(code, 1);
     insta::assert_snapshot!(stdout);
-    let (code, stdout, _) = run(&["check-env"], WAXWATCH_PROD);
+    let (code, stdout) = run_in(dir.path(), &["check-env"], WAXWATCH_PROD);
     assert_eq!(code, 0, "{stdout}");
+
+    // Another app's sample asks for its own names only: a newcomer is never asked for
+    // another topology's variables.
+    std::fs::write(
+        dir.path().join(".env.sample"),
+        "SHOP_DB_URL=\nSTRIPE_KEY=\n",
+    )
+    .unwrap();
+    let (code, stdout) = run_in(
+        dir.path(),
+        &["check-env"],
+        &[("ENVIRONMENT", "production"), ("SHOP_DB_URL", "x")],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("STRIPE_KEY is not set") && !stdout.contains("DISCOGS_TOKEN"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("required set: the names in .env.sample"),
+        "{stdout}"
+    );
+
+    // Nothing at all: check-env cannot know what the app needs, and fails closed.
+    std::fs::remove_file(dir.path().join(".env.sample")).unwrap();
+    let (code, stdout) = run_in(dir.path(), &["check-env"], &[("ENVIRONMENT", "production")]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("nothing says which variables this app needs")
+            && stdout.contains("shipgate init"),
+        "{stdout}"
+    );
+    let (code, stdout) = run_in(dir.path(), &["check-env"], &[("ENVIRONMENT", "dev")]);
+    assert_eq!(code, 0, "a warning in development: {stdout}");
 }
 
 #[test]

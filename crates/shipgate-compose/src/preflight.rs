@@ -25,8 +25,8 @@ impl Composition {
             environment_origin: None,
             config_origin: self.file().map(|f| f.display().to_string()),
             // Without `[env] required`, a deploy checks what the configuration implies
-            // (targets, `[env.vars]`, the sample), not seed 002's default set that bare
-            // `check-env` uses.
+            // (targets, `[env.vars]`, the sample's drift), not every name of the sample as
+            // bare `check-env` does.
             required_override: None,
             implied_only: true,
             not_utf8: self.options.not_utf8.clone(),

@@ -474,7 +474,8 @@ fn default_health_path() -> String {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
-    /// The required set for production-like environments. Unset: seed 002's default set.
+    /// The required set for production-like environments. Unset: every name of the sample
+    /// (`sample`), else what the configuration implies.
     /// Seed name: `PROD_REQUIRED_ENV_VARS` (space- or comma-separated).
     pub required: Option<Vec<String>>,
     /// A `.env.sample` to keep in sync with the required set.

@@ -53,8 +53,18 @@ fn fixture() -> (String, BTreeMap<String, String>, String) {
     ] {
         vars.insert(k.to_owned(), v.to_owned());
     }
-    for name in shipgate_env::DEFAULT_REQUIRED {
-        vars.insert((*name).to_owned(), "set".to_owned());
+    // A waxwatch-like app's own variables.
+    for name in [
+        "DATABASE_URL",
+        "AUTH_ISSUER",
+        "AUTH_JWKS_URL",
+        "TOKEN_CRYPTO_KMS_KEY_ID",
+        "DISCOGS_USER_AGENT",
+        "DISCOGS_TOKEN",
+        "EBAY_CLIENT_ID",
+        "EBAY_CLIENT_SECRET",
+    ] {
+        vars.insert(name.to_owned(), "set".to_owned());
     }
     for name in vars.keys().filter(|k| !k.starts_with("VAR_")) {
         sample.push_str(&format!("{name}=\n"));

@@ -1,7 +1,7 @@
 //! `check-env`: is this runtime environment complete and well-formed for a deploy?
 //!
 //! The rules come from three places: the required set (command line, `[env] required` or
-//! `PROD_REQUIRED_ENV_VARS`, else seed 002's default set), the typed and conditional rules of
+//! `PROD_REQUIRED_ENV_VARS`, else the names of the `.env.sample`), the typed and conditional rules of
 //! `[env.vars]`, and rules implied by the configuration (the smoke gate needs
 //! `PRODUCTION_API_URL`, Helm needs `KUBE_CONFIG_DATA`, Railway its token and IDs…).
 //! Production-like environments fail on a missing variable; development-like ones warn.
@@ -13,8 +13,10 @@
 //!
 //! let config = shipgate_config::Config::default();
 //! let vars = BTreeMap::from([("ENVIRONMENT".to_owned(), "production".to_owned())]);
-//! let report = check(&CheckInput::new(&config, &vars)).unwrap();
-//! assert!(!report.passed()); // seed 002's default set is missing
+//! let mut input = CheckInput::new(&config, &vars);
+//! input.required_override = Some(vec!["DATABASE_URL".to_owned()]);
+//! let report = check(&input).unwrap();
+//! assert!(!report.passed()); // DATABASE_URL is missing
 //! ```
 
 mod dotenv;
@@ -33,18 +35,6 @@ pub use kinds::{
     parse_bool,
 };
 
-/// Seed 002's default required set for production-like environments.
-pub const DEFAULT_REQUIRED: &[&str] = &[
-    "DATABASE_URL",
-    "AUTH_ISSUER",
-    "AUTH_JWKS_URL",
-    "TOKEN_CRYPTO_KMS_KEY_ID",
-    "DISCOGS_USER_AGENT",
-    "DISCOGS_TOKEN",
-    "EBAY_CLIENT_ID",
-    "EBAY_CLIENT_SECRET",
-];
-
 /// Version of the JSON report; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
@@ -62,9 +52,9 @@ pub struct CheckInput<'a> {
     /// `--required` (or a variable naming the required set): replaces every other required
     /// set. Given but empty, it fails closed in production-like environments.
     pub required_override: Option<Vec<String>>,
-    /// Check only what the configuration implies (targets, `[env.vars]`, the sample, the
-    /// smoke gate), without seed 002's default set: what a deploy's check-env step does when
-    /// `[env] required` is unset.
+    /// Check only what the configuration implies (targets, `[env.vars]`, the sample's drift,
+    /// the smoke gate) when `[env] required` is unset, instead of requiring the sample's names:
+    /// what a deploy's check-env step does.
     pub implied_only: bool,
     /// Where `config.env.required` came from, for the report (`PROD_REQUIRED_ENV_VARS`, a file).
     pub required_origin: Option<String>,
@@ -166,6 +156,9 @@ pub enum FindingCode {
     /// The required set was given but names no variable (`--required ""`,
     /// `PROD_REQUIRED_ENV_VARS=" , "`): nothing would be checked.
     RequiredSetEmpty,
+    /// Nothing names a required set: no `--required`, `PROD_REQUIRED_ENV_VARS`, `[env]
+    /// required`, `.env.sample` or configuration to imply one.
+    RequiredSetUnknown,
 }
 
 /// One problem or notice.
@@ -437,10 +430,20 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
                     .clone()
                     .unwrap_or_else(|| "[env] required".to_owned()),
             ),
-            (None, None) => (
-                DEFAULT_REQUIRED.iter().map(|s| (*s).to_owned()).collect(),
-                "the default production set".to_owned(),
-            ),
+            // The sample lists what the app reads: each name is required, but for those
+            // `[env.vars]` marks optional.
+            (None, None) => match input.sample {
+                Some(sample) => (
+                    sample
+                        .entries
+                        .keys()
+                        .filter(|name| !config.env.vars.get(*name).is_some_and(|r| r.optional))
+                        .cloned()
+                        .collect(),
+                    format!("the names in {}", sample.path.display()),
+                ),
+                None => (Vec::new(), "none".to_owned()),
+            },
         };
     let mut rules = Rules {
         list: Vec::new(),
@@ -697,7 +700,22 @@ pub fn check(input: &CheckInput<'_>) -> Result<Report, CheckError> {
             severity: missing_severity,
             code: FindingCode::RequiredSetEmpty,
             message: format!("the required set ({origin}) names no variable, so nothing would be checked"),
-            hint: "name the variables to require (space- or comma-separated), or leave --required / PROD_REQUIRED_ENV_VARS / [env] required unset for the default set".to_owned(),
+            hint: "name the variables to require (space- or comma-separated), or leave --required / PROD_REQUIRED_ENV_VARS / [env] required unset to require the names of .env.sample".to_owned(),
+            rule: "a required set checks something (fail closed)".to_owned(),
+        });
+    }
+
+    if input.required_override.is_none()
+        && input.config.env.required.is_none()
+        && input.sample.is_none()
+        && !input.implied_only
+    {
+        findings.push(Finding {
+            variable: "PROD_REQUIRED_ENV_VARS".to_owned(),
+            severity: missing_severity,
+            code: FindingCode::RequiredSetUnknown,
+            message: "nothing says which variables this app needs: no --required, PROD_REQUIRED_ENV_VARS, shipgate.toml or .env.sample".to_owned(),
+            hint: "keep a .env.sample listing the app's variables (check-env requires each), run `shipgate init` to write shipgate.toml, or pass --required NAMES".to_owned(),
             rule: "a required set checks something (fail closed)".to_owned(),
         });
     }
