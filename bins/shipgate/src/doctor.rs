@@ -12,7 +12,7 @@ use crate::{Format, runtime};
 /// Arguments of `doctor`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Checks, with read-only calls: the environment (check-env), the release (tag, images), the ledger, each target (the token resolves the project, app or cluster and reads what runs), the registry has the tag, GitHub's check runs (when the CI gate is on), and the smoke target answers. One line per check; every failed line says how to fix it.
+Checks, with read-only calls: the environment (check-env), the release (tag, images), the ledger, each target (the token resolves the project, app or cluster and reads what runs), the registry has the tag, GitHub's check runs (when the CI gate is on), and the smoke target answers. One line per check: ok, FAIL (a deploy would fail; the next line says how to fix it), skip (not configured) or ?? (the platform does not tell read-only).
 
 Examples:
   shipgate doctor
@@ -69,10 +69,11 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
                     CheckStatus::Ok => "ok  ",
                     CheckStatus::Failed => "FAIL",
                     CheckStatus::Skipped => "skip",
+                    CheckStatus::Unknown => "??  ",
                 };
-                say!("{mark} {:<14} {}", check.name, check.detail);
+                say!("{mark} {}: {}", check.name, check.detail);
                 if let Some(fix) = &check.fix {
-                    say!("     {:<14} fix: {fix}", "");
+                    say!("     fix: {fix}");
                 }
             }
             if failed == 0 {

@@ -1,7 +1,9 @@
 //! `shipgate doctor` on what `shipgate init` wrote for the repositories of `fixtures/init/`,
 //! against the platform fakes, a real registry and real HTTP servers: all good, then each
-//! wrong case (expired token, project token for another environment, registry without the
-//! tag, smoke target down, GitHub token refused) fails its line with the fix, exit 1.
+//! wrong case (expired token, read-only token, project token for another environment,
+//! namespace missing, a right the identity lacks, helm missing, label missing, registry
+//! without the tag, smoke target down, GitHub token refused) fails its line with the fix,
+//! exit 1, and doctor writes nothing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -68,12 +70,16 @@ fn doctor(repo: &Path, env: &[(&str, String)], canary: &Canary) -> (i32, String)
     (output.status.code().unwrap(), out)
 }
 
-/// The line of check `name`, and the fix line after it when there is one.
+/// The line of check `name` (`target fly`, `github: checks`), and the fix line after it when
+/// there is one.
 fn line<'a>(out: &'a str, name: &str) -> (&'a str, &'a str) {
     let lines: Vec<&str> = out.lines().collect();
     let at = lines
         .iter()
-        .position(|l| l.get(5..).is_some_and(|rest| rest.starts_with(name)))
+        .position(|l| {
+            l.get(5..)
+                .is_some_and(|rest| rest.starts_with(&format!("{name}:")))
+        })
         .unwrap_or_else(|| panic!("no `{name}` line in:\n{out}"));
     let fix = lines
         .get(at + 1)
@@ -134,7 +140,6 @@ fn doctor_checks_the_fly_configuration_and_names_each_fix() {
     ] {
         assert!(line(&out, name).0.starts_with("ok "), "{name}: {out}");
     }
-    assert!(line(&out, "target fly").0.contains("runs app"), "{out}");
     assert!(line(&out, "github").0.starts_with("skip"), "{out}");
     assert!(out.contains("doctor: a deploy has what it needs"), "{out}");
     let before = fly.calls().len();
@@ -146,9 +151,42 @@ fn doctor_checks_the_fly_configuration_and_names_each_fix() {
         &canary,
     );
     assert_eq!(code, 1, "{out}");
-    let (failed, fix) = line(&out, "target");
-    assert!(failed.starts_with("FAIL"), "{out}");
-    assert!(fix.contains("token"), "{out}");
+    let (failed, _) = line(&out, "targets");
+    assert!(
+        failed.starts_with("FAIL")
+            && failed.contains("Fly refused")
+            && failed.contains("fly tokens create deploy"),
+        "{out}"
+    );
+
+    // A read-only token: it reads the app, so the deploy would fail only at the first lease.
+    let readonly = FakeFly::new("proofkit-prod", &token);
+    readonly.machines(
+        "app",
+        1,
+        &format!("{}/proofkit-prod:0000000", registry.host),
+    );
+    readonly.read_only();
+    let readonly_url = rt.block_on(readonly.clone().start());
+    let (code, out) = doctor(
+        &repo,
+        &with(&env, "SHIPGATE_TARGETS__FLY__API_URL", readonly_url),
+        &canary,
+    );
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "target fly:app: may lease and update machines");
+    assert!(
+        failed.starts_with("FAIL") && failed.contains("not write"),
+        "{out}"
+    );
+    assert!(
+        fix.contains("fly tokens create deploy -a proofkit-prod"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "target fly:app: what runs").0.starts_with("ok "),
+        "{out}"
+    );
 
     // The registry has no image at the tag about to be deployed.
     let (code, out) = doctor(
@@ -181,12 +219,13 @@ fn doctor_checks_the_fly_configuration_and_names_each_fix() {
     );
     assert!(fix.contains("PRODUCTION_API_URL"), "{out}");
 
-    // Read-only: no lease, update or stop was sent, and the machines run what they ran.
+    // Read-only: no lease, update or stop was sent (the one POST verifies the token against
+    // a scope), and the machines run what they ran.
     let writes: Vec<_> = fly
         .calls()
         .into_iter()
         .skip(before)
-        .filter(|(method, _, _)| method != "GET")
+        .filter(|(method, path, _)| method != "GET" && path != "/v1/tokens/authorize")
         .collect();
     assert_eq!(writes, Vec::new(), "doctor sent writes");
     assert_eq!(
@@ -202,6 +241,7 @@ fn doctor_checks_the_railway_configuration_and_names_each_fix() {
     let (_dir, repo) = initialised("railway-auto");
     let github = FakeGithub::new("acme/web", "ghs_token");
     github.check("Build Verification", "success", 0);
+    github.repo.lock().unwrap().labels = vec!["deployment-alert".into(), "urgent".into()];
     let github_url = rt.block_on(github.clone().start());
     let site = rt.block_on(shipgate_testkit::serve(
         axum::Router::new().fallback(|| async { "ok" }),
@@ -234,17 +274,40 @@ fn doctor_checks_the_railway_configuration_and_names_each_fix() {
     let env = base(&url, canary.value());
     let (code, out) = doctor(&repo, &env, &canary);
     assert_eq!(code, 0, "{out}");
-    assert!(line(&out, "target railway").0.starts_with("ok "), "{out}");
+    for name in [
+        "target railway:backend: token",
+        "target railway:backend: service",
+        "target railway:backend: what runs",
+        "github: checks",
+        "github: label deployment-alert",
+        "github: label urgent",
+    ] {
+        assert!(line(&out, name).0.starts_with("ok "), "{name}: {out}");
+    }
+    assert!(
+        line(&out, "target railway:backend: token")
+            .0
+            .contains("an account or workspace token (RAILWAY_API_TOKEN); it sees project `shop` and environment `production`"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "target railway:backend: service")
+            .0
+            .contains("builds from GitHub repo acme/web"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "github: rights").0.starts_with("??")
+            && out.contains("pull-requests: write (the PR comment)"),
+        "GitHub does not show a GITHUB_TOKEN's rights; doctor says so and lists them: {out}"
+    );
     assert!(
         line(&out, "registry")
             .0
             .contains("Railway builds the commit"),
         "{out}"
     );
-    assert!(
-        line(&out, "github").0.starts_with("ok ") && out.contains("reads check runs of acme/web"),
-        "{out}"
-    );
+    assert!(out.contains("reads check runs of acme/web"), "{out}");
     assert!(
         !railway.calls().iter().any(|(op, _)| matches!(
             op.as_str(),
@@ -284,6 +347,24 @@ fn doctor_checks_the_railway_configuration_and_names_each_fix() {
     );
     assert!(fix.contains("token"), "{out}");
 
+    // An alert label missing: the monitor finds its open issue again by its labels.
+    github.repo.lock().unwrap().labels = vec!["deployment-alert".into()];
+    let (_, url) = serve(FakeToken::Account(canary.value().to_owned()));
+    let (code, out) = doctor(&repo, &base(&url, canary.value()), &canary);
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "github: label urgent");
+    assert!(failed.starts_with("FAIL"), "{out}");
+    assert!(
+        fix.contains("gh label create \"urgent\" --repo acme/web"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "github: label deployment-alert")
+            .0
+            .starts_with("ok "),
+        "{out}"
+    );
+
     // A GitHub token the repository refuses.
     let (_, url) = serve(FakeToken::Account(canary.value().to_owned()));
     let env = with(
@@ -293,7 +374,117 @@ fn doctor_checks_the_railway_configuration_and_names_each_fix() {
     );
     let (code, out) = doctor(&repo, &env, &canary);
     assert_eq!(code, 1, "{out}");
-    let (failed, fix) = line(&out, "github");
+    let (failed, fix) = line(&out, "github: checks");
     assert!(failed.starts_with("FAIL"), "{out}");
     assert!(fix.contains("checks: read"), "{out}");
+}
+
+#[test]
+fn doctor_checks_the_helm_configuration_and_the_cluster_rights() {
+    use base64::Engine;
+    let rt = runtime();
+    let canary = Canary::new("kube-token");
+    let (_dir, repo) = initialised("provenance");
+    let registry = Registry::start();
+    for image in ["acme/provenance-api", "acme/provenance-worker"] {
+        rt.block_on(registry.push(image, SHA));
+    }
+    let kube = shipgate_testkit::fakes::FakeKube::new(canary.value());
+    kube.namespace("provenance");
+    let api = rt.block_on(kube.clone().start());
+    let kubeconfig = base64::engine::general_purpose::STANDARD.encode(
+        shipgate_testkit::fakes::FakeKube::kubeconfig(api, canary.value()),
+    );
+    let helm_state = repo.join("helm-state");
+    std::fs::create_dir_all(&helm_state).unwrap();
+    std::fs::write(helm_state.join("version"), "v3.19.0").unwrap();
+    let fake_helm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
+    let site = rt.block_on(shipgate_testkit::serve(
+        axum::Router::new().fallback(|| async { "ok" }),
+    ));
+    let env = vec![
+        ("image_tag", SHA.to_owned()),
+        ("DEPLOY_ENVIRONMENT", "production".to_owned()),
+        ("ENABLE_HELM_DEPLOY", "true".to_owned()),
+        ("ENABLE_DEPLOY_SMOKE_GATE", "true".to_owned()),
+        ("HELM_BIN", fake_helm.display().to_string()),
+        ("FAKE_HELM_DIR", helm_state.display().to_string()),
+        ("KUBE_CONFIG_DATA", kubeconfig),
+        ("SHIPGATE_IMAGE__REGISTRY", registry.host.clone()),
+        ("PRODUCTION_API_URL", format!("http://{site}")),
+        ("SHIPGATE_SMOKE__ALLOW_INSECURE", "true".to_owned()),
+        // The rollback's workflow history is another check (github); this one is the cluster's.
+        ("SHIPGATE_ROLLBACK__SOURCES", "[ledger,provider]".to_owned()),
+    ];
+    let (code, out) = doctor(&repo, &env, &canary);
+    assert_eq!(code, 0, "{out}");
+    for name in [
+        "target helm: helm",
+        "target helm: namespace",
+        "target helm: rights",
+        "target helm: what runs",
+        "registry",
+    ] {
+        assert!(line(&out, name).0.starts_with("ok "), "{name}: {out}");
+    }
+    assert!(
+        line(&out, "target helm: helm").0.contains("v3.19.0"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "target helm: rights")
+            .0
+            .contains("may get secrets, list secrets, create secrets, update secrets, get deployments, list deployments, patch deployments"),
+        "{out}"
+    );
+
+    // The identity may not patch Deployments: helm's upgrade would fail half-way.
+    kube.deny("patch", "deployments");
+    let (code, out) = doctor(&repo, &env, &canary);
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "target helm: may patch deployments");
+    assert!(failed.starts_with("FAIL"), "{out}");
+    assert!(
+        fix.contains("Role and RoleBinding in `provenance`: patch on deployments.apps"),
+        "{out}"
+    );
+
+    // The namespace does not exist.
+    let (code, out) = doctor(
+        &repo,
+        &[
+            env.clone(),
+            vec![("HELM_NAMESPACE", "staging-eu".to_owned())],
+        ]
+        .concat(),
+        &canary,
+    );
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "target helm: namespace");
+    assert!(
+        failed.starts_with("FAIL") && failed.contains("`staging-eu` does not exist"),
+        "{out}"
+    );
+    assert!(fix.contains("kubectl create namespace staging-eu"), "{out}");
+
+    // helm is not installed.
+    let (code, out) = doctor(
+        &repo,
+        &with(&env, "HELM_BIN", repo.join("no-helm").display().to_string()),
+        &canary,
+    );
+    assert_eq!(code, 1, "{out}");
+    let (failed, _) = line(&out, "targets");
+    assert!(
+        failed.starts_with("FAIL") && failed.contains("helm"),
+        "{out}"
+    );
+    let argv = std::fs::read_to_string(helm_state.join("argv.log")).unwrap_or_default();
+    assert!(
+        argv.lines().all(|l| l.starts_with("version")
+            || l.starts_with("history")
+            || l.starts_with("status")),
+        "doctor ran only read-only helm commands: {argv}"
+    );
 }

@@ -17,6 +17,8 @@ pub enum CheckStatus {
     Failed,
     /// Not checked: not configured, or an earlier check failed first.
     Skipped,
+    /// Checked, but the platform could not tell (it does not expose the answer read-only).
+    Unknown,
 }
 
 /// One line of `shipgate doctor`.
@@ -64,6 +66,28 @@ impl DoctorCheck {
 
 /// How long the smoke target and GitHub may take to answer one doctor request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `X-OAuth-Scopes` of a classic personal access token's answer.
+fn oauth_scopes(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-oauth-scopes")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A label name as one path segment.
+fn encode_path(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
 
 impl Composition {
     /// Checks, with read-only calls, what a deploy of this configuration will need: the
@@ -131,7 +155,8 @@ impl Composition {
         if let Ok(release) = &release {
             checks.push(self.doctor_registry(release).await);
         }
-        checks.push(self.doctor_github().await);
+        checks.extend(self.doctor_github().await);
+        checks.extend(self.doctor_secrets().await);
         checks.push(self.doctor_smoke().await);
         for check in &mut checks {
             check.detail = redact(std::mem::take(&mut check.detail));
@@ -154,6 +179,25 @@ impl Composition {
         };
         for target in targets {
             let name = format!("target {}", target.name);
+            for readiness in target.provider.readiness().await {
+                let what = format!("{name}: {}", readiness.what);
+                checks.push(match readiness.ready {
+                    Some(true) => DoctorCheck::ok(what, readiness.detail),
+                    Some(false) => DoctorCheck {
+                        name: what,
+                        status: CheckStatus::Failed,
+                        detail: readiness.detail,
+                        fix: readiness.fix,
+                    },
+                    None => DoctorCheck {
+                        name: what,
+                        status: CheckStatus::Unknown,
+                        detail: readiness.detail,
+                        fix: None,
+                    },
+                });
+            }
+            let name = format!("{name}: what runs");
             checks.push(match target.provider.current().await {
                 Ok(running) if running.is_empty() => DoctorCheck::ok(
                     name,
@@ -231,58 +275,208 @@ impl Composition {
         }
     }
 
-    async fn doctor_github(&self) -> DoctorCheck {
+    /// What GitHub features are on, and the permission each needs.
+    fn github_needs(&self) -> Vec<(&'static str, &'static str)> {
         let config = self.config();
-        if !config.ci_gate.enabled {
-            return DoctorCheck::skipped("github", "the CI gate is off");
+        let mut needs = Vec::new();
+        if config.ci_gate.enabled {
+            needs.push(("the CI gate", "checks: read"));
         }
+        if config.notify.github_deployments {
+            needs.push(("GitHub deployments", "deployments: write"));
+        }
+        if config.notify.github_pr_comment {
+            needs.push(("the PR comment", "pull-requests: write"));
+        }
+        if config.rollback.workflow.is_some()
+            && config
+                .rollback
+                .sources
+                .contains(&shipgate_config::RollbackSource::GithubWorkflow)
+        {
+            needs.push(("the rollback's workflow history", "actions: read"));
+        }
+        if !config.monitor.targets.is_empty() {
+            needs.push(("the monitor's alert issues", "issues: write"));
+        }
+        needs
+    }
+
+    async fn doctor_github(&self) -> Vec<DoctorCheck> {
+        let needs = self.github_needs();
+        if needs.is_empty() {
+            return vec![DoctorCheck::skipped(
+                "github",
+                "no GitHub feature is on (CI gate, deployments, PR comment, workflow history, alert issues)",
+            )];
+        }
+        let config = self.config();
         let repository = config
             .github
             .repository
             .clone()
             .or_else(|| self.actions().repository.clone());
         let Some(repository) = repository else {
-            return DoctorCheck::failed(
+            return vec![DoctorCheck::failed(
                 "github",
-                "no repository to read check runs from",
+                "no repository to work with",
                 "set GITHUB_REPOSITORY (set by GitHub Actions) or [github] repository",
-            );
+            )];
         };
-        let sha = self
-            .release()
-            .ok()
-            .map(|r| r.tag)
-            .or_else(|| self.actions().sha.clone())
-            .unwrap_or_default();
         let client = match self.github_client().await {
             Ok(client) => client,
             Err(err) => {
-                return DoctorCheck::failed(
+                return vec![DoctorCheck::failed(
                     "github",
                     err.to_string(),
                     "set GITHUB_TOKEN (in Actions: `GITHUB_TOKEN: ${{ github.token }}`)",
-                );
+                )];
             }
         };
-        let path = format!("repos/{repository}/commits/{sha}/check-runs?per_page=1");
-        match client
-            .get::<serde_json::Value>(&path, Instant::now() + ANSWER_TIMEOUT)
-            .await
-        {
-            Ok((body, _)) => DoctorCheck::ok(
-                "github",
-                format!(
-                    "reads check runs of {repository}@{} ({} so far)",
-                    sha.chars().take(12).collect::<String>(),
-                    body["total_count"].as_u64().unwrap_or(0)
-                ),
-            ),
-            Err(err) => DoctorCheck::failed(
-                "github",
-                err.to_string(),
-                "the token needs `checks: read` on the repository (workflow `permissions:`), and the commit must be pushed",
-            ),
+        let deadline = || Instant::now() + ANSWER_TIMEOUT;
+        let mut checks = Vec::new();
+        let mut scopes: Option<String> = None;
+        let mut refused = false;
+        if config.ci_gate.enabled {
+            let sha = self
+                .release()
+                .ok()
+                .map(|r| r.tag)
+                .or_else(|| self.actions().sha.clone())
+                .unwrap_or_default();
+            let path = format!("repos/{repository}/commits/{sha}/check-runs?per_page=1");
+            checks.push(match client.get::<serde_json::Value>(&path, deadline()).await {
+                Ok((body, headers)) => {
+                    scopes = oauth_scopes(&headers);
+                    DoctorCheck::ok(
+                        "github: checks",
+                        format!(
+                            "reads check runs of {repository}@{} ({} so far)",
+                            sha.chars().take(12).collect::<String>(),
+                            body["total_count"].as_u64().unwrap_or(0)
+                        ),
+                    )
+                }
+                Err(err) => {
+                    refused = true;
+                    DoctorCheck::failed(
+                        "github: checks",
+                        err.to_string(),
+                        "the token needs `checks: read` on the repository (workflow `permissions:`), and the commit must be pushed",
+                    )
+                }
+            });
         }
+        let mut labels: Vec<&String> = config
+            .monitor
+            .targets
+            .iter()
+            .flat_map(|t| t.issue_labels.iter())
+            .collect();
+        labels.sort();
+        labels.dedup();
+        for label in labels {
+            let path = format!("repos/{repository}/labels/{}", encode_path(label));
+            checks.push(match client.get::<serde_json::Value>(&path, deadline()).await {
+                Ok((_, headers)) => {
+                    scopes = scopes.or_else(|| oauth_scopes(&headers));
+                    DoctorCheck::ok(format!("github: label {label}"), "exists")
+                }
+                Err(shipgate_github::GithubError::NotFound { .. }) => DoctorCheck::failed(
+                    format!("github: label {label}"),
+                    format!("{repository} has no label `{label}`: alert issues are found again by their labels"),
+                    &format!("create it: gh label create \"{label}\" --repo {repository}"),
+                ),
+                Err(err) => {
+                    refused = true;
+                    DoctorCheck::failed(
+                        format!("github: label {label}"),
+                        err.to_string(),
+                        "the token needs `issues: read` on the repository",
+                    )
+                }
+            });
+        }
+        let wanted: Vec<String> = needs
+            .iter()
+            .map(|(what, permission)| format!("{permission} ({what})"))
+            .collect();
+        if !refused {
+            checks.push(match scopes {
+                // A classic personal access token says what it may do on every answer.
+                Some(scopes) if scopes.split(',').any(|s| matches!(s.trim(), "repo" | "public_repo")) => {
+                    DoctorCheck::ok("github: rights", format!("a personal access token with scopes {scopes}"))
+                }
+                Some(scopes) => DoctorCheck::failed(
+                    "github: rights",
+                    format!("a personal access token with scopes `{scopes}`, without `repo`"),
+                    "give the token the `repo` scope, or use the workflow's GITHUB_TOKEN",
+                ),
+                None => DoctorCheck {
+                    name: "github: rights".to_owned(),
+                    status: CheckStatus::Unknown,
+                    detail: format!(
+                        "a GITHUB_TOKEN or app token does not show its permissions read-only; the workflow's `permissions:` must grant {}",
+                        wanted.join(", ")
+                    ),
+                    fix: None,
+                },
+            });
+        }
+        checks
+    }
+
+    /// Each configured secret source answers for the keys `[secrets.keys]` maps to it.
+    async fn doctor_secrets(&self) -> Vec<DoctorCheck> {
+        let config = self.config();
+        // The process environment alone needs no check: check-env looked at it.
+        if config.secrets.keys.is_empty()
+            && config
+                .secrets
+                .sources
+                .iter()
+                .all(|s| matches!(s, shipgate_config::SecretSourceConfig::Env { .. }))
+        {
+            return Vec::new();
+        }
+        let resolver = match self.secrets() {
+            Ok(resolver) => resolver,
+            Err(err) => {
+                return vec![DoctorCheck::failed(
+                    "secrets",
+                    err.to_string(),
+                    "fix [secrets] sources in the configuration",
+                )];
+            }
+        };
+        let mut checks = Vec::new();
+        for key in config.secrets.keys.keys() {
+            let name = format!("secret {key}");
+            checks.push(match resolver.resolve(key).await {
+                shipgate_secrets::Resolution::Found { source, .. } => {
+                    DoctorCheck::ok(name, format!("found in {source}"))
+                }
+                shipgate_secrets::Resolution::Missing { searched } => DoctorCheck::failed(
+                    name,
+                    format!("no source has it (searched: {})", searched.join(", ")),
+                    "add it to its source, or fix [secrets.keys]",
+                ),
+                shipgate_secrets::Resolution::SourceFailed { source, reason } => {
+                    DoctorCheck::failed(
+                        name,
+                        format!("{source} did not answer: {reason}"),
+                        "check the source's address and credentials",
+                    )
+                }
+            });
+        }
+        if checks.is_empty() {
+            checks.push(DoctorCheck::ok(
+                "secrets",
+                format!("sources: {}", resolver.source_names().join(", ")),
+            ));
+        }
+        checks
     }
 
     async fn doctor_smoke(&self) -> DoctorCheck {

@@ -145,6 +145,12 @@ impl Client {
         &self.redactor
     }
 
+    /// The `Authorization` value this client sends (for `POST /v1/tokens/authorize`, which
+    /// verifies a token header given in its body).
+    pub(crate) fn token_header(&self) -> &Secret {
+        &self.token.header
+    }
+
     /// Sends one call. `action` and `machine` pick the rate-limit bucket; `idempotent` decides
     /// whether a 5xx or a broken connection is retried (a 429 always is). `timeout` covers one
     /// attempt (a `/wait` call blocks up to 60 s by design).

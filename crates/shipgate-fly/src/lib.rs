@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shipgate_core::{ImageRef, Redactor, Secret, ServiceName, quote_outside};
 use shipgate_provider::{
-    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
-    RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
+    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Readiness,
+    Revision, RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ pub enum FlyError {
     Invalid(String),
     /// 401/403.
     #[error(
-        "Fly refused {call}: {message}. shipgate sent FLY_API_TOKEN as `Authorization: {scheme}`; use a deploy token for this app (`fly tokens create deploy -a APP`)"
+        "Fly refused {call}: {message}. shipgate sent FLY_API_TOKEN with the `{scheme}` scheme; use a deploy token for this app (`fly tokens create deploy -a APP`)"
     )]
     Unauthorized {
         /// The call.
@@ -279,7 +279,104 @@ fn now_ms() -> u128 {
         .map_or(0, |d| d.as_millis())
 }
 
+/// `resset.Action` of the Machines API: write (lease, update, stop machines).
+const ACTION_WRITE: u8 = 2;
+
 impl FlyProvider {
+    /// What the token is (`GET /v1/tokens/current`) and whether it may write the app's
+    /// machines, which leasing and updating them needs (`POST /v1/tokens/authorize` verifies
+    /// the token against that scope and changes nothing).
+    async fn token_readiness(&self) -> Vec<Readiness> {
+        let app = &self.settings.app;
+        let mut checks = Vec::new();
+        let current: Result<Value, FlyError> =
+            self.client.get("v1/tokens/current", &[], None).await;
+        checks.push(match current {
+            Ok(body) => {
+                let tokens = body["tokens"].as_array().cloned().unwrap_or_default();
+                let apps: Vec<String> = tokens
+                    .iter()
+                    .flat_map(|t| t["apps"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect();
+                let orgs: Vec<String> = tokens
+                    .iter()
+                    .filter_map(|t| t["org_slug"].as_str().map(str::to_owned))
+                    .collect();
+                if !apps.is_empty() && !apps.iter().any(|a| a == app) {
+                    Readiness::not_ready(
+                        "token",
+                        format!(
+                            "GET /v1/tokens/current: the token is for app(s) {}, not `{app}`",
+                            apps.join(", ")
+                        ),
+                        format!(
+                            "create a deploy token for this app: fly tokens create deploy -a {app}"
+                        ),
+                    )
+                } else if apps.is_empty() {
+                    Readiness::ready(
+                        "token",
+                        format!(
+                            "GET /v1/tokens/current: an organization token ({})",
+                            if orgs.is_empty() {
+                                "organization not named".to_owned()
+                            } else {
+                                orgs.join(", ")
+                            }
+                        ),
+                    )
+                } else {
+                    Readiness::ready(
+                        "token",
+                        format!("GET /v1/tokens/current: a token for app `{app}`"),
+                    )
+                }
+            }
+            Err(FlyError::Unauthorized { message, .. }) => Readiness::not_ready(
+                "token",
+                format!("GET /v1/tokens/current refused it: {message}"),
+                format!("the token is expired or revoked: fly tokens create deploy -a {app}"),
+            ),
+            Err(err) => Readiness::unknown("token", format!("GET /v1/tokens/current: {err}")),
+        });
+        let request = serde_json::json!({
+            "header": self.client.token_header().expose(),
+            "access": {"app_name": app, "action": ACTION_WRITE},
+        });
+        let authorized = self
+            .client
+            .call(
+                reqwest::Method::POST,
+                "v1/tokens/authorize",
+                &[],
+                Some(&request),
+                None,
+                "get",
+                None,
+                std::time::Duration::from_secs(30),
+            )
+            .await;
+        checks.push(match authorized {
+            Ok(_) => Readiness::ready(
+                "may lease and update machines",
+                format!("POST /v1/tokens/authorize: the token may write the machines of `{app}`"),
+            ),
+            Err(FlyError::Unauthorized { message, .. }) => Readiness::not_ready(
+                "may lease and update machines",
+                format!(
+                    "POST /v1/tokens/authorize: the token may read `{app}` but not write its machines ({message})"
+                ),
+                format!("use a deploy token, not a read-only one: fly tokens create deploy -a {app}"),
+            ),
+            Err(err) => Readiness::unknown(
+                "may lease and update machines",
+                format!("POST /v1/tokens/authorize could not tell: {err}"),
+            ),
+        });
+        checks
+    }
+
     /// Checks that the app exists and the token works, and that the process group has Fly
     /// Launch machines (`fly_platform_version = v2`). Changes nothing.
     pub async fn connect(settings: FlySettings) -> Result<FlyProvider, FlyError> {
@@ -877,6 +974,10 @@ impl FlyProvider {
 
 #[async_trait::async_trait]
 impl Provider for FlyProvider {
+    async fn readiness(&self) -> Vec<Readiness> {
+        self.token_readiness().await
+    }
+
     fn kind(&self) -> &'static str {
         "fly"
     }

@@ -239,7 +239,7 @@ async fn bad_input_is_refused_before_anything_changes() {
     s.token = FlyToken::parse(&Secret::new("Bearer wrong-token")).unwrap();
     let err = FlyProvider::connect(s).await.unwrap_err().to_string();
     assert!(
-        err.contains("Authorization: Bearer") && !err.contains("wrong-token"),
+        err.contains("with the `Bearer` scheme") && !err.contains("wrong-token"),
         "{err}"
     );
 

@@ -38,6 +38,7 @@
 mod argo;
 mod cli;
 mod job;
+mod readiness;
 mod rollout;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,8 +48,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use shipgate_core::{ImageRef, ServiceName};
 use shipgate_provider::{
-    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Revision,
-    RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
+    DeployRequest, Deployment, PlannedChange, ProgressSink, Provider, ProviderError, Readiness,
+    Revision, RevisionId, RevisionStatus, Running, StageOutcome, Verdict, WaitProgress,
 };
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -702,6 +703,10 @@ fn to_status(status: &ReleaseStatus) -> RevisionStatus {
 
 #[async_trait::async_trait]
 impl Provider for HelmProvider {
+    async fn readiness(&self) -> Vec<Readiness> {
+        readiness::check(&self.version, self.kube.as_ref(), &self.settings.namespace).await
+    }
+
     fn kind(&self) -> &'static str {
         "helm"
     }

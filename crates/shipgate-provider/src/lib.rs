@@ -300,6 +300,56 @@ impl ProviderError {
     }
 }
 
+/// One read-only check of a target's readiness ([`Provider::readiness`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Readiness {
+    /// What was checked (`token`, `namespace`, `may patch deployments`).
+    pub what: String,
+    /// `Some(true)`: what a deploy needs is there; `Some(false)`: a deploy would fail;
+    /// `None`: the platform could not tell.
+    pub ready: Option<bool>,
+    /// What was found (never a secret).
+    pub detail: String,
+    /// How to fix it, when not ready.
+    pub fix: Option<String>,
+}
+
+impl Readiness {
+    /// What a deploy needs is there.
+    pub fn ready(what: impl Into<String>, detail: impl Into<String>) -> Readiness {
+        Readiness {
+            what: what.into(),
+            ready: Some(true),
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    /// A deploy would fail here; `fix` says what to change.
+    pub fn not_ready(
+        what: impl Into<String>,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Readiness {
+        Readiness {
+            what: what.into(),
+            ready: Some(false),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// The platform could not tell.
+    pub fn unknown(what: impl Into<String>, detail: impl Into<String>) -> Readiness {
+        Readiness {
+            what: what.into(),
+            ready: None,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+}
+
 /// A deploy target.
 // mockall needs the explicit trait-object lifetime of `wait`'s progress sink, and repeats it
 // in parentheses the compiler then calls unnecessary.
@@ -318,6 +368,13 @@ pub trait Provider: Send + Sync {
     /// The default has nothing to recover.
     async fn recover(&self) -> Result<Vec<String>, ProviderError> {
         Ok(Vec::new())
+    }
+
+    /// Read-only checks of what a deploy to this target needs beyond reading what runs (the
+    /// token's kind and rights, the namespace, the tool's version), for `shipgate doctor`.
+    /// Nothing is changed. The default has none.
+    async fn readiness(&self) -> Vec<Readiness> {
+        Vec::new()
     }
 
     /// What `deploy(request)` would change, without changing anything.

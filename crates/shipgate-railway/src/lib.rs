@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use shipgate_core::{ImageRef, Redactor, Secret, ServiceName, quote_outside};
 use shipgate_provider::{
     DeployRequest, Deployment, PlannedChange, Poll, ProgressSink, Provider, ProviderError,
-    Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
+    Readiness, Revision, RevisionId, RevisionStatus, Running, Verdict, wait_until,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -957,6 +957,40 @@ async fn resolve_project(
 impl Provider for RailwayProvider {
     fn kind(&self) -> &'static str {
         "railway"
+    }
+
+    /// What `connect` established, said for people: the token's kind and what it sees, and
+    /// the service's source against `source`. (`connect` refuses a token that cannot see the
+    /// project, environment or service, and a source that does not match.)
+    async fn readiness(&self) -> Vec<Readiness> {
+        let r = &self.resolved;
+        let source = match (&self.source, &r.repo) {
+            (ServiceSource::Repo { .. }, Some(repo)) => {
+                format!(
+                    "builds from GitHub repo {repo}; shipgate deploys the commit (source = \"repo\")"
+                )
+            }
+            (ServiceSource::Image, Some(repo)) => format!(
+                "connected to GitHub repo {repo}; shipgate disconnects it and deploys the image (switch_source_to_image)"
+            ),
+            (_, None) => "deploys container images (source = \"image\")".to_owned(),
+        };
+        vec![
+            Readiness::ready(
+                "token",
+                format!(
+                    "{}; it sees project `{}` and environment `{}`",
+                    match self.client.token() {
+                        RailwayToken::Project(_) => "a project token (RAILWAY_TOKEN)",
+                        RailwayToken::Account(_) =>
+                            "an account or workspace token (RAILWAY_API_TOKEN)",
+                    },
+                    r.project_name,
+                    r.environment_name
+                ),
+            ),
+            Readiness::ready("service", format!("`{}` {source}", r.service_name)),
+        ]
     }
 
     async fn current(&self) -> Result<Vec<Running>, ProviderError> {

@@ -154,6 +154,11 @@ pub struct FakeKube {
     pub jobs: Arc<Mutex<HashMap<(String, String), Value>>>,
     /// Argo Rollouts: Rollout objects, their controller, and the service proxy to their pods.
     pub argo: crate::argo::FakeArgo,
+    /// Namespaces that exist (`GET /api/v1/namespaces/{name}`; others answer 404).
+    pub namespaces: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    /// (verb, resource) the identity may not do: SelfSubjectAccessReviews of them answer
+    /// `allowed: false` (every other review is allowed).
+    pub denied: Arc<Mutex<std::collections::BTreeSet<(String, String)>>>,
 }
 
 impl FakeKube {
@@ -166,7 +171,24 @@ impl FakeKube {
             logs: Arc::default(),
             jobs: Arc::default(),
             argo: crate::argo::FakeArgo::default(),
+            namespaces: Arc::default(),
+            denied: Arc::default(),
         }
+    }
+
+    /// Makes namespace `name` exist.
+    pub fn namespace(&self, name: &str) -> &Self {
+        self.namespaces.lock().unwrap().insert(name.to_owned());
+        self
+    }
+
+    /// Denies `verb` on `resource` (`patch`, `deployments`) to the identity.
+    pub fn deny(&self, verb: &str, resource: &str) -> &Self {
+        self.denied
+            .lock()
+            .unwrap()
+            .insert((verb.to_owned(), resource.to_owned()));
+        self
     }
 
     /// Stores a Secret (`data` is base64-encoded as the API does).
@@ -207,6 +229,8 @@ impl FakeKube {
     pub async fn start(self) -> SocketAddr {
         serve(
             Router::new()
+                .route("/api/v1/namespaces/{ns}", get(kube_namespace))
+                .route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", axum::routing::post(kube_access_review))
                 .route("/api/v1/namespaces/{ns}/secrets/{name}", get(kube_read))
                 .route("/apis/apps/v1/namespaces/{ns}/{kind}", get(kube_list))
                 .route("/api/v1/namespaces/{ns}/{kind}", get(kube_list))
@@ -242,6 +266,51 @@ pub(crate) fn status(code: u16, reason: &str, message: String) -> Response {
         "message": message, "reason": reason, "code": code
     });
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+async fn kube_namespace(
+    State(kube): State<FakeKube>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(
+            403,
+            "Forbidden",
+            format!("namespaces \"{ns}\" is forbidden"),
+        );
+    }
+    if !kube.namespaces.lock().unwrap().contains(&ns) {
+        return status(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+    }
+    axum::Json(json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": ns, "resourceVersion": "1"}, "status": {"phase": "Active"}})).into_response()
+}
+
+/// A SelfSubjectAccessReview: `allowed` unless the (verb, resource) was denied. The review is
+/// not stored (as on a real API server).
+async fn kube_access_review(
+    State(kube): State<FakeKube>,
+    headers: HeaderMap,
+    axum::Json(mut review): axum::Json<Value>,
+) -> Response {
+    if !authorised(&kube, &headers) {
+        return status(401, "Unauthorized", "Unauthorized".to_owned());
+    }
+    let attributes = &review["spec"]["resourceAttributes"];
+    let key = (
+        attributes["verb"].as_str().unwrap_or_default().to_owned(),
+        attributes["resource"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let allowed = !kube.denied.lock().unwrap().contains(&key);
+    review["status"] = if allowed {
+        json!({"allowed": true, "reason": "RBAC: allowed by RoleBinding \"deployer\""})
+    } else {
+        json!({"allowed": false, "reason": ""})
+    };
+    (StatusCode::CREATED, axum::Json(review)).into_response()
 }
 
 pub(crate) fn authorised(kube: &FakeKube, headers: &HeaderMap) -> bool {

@@ -69,6 +69,8 @@ struct World {
     /// Action (`create`, `cordon`, `uncordon`, `destroy`) → (calls that still succeed, calls
     /// that then fail with 503).
     failing: HashMap<String, (u32, u32)>,
+    /// The token may read but not write (`fly tokens create readonly`).
+    read_only: bool,
 }
 
 /// The fake. Cheap to clone; clones share the world.
@@ -98,6 +100,13 @@ impl FakeFly {
             authorization: authorization.to_owned(),
             world: Arc::default(),
         }
+    }
+
+    /// Makes the accepted token read-only: reads work, `POST /v1/tokens/authorize` for write
+    /// access answers 403, and every write is refused with 403.
+    pub fn read_only(&self) -> &Self {
+        self.world.lock().unwrap().read_only = true;
+        self
     }
 
     /// Adds `count` started Fly Launch machines of `group` running `image`, each with one
@@ -384,6 +393,14 @@ impl FakeFly {
                 }),
             )
             .route(
+                "/v1/tokens/current",
+                get(|s, p, q, h, b| handle(s, "/v1/tokens/current", Method::GET, p, q, h, b)),
+            )
+            .route(
+                "/v1/tokens/authorize",
+                post(|s, p, q, h, b| handle(s, "/v1/tokens/authorize", Method::POST, p, q, h, b)),
+            )
+            .route(
                 "/v1/apps/{app_name}/secrets",
                 post(|s, p, q, h, b| {
                     handle(s, "/v1/apps/{app_name}/secrets", Method::POST, p, q, h, b)
@@ -421,6 +438,37 @@ fn machine_json(m: &Machine, with_checks: bool) -> Value {
     });
     machine[config_key] = m.config.clone();
     machine
+}
+
+/// `GET /v1/tokens/current` (a deploy token for the app) and `POST /v1/tokens/authorize`
+/// (the header given must be the accepted token; write or control access needs a token that
+/// is not read-only).
+fn tokens(fake: &FakeFly, w: &World, template: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    if template.ends_with("/current") {
+        return (
+            StatusCode::OK,
+            json!({"tokens": [{"apps": [fake.app], "org_slug": "personal", "organization": "personal", "token_id": "tok_fake"}]}),
+        );
+    }
+    let body = body.cloned().unwrap_or(Value::Null);
+    if body["header"].as_str() != Some(fake.authorization.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized: token not verified");
+    }
+    let access = &body["access"];
+    if access["app_name"].as_str().is_some_and(|a| a != fake.app) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "unauthorized: app not in token scope",
+        );
+    }
+    let action = access["action"].as_u64().unwrap_or(0);
+    if w.read_only && action & (2 | 4 | 8 | 16) != 0 {
+        return error(StatusCode::FORBIDDEN, "unauthorized: read-only token");
+    }
+    (
+        StatusCode::OK,
+        json!({"access": {"action": action, "cluster": ""}, "verified_token": {"header": "FlyV1", "caveats": {"caveats": []}}}),
+    )
 }
 
 fn error(status: StatusCode, message: &str) -> (StatusCode, Value) {
@@ -465,6 +513,10 @@ async fn handle(
         != Some(fake.authorization.as_str())
     {
         error(StatusCode::UNAUTHORIZED, "unauthorized")
+    } else if template.starts_with("/v1/tokens/") {
+        tokens(&fake, &w, template, body.as_ref())
+    } else if w.read_only && method != Method::GET {
+        error(StatusCode::FORBIDDEN, "unauthorized: read-only token")
     } else if params.get("app_name") != Some(&fake.app) {
         error(StatusCode::NOT_FOUND, "app not found")
     } else {

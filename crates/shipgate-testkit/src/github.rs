@@ -40,6 +40,8 @@ pub struct RepoState {
     pub workflows: Vec<(String, Vec<WorkflowRun>)>,
     /// Drop labels on issue creation, as GitHub does for a token without push access.
     pub drop_labels: bool,
+    /// Labels the repository has (`GET /repos/{o}/{r}/labels/{name}`; others answer 404).
+    pub labels: Vec<String>,
     /// Rule breaks seen.
     pub violations: Vec<String>,
     /// Writes refused with a secondary rate limit for coming less than a second after the
@@ -53,6 +55,7 @@ pub struct RepoState {
 
 pub(crate) fn routes() -> Router<FakeGithub> {
     Router::new()
+        .route("/repos/{owner}/{repo}/labels/{name}", get(label))
         .route("/repos/{owner}/{repo}/commits/{sha}/pulls", get(pulls))
         .route(
             "/repos/{owner}/{repo}/issues",
@@ -80,6 +83,28 @@ pub(crate) fn routes() -> Router<FakeGithub> {
             "/repos/{owner}/{repo}/deployments/{id}/statuses",
             post(create_status),
         )
+}
+
+/// A label of the repository (`issues/get-label`), or 404.
+async fn label(
+    State(gh): State<FakeGithub>,
+    Path((owner, repo, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let state = match read(&gh, &owner, &repo, &headers) {
+        Ok(state) => state,
+        Err(refused) => return *refused,
+    };
+    if !state.labels.contains(&name) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/issues/labels#get-a-label", "status": "404"})),
+        )
+            .into_response();
+    }
+    let mut body = example("issue")["labels"][0].clone();
+    body["name"] = json!(name);
+    axum::Json(body).into_response()
 }
 
 fn example(name: &str) -> Value {
