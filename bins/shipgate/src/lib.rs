@@ -144,11 +144,59 @@ pub enum Command {
     /// The local provider's processes.
     #[command(subcommand)]
     Local(local::LocalCommand),
+    /// The local provider's router (started by `shipgate deploy` for [targets.local]).
+    #[command(name = "local-router", hide = true)]
+    LocalRouter(Passthrough),
+    /// The README demo's service (`{shipgate} demo-service --port P --version V`).
+    #[command(name = "demo-service", hide = true)]
+    DemoService(Passthrough),
     /// Refuse to deploy a commit unless its required GitHub checks passed.
     ///
     /// Exit codes: 0 passed, 1 failed or timed out, 2 usage, 130 interrupted.
     #[command(name = "ci-gate")]
     CiGate(ci_gate::Args),
+}
+
+/// The arguments of a helper program that `shipgate` runs as a hidden subcommand.
+#[derive(Debug, clap::Args)]
+pub struct Passthrough {
+    /// The helper's own arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// `shipgate local-router …`: the local provider's router, as `shipgate-local-router`.
+fn local_router(args: &Passthrough) -> Result<u8, Failure> {
+    let args = shipgate_local::proxy::ProxyArgs::parse(&args.args)
+        .map_err(|usage| Failure::usage(format!("usage: shipgate local-router {usage}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))?;
+    let Err(err) = runtime.block_on(shipgate_local::proxy::serve(args, |problem| {
+        tell!("shipgate local-router: {problem}");
+    }));
+    Err(Failure::usage(format!("local-router: {err}")))
+}
+
+/// `shipgate demo-service …`: the README demo's service, as `shipgate-demo-service`.
+fn demo_service(args: &Passthrough) -> Result<u8, Failure> {
+    let args = shipgate_local::demo::DemoArgs::parse(&args.args)
+        .map_err(|usage| Failure::usage(format!("usage: shipgate demo-service {usage}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))?;
+    match runtime.block_on(shipgate_local::demo::serve(args, |port| {
+        tell!("demo: listening on {port}");
+    })) {
+        Ok(shipgate_local::demo::DemoEnd::Crashed) => {
+            tell!("demo: crashing on purpose");
+            Ok(3)
+        }
+        Ok(shipgate_local::demo::DemoEnd::Stopped) => Ok(exit_code::OK),
+        Err(err) => Err(Failure::usage(format!("demo: {err}"))),
+    }
 }
 
 /// Arguments of `completions`.
@@ -261,6 +309,8 @@ pub fn main_impl() -> ExitCode {
         Command::Man(args) => man(&args),
         Command::Local(command) => local::run(command, &vars),
         Command::CiGate(args) => ci_gate::run(args, &vars),
+        Command::LocalRouter(args) => local_router(&args),
+        Command::DemoService(args) => demo_service(&args),
     };
     // The one place where a failure becomes a message and an exit code.
     ExitCode::from(result.unwrap_or_else(|failure| failure.report()))
@@ -463,9 +513,18 @@ fn composition(
     loaded: shipgate_config::Loaded,
     vars: &BTreeMap<String, String>,
 ) -> shipgate_compose::Composition {
+    // The local provider's router and the demo service run from this very binary.
+    let exe = std::env::current_exe().ok();
     let options = shipgate_compose::ComposeOptions {
         redactor: log_redactor().clone(),
         not_utf8: not_utf8_vars(),
+        local_router: exe.as_ref().map(|exe| {
+            vec![
+                exe.display().to_string(),
+                shipgate_local::ROUTER_SUBCOMMAND.to_owned(),
+            ]
+        }),
+        shipgate_exe: exe,
         ..shipgate_compose::ComposeOptions::default()
     };
     shipgate_compose::Composition::new(loaded, vars.clone(), options)

@@ -235,19 +235,16 @@ fn seed_000_provenance_deploys_pinned_images_to_helm_and_railway_both() {
 fn seed_002_waxwatch_checks_env_migrates_then_brings_the_release_up() {
     let dir = tempfile::tempdir().unwrap();
     let port = shipgate_testkit::closed_port().port();
-    let demo = shipgate_testkit::workspace_binary("shipgate-local", "shipgate-demo-service");
-    shipgate_testkit::workspace_binary("shipgate-local", "shipgate-local-router");
     // The fixture as is, plus what this machine runs instead of seed 002's compose host: the
     // release as a local process, and the migration as a command that reads DATABASE_URL.
     let mut config = std::fs::read_to_string(fixture("waxwatch")).unwrap();
     config.push_str(&format!(
         "\n[services.api]\nimage = \"waxwatch/api\"\n\
          [targets.local]\nenabled = true\nstate_dir = \"{state}\"\ntimeout = \"20s\"\n\
-         [targets.local.services.api]\ncommand = [\"{demo}\", \"--port\", \"{{port}}\", \"--version\", \"{{tag}}\"]\nport = {port}\nhealth_path = \"/healthz\"\n\
+         [targets.local.services.api]\ncommand = [\"{{shipgate}}\", \"demo-service\", \"--port\", \"{{port}}\", \"--version\", \"{{tag}}\"]\nport = {port}\nhealth_path = \"/healthz\"\n\
          [migrate]\ncommand = [\"sh\", \"-c\", \"test -n \\\"$DATABASE_URL\\\" && echo migrated > {marker}\"]\nsecrets = [\"DATABASE_URL\"]\n\
          [smoke]\nenabled = true\nbase_url = \"http://127.0.0.1:{port}\"\nallow_insecure = true\n",
         state = dir.path().join("local").display(),
-        demo = demo.display(),
         marker = dir.path().join("migrated").display(),
     ));
     let config_path = dir.path().join("shipgate.toml");

@@ -189,7 +189,7 @@ fn compose(
         overrides: &[("image.tag", tag, "custom_pipeline")],
     })?;
     let options = ComposeOptions {
-        local_router: Some(router),
+        local_router: Some(vec![router.display().to_string()]),
         ..ComposeOptions::default()
     };
     Ok(Composition::new(loaded, vars, options))

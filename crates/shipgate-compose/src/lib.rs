@@ -67,9 +67,13 @@ pub struct ComposeOptions {
     /// Names of variables that are set to a value that is not UTF-8 (left out of the map), so
     /// that check-env says "set, but not text" instead of "not set".
     pub not_utf8: Vec<String>,
-    /// The `shipgate-local-router` executable for the local provider; `None`: next to the
-    /// running executable, where cargo and installers put it.
-    pub local_router: Option<PathBuf>,
+    /// The local provider's router: a program and its leading arguments (`[".../shipgate",
+    /// "local-router"]`); `None`: the `shipgate-local-router` executable next to the running
+    /// one, where cargo puts a workspace's binaries.
+    pub local_router: Option<Vec<String>>,
+    /// The `shipgate` executable that `{shipgate}` in a local service's command stands for;
+    /// `None`: such a command is refused.
+    pub shipgate_exe: Option<PathBuf>,
     /// This host's name, recorded with the deploy lock.
     pub host: String,
     /// This process's id, recorded with the deploy lock.
@@ -82,6 +86,7 @@ impl Default for ComposeOptions {
             redactor: Redactor::default(),
             not_utf8: Vec::new(),
             local_router: None,
+            shipgate_exe: None,
             host: hostname(),
             pid: i64::from(std::process::id()),
         }

@@ -32,8 +32,9 @@ impl Composition {
     #[cfg(feature = "local")]
     pub fn local_provider(&self) -> Result<shipgate_local::LocalProvider, ComposeError> {
         let options = match &self.options.local_router {
-            Some(router_bin) => shipgate_local::LocalOptions {
-                router_bin: router_bin.clone(),
+            Some(router) => shipgate_local::LocalOptions {
+                router: router.clone(),
+                shipgate: self.options.shipgate_exe.clone(),
             },
             None => shipgate_local::LocalOptions::beside_current_exe().map_err(|e| {
                 ComposeError::setup_caused(

@@ -42,7 +42,10 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "demo")]
+pub mod demo;
 mod process;
+pub mod proxy;
 pub mod routing;
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,8 +65,15 @@ use tokio::sync::Mutex;
 use crate::routing::{Route, RouterStats};
 use tokio_util::sync::CancellationToken;
 
-/// The router's executable name; the shipgate binary looks for it beside itself.
+/// The router's executable name, for programs that run it beside themselves.
 pub const ROUTER_BIN: &str = "shipgate-local-router";
+
+/// The `shipgate` subcommand that runs the router.
+pub const ROUTER_SUBCOMMAND: &str = "local-router";
+
+/// Part of every router's command line (`shipgate-local-router …` and `shipgate local-router
+/// …`): a process is taken for a router only when its command line has it.
+const ROUTER_MARK: &str = "local-router";
 
 /// How long an old process gets to finish its requests after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -75,18 +85,34 @@ pub const STABLE_FOR: Duration = Duration::from_secs(1);
 /// Where the helper programs are.
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// The `shipgate-local-router` executable.
-    pub router_bin: PathBuf,
+    /// The router: a program and its leading arguments (`[".../shipgate", "local-router"]`,
+    /// or `[".../shipgate-local-router"]`); the provider appends `--listen …`.
+    pub router: Vec<String>,
+    /// What `{shipgate}` in a service's command stands for: the `shipgate` executable (whose
+    /// `demo-service` subcommand is the README demo's service). `None`: a command using it is
+    /// refused.
+    pub shipgate: Option<PathBuf>,
 }
 
 impl LocalOptions {
-    /// The router next to the running executable (where cargo and installers put it).
+    /// The `shipgate-local-router` executable next to the running one (where cargo puts a
+    /// workspace's binaries).
     pub fn beside_current_exe() -> std::io::Result<LocalOptions> {
         let exe = std::env::current_exe()?;
         let dir = exe.parent().unwrap_or_else(|| Path::new("."));
         Ok(LocalOptions {
-            router_bin: dir.join(ROUTER_BIN),
+            router: vec![dir.join(ROUTER_BIN).display().to_string()],
+            shipgate: None,
         })
+    }
+
+    /// Everything from one `shipgate` executable: `shipgate local-router` is the router and
+    /// `{shipgate}` in a command is `shipgate` (an installed binary is complete).
+    pub fn within(shipgate: &Path) -> LocalOptions {
+        LocalOptions {
+            router: vec![shipgate.display().to_string(), ROUTER_SUBCOMMAND.to_owned()],
+            shipgate: Some(shipgate.to_owned()),
+        }
     }
 }
 
@@ -173,11 +199,27 @@ impl LocalProvider {
                 )));
             }
         }
-        if !options.router_bin.is_file() {
-            return Err(ProviderError::invalid(format!(
-                "the router {} does not exist (build it with `cargo build -p shipgate-local`)",
-                options.router_bin.display()
-            )));
+        match options.router.first() {
+            Some(program) if Path::new(program).is_file() => {}
+            Some(program) => {
+                return Err(ProviderError::invalid(format!(
+                    "the router {program} does not exist (the shipgate binary runs it as `shipgate local-router`; programs embedding the local provider build it with `cargo build -p shipgate-local`)"
+                )));
+            }
+            None => return Err(ProviderError::invalid("no router program is set")),
+        }
+        if options.shipgate.is_none() {
+            for (name, service) in &config.services {
+                if service
+                    .command
+                    .iter()
+                    .any(|part| part.contains("{shipgate}"))
+                {
+                    return Err(ProviderError::invalid(format!(
+                        "[targets.local.services.{name}] command uses {{shipgate}}, which only the shipgate binary can stand for; name the program instead"
+                    )));
+                }
+            }
         }
         let http = shipgate_http::build_client(&shipgate_http::ClientOptions {
             max_redirects: 0,
@@ -253,7 +295,7 @@ impl LocalProvider {
     /// word (the ready file), not because something answers on the port.
     fn router_serves(&self, service: &ServiceName, pid: u32, port: u16) -> bool {
         let ready = std::fs::read_to_string(self.ready_file(service)).unwrap_or_default();
-        process::alive_as(pid, ROUTER_BIN) && ready.trim() == format!("{pid} 127.0.0.1:{port}")
+        process::alive_as(pid, ROUTER_MARK) && ready.trim() == format!("{pid} 127.0.0.1:{port}")
     }
 
     /// Starts the router of `service` unless its router runs on the configured port (a router
@@ -269,15 +311,15 @@ impl LocalProvider {
             if self.router_serves(service, pid, port) {
                 return Ok(());
             }
-            if process::alive_as(pid, ROUTER_BIN) {
+            if process::alive_as(pid, ROUTER_MARK) {
                 self.stop(pid).await;
             }
             state.routers.remove(service);
         }
         let ready = self.ready_file(service);
         let _ = std::fs::remove_file(&ready);
-        let argv = vec![
-            self.options.router_bin.display().to_string(),
+        let mut argv = self.options.router.clone();
+        argv.extend([
             "--listen".to_owned(),
             format!("127.0.0.1:{port}"),
             "--backend-file".to_owned(),
@@ -286,7 +328,7 @@ impl LocalProvider {
             ready.display().to_string(),
             "--stats-file".to_owned(),
             self.stats_file(service).display().to_string(),
-        ];
+        ]);
         let log = self.state_dir.join(service.as_str()).join("router.log");
         let child = process::spawn_detached(&argv, &[], &log)
             .map_err(|e| io("cannot start the router", e))?;
@@ -420,7 +462,14 @@ impl LocalProvider {
                 .command
                 .iter()
                 .map(|part| {
-                    part.replace("{image}", &image.to_string())
+                    let shipgate = self
+                        .options
+                        .shipgate
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    part.replace("{shipgate}", &shipgate)
+                        .replace("{image}", &image.to_string())
                         .replace("{tag}", &tag)
                         .replace("{port}", &port.to_string())
                 })

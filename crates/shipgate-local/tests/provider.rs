@@ -96,10 +96,19 @@ async fn bad_configuration_and_requests_are_errors_before_anything_starts() {
     let _stop = StopOnDrop(config.clone());
 
     let missing_router = LocalOptions {
-        router_bin: dir.path().join("nope"),
+        router: vec![dir.path().join("nope").display().to_string()],
+        shipgate: None,
     };
     let err = LocalProvider::new(&config, missing_router).unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
+
+    // `{shipgate}` stands for the shipgate binary, which an embedding program is not.
+    let mut uses_shipgate = config.clone();
+    for service in uses_shipgate.services.values_mut() {
+        service.command[0] = "{shipgate}".into();
+    }
+    let err = LocalProvider::new(&uses_shipgate, options()).unwrap_err();
+    assert!(err.to_string().contains("{shipgate}"), "{err}");
 
     let provider = LocalProvider::new(&config, options()).unwrap();
     let mut unknown = deploy("v1");

@@ -43,7 +43,11 @@ fn provider(dir: &std::path::Path, port: u16) -> LocalProvider {
         timeout: HumanDuration::from_secs(10),
     };
     let router = shipgate_testkit::workspace_binary("shipgate-local", "shipgate-local-router");
-    LocalProvider::new(&config, LocalOptions { router_bin: router }).unwrap()
+    let options = LocalOptions {
+        router: vec![router.display().to_string()],
+        shipgate: None,
+    };
+    LocalProvider::new(&config, options).unwrap()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

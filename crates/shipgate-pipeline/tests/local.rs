@@ -73,10 +73,12 @@ impl World {
             timeout: HumanDuration::from_secs(5),
         };
         let options = LocalOptions {
-            router_bin: shipgate_testkit::workspace_binary(
-                "shipgate-local",
-                "shipgate-local-router",
-            ),
+            router: vec![
+                shipgate_testkit::workspace_binary("shipgate-local", "shipgate-local-router")
+                    .display()
+                    .to_string(),
+            ],
+            shipgate: None,
         };
         LocalProvider::new(&config, options).unwrap()
     }

@@ -317,20 +317,14 @@ pub fn generated_rows(
     }
 }
 
-/// The README demo's configuration (fixtures/demo/shipgate.toml) for a test: the demo
-/// service built for this test run, users' port `port`, state under `state`. Builds the local
-/// provider's binaries first.
+/// The README demo's configuration (fixtures/demo/shipgate.toml) for a test of the `shipgate`
+/// binary (which runs the demo service and the router itself): users' port `port`, state
+/// under `state`.
 pub fn demo_config(state: &std::path::Path, port: u16) -> String {
-    let service = workspace_binary("shipgate-local", "shipgate-demo-service");
-    workspace_binary("shipgate-local", "shipgate-local-router");
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo/shipgate.toml"),
     )
     .unwrap()
-    .replace(
-        "target/debug/shipgate-demo-service",
-        &service.display().to_string(),
-    )
     .replace("18080", &port.to_string())
     .replace(".shipgate/demo", &state.display().to_string())
 }

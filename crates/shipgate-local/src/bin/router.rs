@@ -1,190 +1,23 @@
 //! `shipgate-local-router --listen ADDR --backend-file FILE --ready-file FILE [--stats-file FILE]`:
-//! the stable port of a local service, an HTTP/1.1 reverse proxy. Every request goes to a
-//! backend chosen by the backend file at that moment (one port, or ports with shares for a
-//! canary: see `shipgate_local::routing`), so the local provider moves traffic by rewriting
-//! one small file, effective from the next request. The router counts requests, server errors
-//! and latency per backend and writes them to the stats file. Once it listens, it writes
-//! `PID ADDR` to the ready file: the provider's proof that the stable port is this router's
-//! and not another process's.
-//!
-//! Requests only: protocol upgrades (WebSocket) are not forwarded.
+//! the local provider's router as its own executable, for programs that embed the local
+//! provider (the `shipgate` binary runs the same code as `shipgate local-router`). See
+//! [`shipgate_local::proxy`].
 
 #![allow(clippy::print_stderr)]
 
-use std::convert::Infallible;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http_body_util::{Either, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use shipgate_local::routing::{Route, RouterStats, STATS_INTERVAL, write_atomically};
-use tokio::net::{TcpListener, TcpStream};
-
-type Body = Either<Incoming, Full<Bytes>>;
-
-fn usage() -> ! {
-    eprintln!(
-        "usage: shipgate-local-router --listen 127.0.0.1:PORT --backend-file FILE --ready-file FILE [--stats-file FILE]"
-    );
-    std::process::exit(2);
-}
-
-/// What every connection shares.
-struct Router {
-    backend_file: PathBuf,
-    /// Requests seen, for the interleaved choice of backend.
-    next: AtomicU64,
-    stats: Mutex<RouterStats>,
-    /// Whether the stats changed since they were last written.
-    dirty: AtomicBool,
-}
-
-impl Router {
-    async fn handle(&self, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-        let route = tokio::fs::read_to_string(&self.backend_file)
-            .await
-            .ok()
-            .and_then(|text| Route::parse(&text));
-        let Some(port) = route.and_then(|r| r.pick(self.next.fetch_add(1, Ordering::Relaxed)))
-        else {
-            return Ok(plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shipgate-local-router: no backend yet (nothing is deployed)\n".to_owned(),
-            ));
-        };
-        let started = Instant::now();
-        let (status, response) = match forward(port, request).await {
-            Ok(response) => (response.status().as_u16(), response.map(Either::Left)),
-            Err(err) => (
-                0,
-                plain(
-                    StatusCode::BAD_GATEWAY,
-                    format!("shipgate-local-router: 127.0.0.1:{port} did not answer: {err}\n"),
-                ),
-            ),
-        };
-        self.record(port, status, started.elapsed());
-        Ok(response)
-    }
-
-    fn record(&self, port: u16, status: u16, latency: Duration) {
-        let mut stats = self
-            .stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        stats
-            .backends
-            .entry(port)
-            .or_default()
-            .record(status, latency);
-        self.dirty.store(true, Ordering::Relaxed);
-    }
-
-    /// Rewrites the stats file whenever the counts changed, at most every [`STATS_INTERVAL`].
-    async fn write_stats(&self, path: PathBuf) {
-        let mut tick = tokio::time::interval(STATS_INTERVAL);
-        loop {
-            tick.tick().await;
-            if !self.dirty.swap(false, Ordering::Relaxed) {
-                continue;
-            }
-            let json = {
-                let stats = self
-                    .stats
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                serde_json::to_vec(&*stats).unwrap_or_default()
-            };
-            // Off the request path: a slow disk never holds a request up.
-            let file = path.clone();
-            let written = tokio::task::spawn_blocking(move || write_atomically(&file, &json)).await;
-            if let Ok(Err(err)) = written {
-                eprintln!(
-                    "shipgate-local-router: cannot write {}: {err}",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
-/// One request to the backend on its own connection; the response streams back as it comes.
-async fn forward(
-    port: u16,
-    request: Request<Incoming>,
-) -> Result<Response<Incoming>, Box<dyn std::error::Error + Send + Sync>> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender.send_request(request).await?)
-}
-
-fn plain(status: StatusCode, text: String) -> Response<Body> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
-    *response.status_mut() = status;
-    response
-}
+use shipgate_local::proxy::{ProxyArgs, serve};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let optional = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .map(|i| args.get(i + 1).cloned().unwrap_or_else(|| usage()))
-    };
-    let value = |flag: &str| optional(flag).unwrap_or_else(|| usage());
-    let listen = value("--listen");
-    let backend_file = PathBuf::from(value("--backend-file"));
-    let ready_file = PathBuf::from(value("--ready-file"));
-    let stats_file = optional("--stats-file")
-        .map_or_else(|| backend_file.with_file_name("stats.json"), PathBuf::from);
-    let listener = match TcpListener::bind(&listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("shipgate-local-router: cannot listen on {listen}: {err}");
-            std::process::exit(1);
-        }
-    };
-    let ready = format!("{} {listen}", std::process::id());
-    if let Err(err) = write_atomically(&ready_file, ready.as_bytes()) {
-        eprintln!(
-            "shipgate-local-router: cannot write {}: {err}",
-            ready_file.display()
-        );
-        std::process::exit(1);
-    }
-    let router = Arc::new(Router {
-        backend_file,
-        next: AtomicU64::new(0),
-        stats: Mutex::new(RouterStats::default()),
-        dirty: AtomicBool::new(false),
+    let args = ProxyArgs::parse(&args).unwrap_or_else(|usage| {
+        eprintln!("usage: shipgate-local-router {usage}");
+        std::process::exit(2);
     });
-    tokio::spawn({
-        let router = Arc::clone(&router);
-        async move { router.write_stats(stats_file).await }
-    });
-    loop {
-        let Ok((inbound, _)) = listener.accept().await else {
-            continue;
-        };
-        let router = Arc::clone(&router);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let router = Arc::clone(&router);
-                async move { router.handle(request).await }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(inbound), service)
-                .await;
-        });
-    }
+    let Err(err) = serve(args, |problem| {
+        eprintln!("shipgate-local-router: {problem}")
+    })
+    .await;
+    eprintln!("shipgate-local-router: {err}");
+    std::process::exit(1);
 }

@@ -25,7 +25,8 @@ impl Drop for StopOnDrop {
 
 pub(crate) fn options() -> LocalOptions {
     LocalOptions {
-        router_bin: env!("CARGO_BIN_EXE_shipgate-local-router").into(),
+        router: vec![env!("CARGO_BIN_EXE_shipgate-local-router").to_owned()],
+        shipgate: None,
     }
 }
 
