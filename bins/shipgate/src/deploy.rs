@@ -93,9 +93,10 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         return Ok(crate::plan::render(&plan, &release, args.format));
     }
     let quiet = args.quiet;
-    let events = move |event: &PipelineEvent| {
+    let progress = crate::term::Progress::detect(vars);
+    let events = |event: &PipelineEvent| {
         if !quiet {
-            tell!("deploy: {}", event);
+            progress.event(event);
         }
     };
     let options = DeployOptions {
@@ -107,7 +108,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         composition
             .deploy(&release, &options, &events, &cancel)
             .await
-    })?;
+    });
+    progress.finish();
+    let summary = summary?;
     let written = write_summary(&summary, &args.summary, vars);
     if let Err(message) = &written {
         tell!("shipgate: the summary was NOT written: {}", message);

@@ -64,14 +64,22 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
             }
         }
         Format::Text => {
+            use crate::term::{Tone, paint, styled};
+            use std::io::IsTerminal as _;
+            let styled = styled(vars, std::io::stdout().is_terminal());
             for check in &checks {
-                let mark = match check.status {
-                    CheckStatus::Ok => "ok  ",
-                    CheckStatus::Failed => "FAIL",
-                    CheckStatus::Skipped => "skip",
-                    CheckStatus::Unknown => "??  ",
+                let (mark, tone) = match check.status {
+                    CheckStatus::Ok => ("ok  ", Tone::Good),
+                    CheckStatus::Failed => ("FAIL", Tone::Bad),
+                    CheckStatus::Skipped => ("skip", Tone::Dim),
+                    CheckStatus::Unknown => ("??  ", Tone::Warn),
                 };
-                say!("{mark} {}: {}", check.name, check.detail);
+                // The mark is shipgate's own text; the rest is made printable.
+                println!(
+                    "{} {}",
+                    paint(styled, tone, mark),
+                    crate::for_people(&format!("{}: {}", check.name, check.detail))
+                );
                 if let Some(fix) = &check.fix {
                     say!("     fix: {fix}");
                 }

@@ -35,6 +35,7 @@ mod report;
 mod rollback;
 mod secrets;
 mod smoke;
+mod term;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
