@@ -488,3 +488,33 @@ fn doctor_checks_the_helm_configuration_and_the_cluster_rights() {
         "doctor ran only read-only helm commands: {argv}"
     );
 }
+
+/// The waxwatch layout deploys with compose on a host, which no provider drives: what init
+/// wrote checks the environment and says that a target is still to be chosen.
+#[test]
+fn doctor_on_the_waxwatch_configuration_names_the_missing_target_and_variables() {
+    let canary = Canary::new("database-url");
+    let (_dir, repo) = initialised("waxwatch");
+    let env = vec![
+        ("ENVIRONMENT", "production".to_owned()),
+        (
+            "DATABASE_URL",
+            format!("postgresql+psycopg://app:{}@db/app", canary.value()),
+        ),
+    ];
+    let (code, out) = doctor(&repo, &env, &canary);
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "environment");
+    assert!(
+        failed.starts_with("FAIL")
+            && failed.contains("AUTH_ISSUER is not set")
+            && !failed.contains("DATABASE_URL is not set"),
+        "{out}"
+    );
+    assert!(fix.contains("shipgate check-env"), "{out}");
+    let (failed, fix) = line(&out, "release");
+    assert!(failed.contains("no target is enabled"), "{out}");
+    assert!(fix.contains("enable a target"), "{out}");
+    assert!(line(&out, "targets").0.starts_with("skip"), "{out}");
+    assert!(line(&out, "ledger").0.starts_with("ok "), "{out}");
+}
