@@ -9,7 +9,7 @@ use shipgate_core::exit_code;
 use shipgate_env::{CheckInput, DotenvFile, Report, Severity, VarStatus};
 
 use crate::error::{CommandResult, Failure};
-use crate::{Format, load_config, runtime};
+use crate::{Format, load_config};
 
 /// The dotenv sample used when no configuration names one.
 const DEFAULT_SAMPLE: &str = ".env.sample";
@@ -122,7 +122,7 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         secrets: None,
     };
     // Variables the environment lacks may come from the configured secret sources.
-    let secrets = runtime()?.block_on(composition.secret_values_for(&input))?;
+    let secrets = crate::light_runtime()?.block_on(composition.secret_values_for(&input))?;
     input.secrets = secrets.as_ref();
     let report = shipgate_env::check(&input).map_err(Failure::usage)?;
     match args.format {

@@ -170,10 +170,7 @@ pub struct Passthrough {
 fn local_router(args: &Passthrough) -> Result<u8, Failure> {
     let args = shipgate_local::proxy::ProxyArgs::parse(&args.args)
         .map_err(|usage| Failure::usage(format!("usage: shipgate local-router {usage}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))?;
+    let runtime = light_runtime()?;
     let Err(err) = runtime.block_on(shipgate_local::proxy::serve(args, |problem| {
         tell!("shipgate local-router: {problem}");
     }));
@@ -184,10 +181,7 @@ fn local_router(args: &Passthrough) -> Result<u8, Failure> {
 fn demo_service(args: &Passthrough) -> Result<u8, Failure> {
     let args = shipgate_local::demo::DemoArgs::parse(&args.args)
         .map_err(|usage| Failure::usage(format!("usage: shipgate demo-service {usage}")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))?;
+    let runtime = light_runtime()?;
     match runtime.block_on(shipgate_local::demo::serve(args, |port| {
         tell!("demo: listening on {port}");
     })) {
@@ -425,6 +419,15 @@ fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: 
         escape(title).replace(':', "%3A").replace(',', "%2C"),
         escape(&message)
     );
+}
+
+/// A single-threaded runtime, for a short command whose few calls need no parallelism
+/// (check-env's secret lookups): no worker threads to start.
+fn light_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::usage(format!("cannot start the async runtime: {err}")))
 }
 
 /// The async runtime of a command.
