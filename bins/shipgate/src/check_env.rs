@@ -122,7 +122,9 @@ pub(crate) fn run(args: Args, vars: &BTreeMap<String, String>) -> CommandResult 
         secrets: None,
     };
     // Variables the environment lacks may come from the configured secret sources.
-    let secrets = crate::light_runtime()?.block_on(composition.secret_values_for(&input))?;
+    // The multi-threaded runtime: the Kubernetes secret source blocks in place while it builds
+    // its client.
+    let secrets = crate::runtime()?.block_on(composition.secret_values_for(&input))?;
     input.secrets = secrets.as_ref();
     let report = shipgate_env::check(&input).map_err(Failure::usage)?;
     match args.format {

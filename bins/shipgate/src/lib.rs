@@ -421,8 +421,8 @@ fn annotate(vars: &BTreeMap<String, String>, level: &str, title: &str, message: 
     );
 }
 
-/// A single-threaded runtime, for a short command whose few calls need no parallelism
-/// (check-env's secret lookups): no worker threads to start.
+/// A single-threaded runtime, for the helper programs the binary runs (the local router, the
+/// demo service): no worker threads to start.
 fn light_runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

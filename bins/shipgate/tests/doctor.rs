@@ -517,4 +517,28 @@ fn doctor_on_the_waxwatch_configuration_names_the_missing_target_and_variables()
     assert!(fix.contains("enable a target"), "{out}");
     assert!(line(&out, "targets").0.starts_with("skip"), "{out}");
     assert!(line(&out, "ledger").0.starts_with("ok "), "{out}");
+
+    // The same for machines: one object per check, the fix beside each failure.
+    let output = Command::cargo_bin("shipgate")
+        .unwrap()
+        .current_dir(&repo)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["doctor", "--config", "shipgate.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    canary.assert_absent("doctor's JSON", &stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["passed"], false);
+    let release = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "release")
+        .unwrap();
+    assert_eq!(release["status"], "failed");
+    assert!(release["fix"].as_str().unwrap().contains("enable a target"));
 }

@@ -85,17 +85,34 @@ mod imp {
             // Parse errors quote the input; report only that it failed.
             let kubeconfig = Kubeconfig::from_yaml(&text)
                 .map_err(|_| "the kubeconfig is not valid YAML".to_owned())?;
-            let runtime = tokio::runtime::Handle::try_current();
             let options = KubeConfigOptions::default();
-            let config = match runtime {
-                Ok(handle) => tokio::task::block_in_place(|| {
-                    handle.block_on(kube::Config::from_custom_kubeconfig(kubeconfig, &options))
+            // Building the config is async. On a multi-threaded runtime, block this worker in
+            // place; anywhere else (no runtime, or a current-thread one, where blocking in
+            // place would panic), on a thread of its own with a small runtime.
+            let config = match tokio::runtime::Handle::try_current() {
+                Ok(handle)
+                    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+                {
+                    tokio::task::block_in_place(|| {
+                        handle.block_on(kube::Config::from_custom_kubeconfig(kubeconfig, &options))
+                    })
+                    .map_err(|e| e.to_string())
+                }
+                _ => std::thread::scope(|scope| {
+                    scope
+                        .spawn(|| {
+                            tokio::runtime::Builder::new_current_thread()
+                                .enable_all()
+                                .build()
+                                .map_err(|e| e.to_string())?
+                                .block_on(kube::Config::from_custom_kubeconfig(
+                                    kubeconfig, &options,
+                                ))
+                                .map_err(|e| e.to_string())
+                        })
+                        .join()
+                        .unwrap_or_else(|_| Err("reading it failed".to_owned()))
                 }),
-                Err(_) => tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?
-                    .block_on(kube::Config::from_custom_kubeconfig(kubeconfig, &options)),
             }
             .map_err(|e| format!("the kubeconfig cannot be used: {e}"))?;
             Ok(KubernetesSource {

@@ -304,6 +304,21 @@ fn kube_config(kubeconfig_env: &str) -> SecretsConfig {
     }
 }
 
+/// Built inside a current-thread runtime (what `#[tokio::main(flavor = "current_thread")]`
+/// programs have), the source works: it cannot block that runtime's only thread in place.
+#[tokio::test(flavor = "current_thread")]
+async fn a_kubernetes_source_works_on_a_current_thread_runtime() {
+    let kube = FakeKube::new("kube-token");
+    kube.put("provenance", "api-secrets", &[("SIGNING_KEY", "seed")], &[]);
+    let addr = kube.start().await;
+    let plain = vars(&[(
+        "KUBE_CONFIG_DATA",
+        &FakeKube::kubeconfig(addr, "kube-token"),
+    )]);
+    let r = resolver(&kube_config("KUBE_CONFIG_DATA"), &plain, "production").unwrap();
+    assert_eq!(found(r.resolve("SIGNING_KEY").await).0, "seed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_source_reads_base64_data_and_string_data() {
     let kube = FakeKube::new("kube-token");
