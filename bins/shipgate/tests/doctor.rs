@@ -19,27 +19,9 @@ use shipgate_testkit::{Canary, runtime};
 const SHA: &str = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
 const UNPUBLISHED: &str = "9999999e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A copy of `fixtures/init/NAME` after `shipgate init --force`.
 fn initialised(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join(name);
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/init/{name}")),
-        &repo,
-    );
+    let (dir, repo) = shipgate_testkit::init_fixture(name);
     let status = Command::cargo_bin("shipgate")
         .unwrap()
         .current_dir(&repo)
@@ -396,10 +378,7 @@ fn doctor_checks_the_helm_configuration_and_the_cluster_rights() {
         shipgate_testkit::fakes::FakeKube::kubeconfig(api, canary.value()),
     );
     let helm_state = repo.join("helm-state");
-    std::fs::create_dir_all(&helm_state).unwrap();
-    std::fs::write(helm_state.join("version"), "v3.19.0").unwrap();
-    let fake_helm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
+    let fake_helm = shipgate_testkit::fake_helm(&helm_state, "v3.19.0");
     let site = rt.block_on(shipgate_testkit::serve(
         axum::Router::new().fallback(|| async { "ok" }),
     ));

@@ -13,29 +13,9 @@ use shipgate_testkit::runtime;
 
 const SHA: &str = "3f2c1a9e0b7d4c5a6f8e9d0c1b2a3f4e5d6c7b8a";
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../fixtures/init/{name}"))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A copy of the fixture repository, named as the fixture (the app name comes from it).
 fn repository(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join(name);
-    copy_dir(&fixture(name), &repo);
-    (dir, repo)
+    shipgate_testkit::init_fixture(name)
 }
 
 /// Runs shipgate in `dir` with only `env`; returns the exit code and stdout + stderr.
@@ -291,10 +271,7 @@ fn the_written_configurations_plan_against_the_platform_fakes() {
     let (_dir, repo) = repository("provenance");
     init(&repo, &[]);
     let helm_state = repo.join("helm-state");
-    std::fs::create_dir_all(&helm_state).unwrap();
-    std::fs::write(helm_state.join("version"), "v3.19.0").unwrap();
-    let fake_helm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
+    let fake_helm = shipgate_testkit::fake_helm(&helm_state, "v3.19.0");
     let kube = rt.block_on(shipgate_testkit::fakes::FakeKube::new("kube-token").start());
     let kubeconfig = base64::engine::general_purpose::STANDARD.encode(
         shipgate_testkit::fakes::FakeKube::kubeconfig(kube, "kube-token"),

@@ -173,11 +173,8 @@ fn seed_000_provenance_deploys_pinned_images_to_helm_and_railway_both() {
     )
     .unwrap();
     let helm_state = dir.path().join("helm");
-    std::fs::create_dir_all(&helm_state).unwrap();
-    std::fs::write(helm_state.join("version"), "v3.19.0").unwrap();
+    let fake_helm = shipgate_testkit::fake_helm(&helm_state, "v3.19.0");
     std::fs::write(helm_state.join("stateful"), "").unwrap();
-    let fake_helm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/shipgate-helm/tests/fake-helm");
     let kube = rt.block_on(shipgate_testkit::fakes::FakeKube::new("kube-token").start());
     let kubeconfig = base64::engine::general_purpose::STANDARD.encode(
         shipgate_testkit::fakes::FakeKube::kubeconfig(kube, "kube-token"),

@@ -552,21 +552,9 @@ impl RailwayProvider {
                 "`{commit}` is not a commit SHA; a GitHub-sourced Railway service deploys the commit being shipped (image_tag, IMAGE_TAG or GITHUB_SHA)"
             )));
         }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Deployed {
-            service_instance_deploy_v2: String,
-        }
-        let deployed: Deployed = self
-            .client
-            .run(
-                ops::DeployCommit,
-                json!({
-                    "serviceId": self.resolved.service_id,
-                    "environmentId": self.resolved.environment_id,
-                    "commitSha": commit,
-                }),
-            )
+        let mut variables = self.instance_variables();
+        variables["commitSha"] = json!(commit);
+        self.start_deployment(ops::DeployCommit, variables, image, description)
             .await
             .map_err(|e| match e {
                 RailwayError::Graphql { message, .. } | RailwayError::NotFound { message, .. }
@@ -578,8 +566,33 @@ impl RailwayProvider {
                     ))
                 }
                 other => other,
-            })?;
-        tracing::info!(service = %self.service, deployment = %deployed.service_instance_deploy_v2, %commit, "Railway deployment of a commit started");
+            })
+    }
+
+    /// `serviceId` and `environmentId` of this service, the variables of most operations.
+    fn instance_variables(&self) -> Value {
+        json!({
+            "serviceId": self.resolved.service_id,
+            "environmentId": self.resolved.environment_id,
+        })
+    }
+
+    /// Runs a `serviceInstanceDeployV2` operation and returns the deployment it started, as
+    /// the deployment of `image`.
+    async fn start_deployment(
+        &self,
+        operation: client::Operation,
+        variables: Value,
+        image: &ImageRef,
+        description: &str,
+    ) -> Result<Deployment, RailwayError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Deployed {
+            service_instance_deploy_v2: String,
+        }
+        let deployed: Deployed = self.client.run(operation, variables).await?;
+        tracing::info!(service = %self.service, deployment = %deployed.service_instance_deploy_v2, %image, "Railway deployment started");
         Ok(Deployment {
             revision: RevisionId(deployed.service_instance_deploy_v2),
             request: DeployRequest {
@@ -632,29 +645,8 @@ impl RailwayProvider {
                 .await?;
         }
         self.set_source_image(image).await?;
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Deployed {
-            service_instance_deploy_v2: String,
-        }
-        let deployed: Deployed = self
-            .client
-            .run(
-                ops::DeployV2,
-                json!({
-                    "serviceId": self.resolved.service_id,
-                    "environmentId": self.resolved.environment_id,
-                }),
-            )
-            .await?;
-        tracing::info!(service = %self.service, deployment = %deployed.service_instance_deploy_v2, %image, "Railway deployment started");
-        Ok(Deployment {
-            revision: RevisionId(deployed.service_instance_deploy_v2),
-            request: DeployRequest {
-                images: BTreeMap::from([(self.service.clone(), image.clone())]),
-                description: description.to_owned(),
-            },
-        })
+        self.start_deployment(ops::DeployV2, self.instance_variables(), image, description)
+            .await
     }
 
     /// One look at deployment `id`. Live is not yet healthy: it must stay live for

@@ -329,6 +329,41 @@ pub fn demo_config(state: &std::path::Path, port: u16) -> String {
     .replace(".shipgate/demo", &state.display().to_string())
 }
 
+/// A copy of `fixtures/init/NAME` (a repository shipgate init reads) in a fresh directory, under
+/// its own name (the app name comes from it). Keep the `TempDir` alive while you use it.
+pub fn init_fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join(name);
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/init")
+            .join(name),
+        &repo,
+    );
+    (dir, repo)
+}
+
+/// The fake `helm` executable of the Helm provider's tests, with its state in `state` (created,
+/// reporting helm `version`): returns the executable. Pass it as `HELM_BIN` and `state` as
+/// `FAKE_HELM_DIR`; `state/argv.log` lists the commands it ran.
+pub fn fake_helm(state: &std::path::Path, version: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(state.join("version"), version).unwrap();
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shipgate-helm/tests/fake-helm")
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.

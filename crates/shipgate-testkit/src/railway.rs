@@ -392,70 +392,57 @@ fn outcome_steps(image: &str) -> Vec<&'static str> {
     }
 }
 
-fn create_deployment(w: &mut World, service: &str, environment: &str, image: &str) -> String {
-    w.seq += 1;
-    let seq = w.seq;
-    let live_before = w
-        .deployments
-        .iter()
-        .rev()
-        .find(|d| d.service == service && d.environment == environment && d.status == "SUCCESS")
-        .and_then(|d| d.image.clone());
-    let runs = if image.contains("stale") {
-        live_before.or_else(|| Some(image.to_owned()))
-    } else {
-        Some(image.to_owned())
-    };
-    let id = format!("dep-{seq}");
-    let steps = outcome_steps(image);
-    w.deployments.push(Deployment {
-        id: id.clone(),
-        service: service.to_owned(),
-        environment: environment.to_owned(),
-        image: runs,
-        commit: None,
-        status: steps[0],
-        steps: steps[1..].to_vec(),
-        seq,
-        replaces_on_start: image.contains("crash-replacing"),
-    });
-    id
+/// What a new deployment runs: an image (its name decides how it ends), or a commit of a
+/// GitHub-sourced service (built first; its outcome label decides how it ends).
+enum Source<'a> {
+    Image(&'a str),
+    Commit { sha: &'a str, outcome: &'a str },
 }
 
-/// A deployment that builds `commit` of a GitHub-sourced service, ending as `outcome` says.
-fn create_commit_deployment(
+fn create_deployment(
     w: &mut World,
     service: &str,
     environment: &str,
-    commit: &str,
-    outcome: &str,
+    source: &Source<'_>,
 ) -> String {
     w.seq += 1;
     let seq = w.seq;
-    let live_before = w
-        .deployments
-        .iter()
-        .rev()
-        .find(|d| d.service == service && d.environment == environment && d.status == "SUCCESS")
-        .and_then(|d| d.commit.clone());
-    let built = if outcome.contains("stale") {
-        live_before.unwrap_or_else(|| commit.to_owned())
-    } else {
-        commit.to_owned()
+    let live_before =
+        w.deployments.iter().rev().find(|d| {
+            d.service == service && d.environment == environment && d.status == "SUCCESS"
+        });
+    let (label, image, commit, mut steps) = match source {
+        Source::Image(image) => {
+            let before = live_before.and_then(|d| d.image.clone());
+            let runs = if image.contains("stale") {
+                before.unwrap_or_else(|| (*image).to_owned())
+            } else {
+                (*image).to_owned()
+            };
+            (*image, Some(runs), None, Vec::new())
+        }
+        Source::Commit { sha, outcome } => {
+            let before = live_before.and_then(|d| d.commit.clone());
+            let built = if outcome.contains("stale") {
+                before.unwrap_or_else(|| (*sha).to_owned())
+            } else {
+                (*sha).to_owned()
+            };
+            (*outcome, None, Some(built), vec!["BUILDING"])
+        }
     };
+    steps.extend(outcome_steps(label));
     let id = format!("dep-{seq}");
-    let mut steps = vec!["BUILDING"];
-    steps.extend(outcome_steps(outcome));
     w.deployments.push(Deployment {
         id: id.clone(),
         service: service.to_owned(),
         environment: environment.to_owned(),
-        image: None,
-        commit: Some(built),
+        image,
+        commit,
         status: steps[0],
         steps: steps[1..].to_vec(),
         seq,
-        replaces_on_start: outcome.contains("crash-replacing"),
+        replaces_on_start: label.contains("crash-replacing"),
     });
     id
 }
@@ -638,7 +625,15 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                         .ok_or("Commit not found")?,
                     None => s.commits.last().cloned().ok_or("No commits found")?,
                 };
-                let id = create_commit_deployment(w, &svc, &env, &commit, &outcome);
+                let id = create_deployment(
+                    w,
+                    &svc,
+                    &env,
+                    &Source::Commit {
+                        sha: &commit,
+                        outcome: &outcome,
+                    },
+                );
                 return Ok(json!({"serviceInstanceDeployV2": id}));
             }
             if sha.is_some() {
@@ -650,7 +645,7 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
                 .get(&env)
                 .cloned()
                 .ok_or("service has no source to deploy")?;
-            let id = create_deployment(w, &svc, &env, &image);
+            let id = create_deployment(w, &svc, &env, &Source::Image(&image));
             Ok(json!({"serviceInstanceDeployV2": id}))
         }
         "Deployment" => {
@@ -682,12 +677,11 @@ fn resolve(w: &mut World, caller: &Caller, op: &str, vars: &Value) -> Result<Val
             }
             // A new deployment of the earlier image (or commit); the service's configured
             // source is left as it was.
-            if let Some(commit) = d.commit.clone() {
-                create_commit_deployment(w, &d.service, &d.environment, &commit, "ok");
-                return Ok(json!({"deploymentRollback": true}));
-            }
-            let image = d.image.clone().unwrap_or_default();
-            create_deployment(w, &d.service, &d.environment, &image);
+            let source = match (&d.commit, &d.image) {
+                (Some(sha), _) => Source::Commit { sha, outcome: "ok" },
+                (None, image) => Source::Image(image.as_deref().unwrap_or_default()),
+            };
+            create_deployment(w, &d.service, &d.environment, &source);
             Ok(json!({"deploymentRollback": true}))
         }
         "Cancel" => {
