@@ -67,15 +67,29 @@ fn request(service: &str, img: &str) -> DeployRequest {
 
 async fn deploy_and_wait(provider: &RailwayProvider, img: &str, timeout: Duration) -> Verdict {
     let deployment = provider.deploy(&request("api", img)).await.unwrap();
+    wait_within(provider, &deployment, timeout).await
+}
+
+/// The verdict on `deployment` within `timeout`, without progress output.
+async fn wait_within(
+    provider: &RailwayProvider,
+    deployment: &shipgate_provider::Deployment,
+    timeout: Duration,
+) -> Verdict {
     provider
         .wait(
-            &deployment,
+            deployment,
             Instant::now() + timeout,
             &|_: &shipgate_provider::WaitProgress| {},
             &CancellationToken::new(),
         )
         .await
         .unwrap()
+}
+
+/// The verdict on `deployment` within 5 s.
+async fn wait(provider: &RailwayProvider, deployment: &shipgate_provider::Deployment) -> Verdict {
+    wait_within(provider, deployment, Duration::from_secs(5)).await
 }
 
 #[tokio::test]
@@ -464,15 +478,7 @@ async fn a_crash_that_replaced_the_live_deployment_reads_back_empty_and_rolls_ba
     );
 
     let back = provider.rollback(&good).await.unwrap();
-    let verdict = provider
-        .wait(
-            &back,
-            Instant::now() + Duration::from_secs(5),
-            &|_: &shipgate_provider::WaitProgress| {},
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let verdict = wait(&provider, &back).await;
     assert_eq!(verdict, Verdict::Healthy);
     assert_eq!(
         fake.live_image("env-prod", "svc-api").as_deref(),
@@ -540,15 +546,7 @@ async fn deploy_commit(provider: &RailwayProvider, sha: &str) -> Verdict {
         })
         .await
         .unwrap();
-    provider
-        .wait(
-            &deployment,
-            Instant::now() + Duration::from_secs(5),
-            &|_: &shipgate_provider::WaitProgress| {},
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap()
+    wait(provider, &deployment).await
 }
 
 #[tokio::test]
@@ -630,15 +628,7 @@ async fn a_crash_after_success_rolls_back_to_the_last_good_commit() {
         "{history:?}"
     );
     let back = provider.rollback(&good).await.unwrap();
-    let verdict = provider
-        .wait(
-            &back,
-            Instant::now() + Duration::from_secs(5),
-            &|_: &shipgate_provider::WaitProgress| {},
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let verdict = wait(&provider, &back).await;
     assert_eq!(verdict, Verdict::Healthy);
     assert_eq!(fake.live_commit("env-prod", "svc-web").as_deref(), Some(C1));
     assert_eq!(provider.current().await.unwrap()[0].image, commit(C1));
