@@ -521,3 +521,56 @@ fn doctor_on_the_waxwatch_configuration_names_the_missing_target_and_variables()
     assert_eq!(release["status"], "failed");
     assert!(release["fix"].as_str().unwrap().contains("enable a target"));
 }
+
+/// A key mapped to a Vault source: found while the Vault answers, a failed line naming the
+/// source when it does not; the value never printed.
+#[test]
+fn doctor_looks_each_mapped_key_up_in_its_secret_source() {
+    use shipgate_testkit::fakes::FakeVault;
+    let rt = runtime();
+    let canary = Canary::new("vault-value");
+    let vault_token = Canary::new("vault-token");
+    let vault = FakeVault::new(vault_token.value());
+    vault.put(
+        "secret",
+        "app/prod",
+        serde_json::json!({ "signing": canary.value() }),
+    );
+    let vault = rt.block_on(vault.start());
+    let (_dir, repo) = initialised("proofkit");
+    let with_vault = |address: String| {
+        let mut config = std::fs::read_to_string(repo.join("shipgate.toml")).unwrap();
+        config.push_str(&format!(
+            "\n[[secrets.sources]]\nkind = \"env\"\n\n[[secrets.sources]]\nkind = \"vault\"\naddress = \"{address}\"\npath = \"app/prod\"\n\n[secrets.keys.SIGNING_KEY]\nsource = \"vault\"\nfield = \"signing\"\n"
+        ));
+        std::fs::write(repo.join("shipgate.toml"), config).unwrap();
+    };
+    let original = std::fs::read_to_string(repo.join("shipgate.toml")).unwrap();
+    with_vault(format!("http://{vault}"));
+    // Only the secrets matter here: no target (so no platform or registry call) and no gate.
+    let env = vec![
+        ("IMAGE_TAG", SHA.to_owned()),
+        ("VAULT_TOKEN", vault_token.value().to_owned()),
+        ("SHIPGATE_TARGETS__FLY__ENABLED", "false".to_owned()),
+        ("SHIPGATE_SMOKE__ENABLED", "false".to_owned()),
+    ];
+    let (_, out) = doctor(&repo, &env, &canary);
+    vault_token.assert_absent("doctor's output", &out);
+    assert!(line(&out, "targets").0.starts_with("skip"), "{out}");
+    let (found, _) = line(&out, "secret SIGNING_KEY");
+    assert!(
+        found.starts_with("ok ") && found.contains("found in vault"),
+        "{out}"
+    );
+
+    std::fs::write(repo.join("shipgate.toml"), &original).unwrap();
+    with_vault(format!("http://{}", shipgate_testkit::closed_port()));
+    let (code, out) = doctor(&repo, &env, &canary);
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "secret SIGNING_KEY");
+    assert!(
+        failed.starts_with("FAIL") && failed.contains("vault did not answer"),
+        "{out}"
+    );
+    assert!(fix.contains("address and credentials"), "{out}");
+}

@@ -199,10 +199,9 @@ impl Composition {
             }
             let name = format!("{name}: what runs");
             checks.push(match target.provider.current().await {
-                Ok(running) if running.is_empty() => DoctorCheck::ok(
-                    name,
-                    "reachable with this token; nothing runs yet (the first deploy has no rollback candidate)",
-                ),
+                Ok(running) if running.is_empty() => {
+                    DoctorCheck::ok(name, "reachable with this token; nothing runs there now")
+                }
                 Ok(running) => DoctorCheck::ok(
                     name,
                     format!(
@@ -471,9 +470,13 @@ impl Composition {
             });
         }
         if checks.is_empty() {
-            checks.push(DoctorCheck::ok(
+            // Nothing was looked up here: say where the sources were exercised, claim no more.
+            checks.push(DoctorCheck::skipped(
                 "secrets",
-                format!("sources: {}", resolver.source_names().join(", ")),
+                format!(
+                    "no [secrets.keys] entry to look up; the environment check looked its variables up in {}",
+                    resolver.source_names().join(", ")
+                ),
             ));
         }
         checks
