@@ -706,15 +706,14 @@ fn workflow(c: &Choices<'_>) -> (String, Vec<String>, Vec<String>) {
         "    steps:\n      - uses: actions/checkout@v5\n\n\
          \x20     - name: Check the production environment\n        uses: {ACTION}\n        with:\n          command: check-env"
     );
-    if layout.workflows.waits_for_checks && !layout.workflows.ci_checks.is_empty() {
-        let _ = writeln!(
-            w,
-            "\n      - name: Wait for CI on this exact commit\n        uses: {ACTION}\n        with:\n          command: ci-gate\n          args: --sha ${{{{ env.image_tag }}}}"
-        );
-    }
+    let gate = if layout.workflows.waits_for_checks && !layout.workflows.ci_checks.is_empty() {
+        "\n      # With [ci_gate] on, the deploy first waits for CI on this exact commit (after the lock)."
+    } else {
+        ""
+    };
     let _ = writeln!(
         w,
-        "\n      - name: Deploy, smoke-gate, roll back by itself\n        id: deploy\n        uses: {ACTION}\n        with:\n          command: deploy\n          image-tag: ${{{{ env.image_tag }}}}\n          args: --summary deploy-summary.json\n\n\
+        "{gate}\n      - name: Deploy, smoke-gate, roll back by itself\n        id: deploy\n        uses: {ACTION}\n        with:\n          command: deploy\n          image-tag: ${{{{ env.image_tag }}}}\n          args: --summary deploy-summary.json\n\n\
          \x20     - name: Keep the deploy summary\n        if: always()\n        uses: actions/upload-artifact@v6\n        with:\n          name: deploy-summary\n          path: deploy-summary.json\n          if-no-files-found: ignore"
     );
     secrets.insert("SHIPGATE_LEDGER_URL".to_owned());
