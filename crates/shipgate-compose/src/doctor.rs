@@ -155,7 +155,7 @@ impl Composition {
         if let Ok(release) = &release {
             checks.push(self.doctor_registry(release).await);
         }
-        checks.extend(self.doctor_github().await);
+        checks.extend(self.doctor_github(release.as_ref().ok()).await);
         checks.extend(self.doctor_secrets().await);
         checks.push(self.doctor_smoke().await);
         for check in &mut checks {
@@ -301,7 +301,8 @@ impl Composition {
         needs
     }
 
-    async fn doctor_github(&self) -> Vec<DoctorCheck> {
+    /// GitHub's lines; `release` (when it could be made) names the commit the CI gate reads.
+    async fn doctor_github(&self, release: Option<&crate::Release>) -> Vec<DoctorCheck> {
         let needs = self.github_needs();
         if needs.is_empty() {
             return vec![DoctorCheck::skipped(
@@ -337,10 +338,8 @@ impl Composition {
         let mut scopes: Option<String> = None;
         let mut refused = false;
         if config.ci_gate.enabled {
-            let sha = self
-                .release()
-                .ok()
-                .map(|r| r.tag)
+            let sha = release
+                .map(|r| r.tag.clone())
                 .or_else(|| self.actions().sha.clone())
                 .unwrap_or_default();
             let path = format!("repos/{repository}/commits/{sha}/check-runs?per_page=1");

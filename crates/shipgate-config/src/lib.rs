@@ -46,7 +46,7 @@ pub use validate::{
 pub use variables::{
     AMBIENT_VARIABLES, CONFLICTING_VARIABLES, RESERVED_SHIPGATE_VARIABLES,
     RUNTIME_TARGET_VARIABLES, SEED_VARIABLES, SeedValue, SeedVariable, TargetListError,
-    parse_runtime_target,
+    deploy_switches, parse_runtime_target,
 };
 
 /// The conventional configuration file name, looked up in the working directory.

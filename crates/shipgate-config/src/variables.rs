@@ -70,6 +70,15 @@ pub const SEED_VARIABLES: &[SeedVariable] = &[
     },
 ];
 
+/// The deploy switches among the seed variables (`ENABLE_HELM_DEPLOY`, …,
+/// `ENABLE_AUTO_ROLLBACK`), booleans that turn a target or a step on, in table order.
+pub fn deploy_switches() -> impl Iterator<Item = &'static str> {
+    SEED_VARIABLES
+        .iter()
+        .map(|v| v.name)
+        .filter(|name| name.starts_with("ENABLE_"))
+}
+
 /// Variables every CI run sets by itself; they fill a key only when `shipgate.toml` leaves
 /// it unset (a `GITHUB_SHA` must not override a tag pinned in the file).
 pub const AMBIENT_VARIABLES: &[SeedVariable] = &[

@@ -200,23 +200,8 @@ async fn measure(name: &str, url: &str, runs: i64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this as a quick check
-    // over 2,000 runs.
-    let full = std::env::args().any(|a| a == "--bench");
-    let runs: i64 = std::env::var("SHIPGATE_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1_000_000 } else { 2_000 });
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}/ledger.db", dir.path().display());
-        measure("SQLite", &sqlite, runs).await;
-        if std::env::var("SHIPGATE_TEST_POSTGRES_URL").is_ok() {
-            let postgres = shipgate_testkit::postgres_database().await;
-            measure("Postgres", &postgres, runs).await;
-        } else {
-            println!("dashboard Postgres: skipped (set SHIPGATE_TEST_POSTGRES_URL)");
-        }
+    // `cargo test --all-targets` runs this as a quick check over 2,000 runs.
+    shipgate_testkit::bench_on_both_ledgers("dashboard", |name, url, runs| async move {
+        measure(name, &url, runs).await;
     });
 }

@@ -599,13 +599,7 @@ fn build_rules(input: &CheckInput<'_>, lookup: &Lookup<'_>, env: &Environment) -
         rule.options.tag_only = true;
         rules.push(rule);
     }
-    for name in [
-        "ENABLE_HELM_DEPLOY",
-        "ENABLE_RAILWAY_DEPLOY",
-        "ENABLE_FLY_DEPLOY",
-        "ENABLE_DEPLOY_SMOKE_GATE",
-        "ENABLE_AUTO_ROLLBACK",
-    ] {
+    for name in shipgate_config::deploy_switches() {
         rules.push(simple(name, VarKind::Bool, Need::Optional, "deploy switch"));
     }
     rules

@@ -587,13 +587,7 @@ fn workflow(c: &Choices<'_>) -> (String, Vec<String>, Vec<String>) {
         variables.insert(name.to_owned());
         env.push(format!("      {name}: ${{{{ vars.{name} }}}}"));
     };
-    for name in [
-        "ENABLE_HELM_DEPLOY",
-        "ENABLE_RAILWAY_DEPLOY",
-        "ENABLE_FLY_DEPLOY",
-        "ENABLE_DEPLOY_SMOKE_GATE",
-        "ENABLE_AUTO_ROLLBACK",
-    ] {
+    for name in shipgate_config::deploy_switches() {
         if c.uses(name) {
             variable(&mut variables, name, &mut env);
         }

@@ -515,13 +515,7 @@ impl RailwayProvider {
         }
         let data: Data = self
             .client
-            .run(
-                ops::ActiveDeployments,
-                json!({
-                    "environmentId": self.resolved.environment_id,
-                    "serviceId": self.resolved.service_id,
-                }),
-            )
+            .run(ops::ActiveDeployments, self.instance_variables())
             .await?;
         let mut list = data.service_instance.active_deployments;
         list.retain(|d| d.phase() == Phase::Live);
@@ -606,14 +600,11 @@ impl RailwayProvider {
     async fn set_source_image(&self, image: &ImageRef) -> Result<(), RailwayError> {
         let updated: BoolField = self
             .client
-            .run(
-                ops::SetImage,
-                json!({
-                    "serviceId": self.resolved.service_id,
-                    "environmentId": self.resolved.environment_id,
-                    "input": {"source": {"image": image.to_string()}},
-                }),
-            )
+            .run(ops::SetImage, {
+                let mut variables = self.instance_variables();
+                variables["input"] = json!({"source": {"image": image.to_string()}});
+                variables
+            })
             .await?;
         updated.check("serviceInstanceUpdate")
     }

@@ -364,6 +364,41 @@ pub fn fake_helm(state: &std::path::Path, version: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shipgate-helm/tests/fake-helm")
 }
 
+/// How many runs a million-run ledger benchmark seeds: 1,000,000 under `cargo bench` (which
+/// passes `--bench`), 2,000 when `cargo test --all-targets` runs it as a quick check, or
+/// `SHIPGATE_BENCH_RUNS`.
+pub fn bench_runs() -> i64 {
+    let full = std::env::args().any(|a| a == "--bench");
+    std::env::var("SHIPGATE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 1_000_000 } else { 2_000 })
+}
+
+/// Runs a ledger benchmark (`measure(name, url, runs)`) on a fresh SQLite ledger, then on a
+/// fresh Postgres database when `SHIPGATE_TEST_POSTGRES_URL` is set (says so when it is not);
+/// `label` names the benchmark in that line.
+#[allow(clippy::print_stdout)] // benchmarks report on stdout
+pub fn bench_on_both_ledgers<F, Fut>(label: &str, measure: F)
+where
+    F: Fn(&'static str, String, i64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let runs = bench_runs();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}/ledger.db", dir.path().display());
+        measure("SQLite", sqlite, runs).await;
+        if std::env::var("SHIPGATE_TEST_POSTGRES_URL").is_ok() {
+            let postgres = postgres_database().await;
+            measure("Postgres", postgres, runs).await;
+        } else {
+            println!("{label} Postgres: skipped (set SHIPGATE_TEST_POSTGRES_URL)");
+        }
+    });
+}
+
 /// The path of binary `bin` of workspace package `package`, built (once per test process)
 /// with the cargo that runs the tests, in the same profile and target directory. For tests
 /// that need another package's binaries, such as the local provider's router and demo service.
