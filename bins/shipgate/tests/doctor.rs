@@ -347,6 +347,31 @@ fn doctor_checks_the_railway_configuration_and_names_each_fix() {
         "{out}"
     );
 
+    // A classic personal access token says its scopes: without `repo` it could not comment or
+    // open issues.
+    github.repo.lock().unwrap().labels = vec!["deployment-alert".into(), "urgent".into()];
+    for (scopes, ok) in [("read:org, gist", false), ("repo, workflow", true)] {
+        github.repo.lock().unwrap().oauth_scopes = Some(scopes.to_owned());
+        let (_, url) = serve(FakeToken::Account(canary.value().to_owned()));
+        let (code, out) = doctor(&repo, &base(&url, canary.value()), &canary);
+        let (rights, fix) = line(&out, "github: rights");
+        if ok {
+            assert_eq!(code, 0, "{out}");
+            assert!(
+                rights.starts_with("ok ") && rights.contains(scopes),
+                "{out}"
+            );
+        } else {
+            assert_eq!(code, 1, "{out}");
+            assert!(
+                rights.starts_with("FAIL") && rights.contains("without `repo`"),
+                "{out}"
+            );
+            assert!(fix.contains("`repo` scope"), "{out}");
+        }
+    }
+    github.repo.lock().unwrap().oauth_scopes = None;
+
     // A GitHub token the repository refuses.
     let (_, url) = serve(FakeToken::Account(canary.value().to_owned()));
     let env = with(
@@ -446,6 +471,22 @@ fn doctor_checks_the_helm_configuration_and_the_cluster_rights() {
         "{out}"
     );
     assert!(fix.contains("kubectl create namespace staging-eu"), "{out}");
+
+    // The kubeconfig names an API server that does not answer.
+    let unreachable = base64::engine::general_purpose::STANDARD.encode(
+        shipgate_testkit::fakes::FakeKube::kubeconfig(
+            shipgate_testkit::closed_port(),
+            canary.value(),
+        ),
+    );
+    let (code, out) = doctor(&repo, &with(&env, "KUBE_CONFIG_DATA", unreachable), &canary);
+    assert_eq!(code, 1, "{out}");
+    let (failed, fix) = line(&out, "target helm: cluster");
+    assert!(
+        failed.starts_with("FAIL") && failed.contains("does not answer"),
+        "{out}"
+    );
+    assert!(fix.contains("KUBE_CONFIG_DATA"), "{out}");
 
     // helm is not installed.
     let (code, out) = doctor(

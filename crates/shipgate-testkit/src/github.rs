@@ -42,6 +42,10 @@ pub struct RepoState {
     pub drop_labels: bool,
     /// Labels the repository has (`GET /repos/{o}/{r}/labels/{name}`; others answer 404).
     pub labels: Vec<String>,
+    /// The scopes of a classic personal access token, sent as `X-OAuth-Scopes` with each
+    /// label answered (GitHub sends it on every answer to such a token); `None`: a
+    /// GITHUB_TOKEN or app token, which has no such header.
+    pub oauth_scopes: Option<String>,
     /// Rule breaks seen.
     pub violations: Vec<String>,
     /// Writes refused with a secondary rate limit for coming less than a second after the
@@ -104,7 +108,10 @@ async fn label(
     }
     let mut body = example("issue")["labels"][0].clone();
     body["name"] = json!(name);
-    axum::Json(body).into_response()
+    match &state.oauth_scopes {
+        Some(scopes) => ([("x-oauth-scopes", scopes.clone())], axum::Json(body)).into_response(),
+        None => axum::Json(body).into_response(),
+    }
 }
 
 fn example(name: &str) -> Value {
